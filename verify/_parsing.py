@@ -1,0 +1,110 @@
+"""Parsing the comma-separated QR payload printed on every invoice (DOMAIN.md §1).
+
+    version, kind, code, number, amount, issue date, check code, tail
+
+Tolerated, because real scans contain them: surrounding whitespace and BOM,
+full-width commas, empty fields, 7 or 8 fields with or without a trailing comma,
+0-2 decimals, a tail in any case. Anything else raises :class:`PayloadError`.
+"""
+
+from __future__ import annotations
+
+from verify._errors import FieldError, PayloadError
+from verify._fields import (
+    parse_amount,
+    parse_date,
+    validate_check_code,
+    validate_digital_number,
+    validate_legacy_number,
+)
+from verify._kinds import (
+    DIGITAL_KINDS,
+    QR_KINDS,
+    derive_kind,
+    invoice_key,
+    region_digits,
+    tax_region,
+    verification_kind,
+)
+from verify._query import QrPayload
+
+MAX_PAYLOAD_CHARS = 512
+"""Real payloads are under 100 characters; anything far longer is not one."""
+
+
+def _split_fields(text: str) -> list[str]:
+    text = text.replace("\ufeff", "").replace("，", ",").strip()
+    if not text:
+        raise PayloadError("二维码内容为空", code="payload_empty")
+    if len(text) > MAX_PAYLOAD_CHARS:
+        raise PayloadError("二维码内容过长，不是发票二维码", code="payload_too_long")
+    fields = [field.strip() for field in text.split(",")]
+    if len(fields) in (8, 9) and fields[-1] == "" and text.endswith(","):
+        fields.pop()  # the trailing comma many issuers print
+    if len(fields) not in (7, 8):
+        raise PayloadError(
+            f"发票二维码应有7或8个字段，实际为{len(fields)}个", code="payload_field_count"
+        )
+    if len(fields) == 7:
+        # Seven fields: either the tail is missing (the 7th is the check code) or
+        # the check-code slot is (the 7th is the short tail).
+        seventh = fields[6]
+        is_check_code = seventh.isascii() and seventh.isdigit() and len(seventh) >= 10
+        fields = [*fields, ""] if is_check_code else [*fields[:6], "", seventh]
+    return fields
+
+
+def parse_qr(text: str) -> QrPayload:
+    """Parse one QR payload line into normalised fields.
+
+    Raises :class:`PayloadError` (with ``field`` set where one field is at fault).
+    """
+    if not isinstance(text, str):
+        raise PayloadError("二维码内容必须是文本", code="payload_type")
+    version, qr_kind, code, number, amount_text, date_text, check_code, tail = _split_fields(text)
+    if not (version.isascii() and version.isdigit() and 1 <= len(version) <= 2):
+        raise PayloadError("二维码版本字段无效", code="payload_version", field="version")
+    if qr_kind not in QR_KINDS:
+        raise PayloadError(f"未知的发票种类代码：{qr_kind[:8]}", code="kind_unknown", field="kind")
+    kind = verification_kind(qr_kind)
+    try:
+        code, number = _code_and_number(kind, code, number)
+        amount = parse_amount(amount_text)
+        issue_date = parse_date(date_text)
+        check_code = validate_check_code(check_code)
+    except FieldError as exc:
+        raise PayloadError(exc.message, code=exc.code, field=exc.field) from None
+    if "\n" in tail or len(tail) > 64:
+        raise PayloadError("二维码尾部字段无效", code="payload_tail", field="tail")
+    region_code = region_digits(code) if code else None
+    return QrPayload(
+        version=version,
+        qr_kind=qr_kind,
+        kind=kind,
+        code=code,
+        number=number,
+        amount=amount,
+        issue_date=issue_date,
+        check_code=check_code,
+        tail=tail,
+        invoice_key=invoice_key(code, number),
+        derived_kind=derive_kind(code) if code else None,
+        region=tax_region(region_code) if region_code else _digital_region(number),
+    )
+
+
+def _code_and_number(kind: str, code: str, number: str) -> tuple[str, str]:
+    if kind in DIGITAL_KINDS and not code:
+        return code, validate_digital_number(number)
+    if not code:
+        raise FieldError("该票种的二维码必须包含发票代码", code="code_missing", field="code")
+    if not code.isascii() or not code.isdigit() or len(code) not in (10, 12):
+        raise FieldError("发票代码应为10位或12位数字", code="code_format", field="code")
+    if kind in DIGITAL_KINDS and len(number) == 20:
+        return code, validate_digital_number(number)
+    return code, validate_legacy_number(number)
+
+
+def _digital_region(number: str) -> str | None:
+    """A 数电 number's province (digits 3-4) as a tax region."""
+    return tax_region(number[2:4] + "00") if len(number) == 20 else None

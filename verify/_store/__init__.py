@@ -1,0 +1,1 @@
+"""Invoice store backends (ClickHouse through clickhouse-connect). See _base.py."""
