@@ -29,7 +29,7 @@ class FapiaoError(Exception):
         return f"{type(self).__name__}(code={self.code!r}, field={self.field!r}, {self.message!r})"
 
 
-class InvalidInput(FapiaoError):
+class InvalidInput(FapiaoError):  # noqa: N818 - public name, stable for clients
     """The caller sent something wrong; retrying the same input cannot succeed."""
 
     default_code = "invalid_input"
@@ -47,7 +47,7 @@ class FieldError(InvalidInput):
     default_code = "invalid_field"
 
 
-class IssuedToday(FieldError):
+class IssuedToday(FieldError):  # noqa: N818 - public name, stable for clients
     """The invoice was issued today and same-day verification is off (result ``rqerr``)."""
 
     default_code = "issued_today"

@@ -13,8 +13,9 @@ from decimal import Decimal, InvalidOperation
 from verify._errors import FieldError, IssuedToday
 from verify._kinds import PROVINCES, derive_kind, region_digits, tax_region
 
-_AMOUNT = re.compile(r"-?\d{1,13}(?:\.\d{0,2})?")
-_CHECK_CODE = re.compile(r"\d{5,32}")
+_AMOUNT = re.compile(r"-?\d{1,13}(?:\.\d{0,2})?", re.ASCII)
+_CHECK_CODE = re.compile(r"\d{5,32}", re.ASCII)
+_DATE_SEPARATORS = frozenset("-/.")
 
 
 def validate_code(code: str) -> str:
@@ -48,16 +49,15 @@ def validate_digital_number(number: str) -> str:
     if not number.isascii() or not number.isdigit() or len(number) != 20:
         raise FieldError("数电发票号码应为20位数字", code="number_format", field="number")
     if number[2:4] not in PROVINCES:
-        raise FieldError(
-            "数电发票号码第3-4位应为省份代码", code="number_province", field="number"
-        )
+        raise FieldError("数电发票号码第3-4位应为省份代码", code="number_province", field="number")
     return number
 
 
 def parse_date(text: str, *, field: str = "date") -> dt.date:
-    """``YYYYMMDD`` or ``YYYY-MM-DD`` to a real calendar date."""
+    """``YYYYMMDD`` or ``YYYY-MM-DD`` (also ``/`` or ``.`` separated) to a calendar date."""
     text = text.strip()
-    compact = text.replace("-", "") if len(text) == 10 and text[4] == text[7] == "-" else text
+    separated = len(text) == 10 and text[4] == text[7] and text[4] in _DATE_SEPARATORS
+    compact = text[:4] + text[5:7] + text[8:] if separated else text
     if len(compact) != 8 or not compact.isascii() or not compact.isdigit():
         raise FieldError("开票日期格式应为YYYY-MM-DD", code="date_format", field=field)
     try:

@@ -109,7 +109,7 @@ def derive_kind(code: str) -> str | None:
 
     Returns ``None`` when the code says nothing the platform recognises.
     """
-    if not code.isdigit():
+    if not code.isascii() or not code.isdigit():
         return None
     if len(code) == 12:
         if code in _WHITELIST_ELECTRONIC:
@@ -127,7 +127,8 @@ def derive_kind(code: str) -> str | None:
 PROVINCES: Final[dict[str, str]] = {
     "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古",
     "21": "辽宁", "22": "吉林", "23": "黑龙江",
-    "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽", "35": "福建", "36": "江西", "37": "山东",
+    "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽", "35": "福建", "36": "江西",
+    "37": "山东",
     "41": "河南", "42": "湖北", "43": "湖南", "44": "广东", "45": "广西", "46": "海南",
     "50": "重庆", "51": "四川", "52": "贵州", "53": "云南", "54": "西藏",
     "61": "陕西", "62": "甘肃", "63": "青海", "64": "宁夏", "65": "新疆",
@@ -154,7 +155,7 @@ def region_digits(code: str) -> str | None:
 
 def tax_region(region: str) -> str | None:
     """The tax region (``XX00`` province or a planned city) of four region digits."""
-    if len(region) != 4 or not region.isdigit():
+    if len(region) != 4 or not region.isascii() or not region.isdigit():
         return None
     if region in PLANNED_CITIES:
         return region
@@ -170,5 +171,11 @@ def region_name(region: str | None) -> str | None:
 
 
 def invoice_key(code: str, number: str) -> str:
-    """The registry key: code + number for legacy invoices, the 20-digit number for 数电."""
+    """The registry key: code + number for legacy invoices, the 20-digit number for 数电.
+
+    A 20-digit number is unique on its own, so it is the key even when a code is
+    printed beside it (a 数电 kind whose QR also carries a code).
+    """
+    if len(number) == 20:
+        return number
     return f"{code}{number}"

@@ -79,10 +79,14 @@ def query_from_fields(
             raise FieldError("该票种需输入不含税金额", code="amount_missing", field="amount")
         query_amount = parse_amount(amount, field="amount")
     else:
-        offered = total
+        # Clients with one generic amount box send it as ``amount``; for these kinds
+        # that box holds the total (the page labels it 价税合计 / 合计金额).
+        offered, field = (total, "total") if total else (amount, "amount")
         if not offered:
-            raise FieldError("该票种需输入价税合计（合计金额）", code="total_missing", field="total")
-        query_amount = parse_amount(offered, field="total")
+            raise FieldError(
+                "该票种需输入价税合计（合计金额）", code="total_missing", field="total"
+            )
+        query_amount = parse_amount(offered, field=field)
     return InvoiceQuery(
         kind=kind,
         code=code,

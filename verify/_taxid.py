@@ -46,7 +46,9 @@ def validate_uscc(code: str, *, field: str = "tax_id") -> str:
         raise FieldError("统一社会信用代码校验位错误", code="uscc_check", field=field)
     org = code[8:17]
     if any(ch not in _ORG_ALPHABET for ch in org[:8]) or org_code_check_char(org[:8]) != org[8]:
-        raise FieldError("统一社会信用代码中的组织机构代码校验位错误", code="uscc_org_check", field=field)
+        raise FieldError(
+            "统一社会信用代码中的组织机构代码校验位错误", code="uscc_org_check", field=field
+        )
     return code
 
 
