@@ -65,6 +65,7 @@ from verify._settings import (
     get_settings,
     today,
 )
+from verify._store import InvoiceStore, open_store
 from verify._taxid import (
     is_valid_uscc,
     org_code_check_char,
@@ -92,6 +93,7 @@ __all__ = [
     "Invoice",
     "InvoiceEvent",
     "InvoiceQuery",
+    "InvoiceStore",
     "IssuedToday",
     "LimitSettings",
     "LineItem",
@@ -112,6 +114,7 @@ __all__ = [
     "invoice_key",
     "is_valid_uscc",
     "kind_name",
+    "open_store",
     "org_code_check_char",
     "parse_amount",
     "parse_date",

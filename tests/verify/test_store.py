@@ -1,0 +1,200 @@
+"""ClickHouseStore against real chDB (and a server when FAPIAO_TEST_CLICKHOUSE_URL is set)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+
+import msgspec
+import pytest
+
+from verify import (
+    EventKind,
+    Invoice,
+    InvoiceEvent,
+    InvoiceStore,
+    LineItem,
+    Party,
+    Status,
+    StoreError,
+    open_store,
+)
+from verify._store._clickhouse import ClickHouseStore, split_url
+
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def make_invoice(n: int = 1, **changes: object) -> Invoice:
+    number = f"2644200000000{n:07d}"
+    inv = Invoice(
+        invoice_key=number,
+        kind="32",
+        code="",
+        number=number,
+        issue_date=dt.date(2026, 3, 30),
+        amount=Decimal("89.17"),
+        tax=Decimal("11.59"),
+        total=Decimal("100.76"),
+        check_code="",
+        seller=Party(tax_id="91350100M000100Y43", name="福州某某科技有限公司", bank="工商银行"),
+        buyer=Party(tax_id="91110000802100433B", name="北京某某贸易有限公司"),
+        items=(
+            LineItem(
+                name="*信息技术服务*软件维护",
+                unit="次",
+                quantity=Decimal("1"),
+                unit_price=Decimal("89.17"),
+                amount=Decimal("89.17"),
+                tax_rate=Decimal("0.13"),
+                tax=Decimal("11.59"),
+            ),
+        ),
+        remarks="备注",
+    )
+    return msgspec.structs.replace(inv, **changes) if changes else inv
+
+
+def make_event(event_id: str, key: str, minute: int = 0, **changes: object) -> InvoiceEvent:
+    ev = InvoiceEvent(
+        event_id=event_id,
+        invoice_key=key,
+        event_time=dt.datetime(2026, 3, 30, 10, minute, tzinfo=CST),
+        kind=EventKind.DELIVERED,
+        channel="email",
+        detail={"to": "a@example.com"},
+    )
+    return msgspec.structs.replace(ev, **changes) if changes else ev
+
+
+@pytest.fixture(params=["argmax", "final"])
+def store(store_url: str, request: pytest.FixtureRequest) -> Iterator[ClickHouseStore]:
+    s = open_store(store_url, read_mode=request.param)
+    yield s
+    s.close()
+
+
+def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
+    assert isinstance(store, InvoiceStore)
+    assert store.ping()
+    assert store.applied_migrations() == [1]
+
+
+def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
+    store.migrate()
+    store.migrate()
+    again = ClickHouseStore(store.url, database=store.database)
+    try:
+        assert again.applied_migrations() == [1]
+    finally:
+        again.close()
+
+
+def test_invoice_round_trips_every_field(store: ClickHouseStore) -> None:
+    inv = make_invoice()
+    store.insert_invoices([inv])
+    got = store.get_invoice(inv.invoice_key)
+    assert got is not None
+    assert got.version > 0
+    assert msgspec.structs.replace(got, version=0) == inv
+
+
+def test_missing_invoice_is_none(store: ClickHouseStore) -> None:
+    assert store.get_invoice("26442000000009999999") is None
+    assert store.get_invoices(["26442000000009999999"]) == {}
+
+
+def test_new_version_supersedes_old_at_once(store: ClickHouseStore) -> None:
+    inv = make_invoice(version=10)
+    store.insert_invoices([inv])
+    store.insert_invoices([msgspec.structs.replace(inv, status=Status.RED_REVERSED, version=11)])
+    # an older version written later never wins
+    store.insert_invoices([msgspec.structs.replace(inv, status=Status.ABNORMAL, version=9)])
+    got = store.get_invoice(inv.invoice_key)
+    assert got is not None
+    assert (got.status, got.version) == (Status.RED_REVERSED, 11)
+    assert store.get_invoices([inv.invoice_key])[inv.invoice_key].status is Status.RED_REVERSED
+    assert store.count("invoices") == 1
+
+
+def test_get_invoices_many(store: ClickHouseStore) -> None:
+    invs = [make_invoice(n) for n in range(1, 51)]
+    store.insert_invoices(invs)
+    got = store.get_invoices([i.invoice_key for i in invs[:10]] + ["nope"])
+    assert sorted(got) == sorted(i.invoice_key for i in invs[:10])
+
+
+def test_events_in_time_order_and_idempotent_on_event_id(store: ClickHouseStore) -> None:
+    key = make_invoice().invoice_key
+    late = make_event("e2", key, minute=30, kind=EventKind.BOOKED, detail={"booking": "deducted"})
+    early = make_event("e1", key, minute=5)
+    store.insert_events([late, early])
+    store.insert_events([early, late])  # a replay shows nothing twice
+    events = store.get_events(key)
+    assert [e.event_id for e in events] == ["e1", "e2"]
+    assert events[0].event_time == early.event_time
+    assert events[1].detail == {"booking": "deducted"}
+    assert store.existing_event_ids([key]) == {"e1", "e2"}
+    assert store.count("invoice_events") == 2
+
+
+def test_verification_counts(store: ClickHouseStore) -> None:
+    a, b = make_invoice(1).invoice_key, make_invoice(2).invoice_key
+    verified = [
+        make_event(f"v{i}", a, minute=i, kind=EventKind.VERIFIED, channel="web", detail={})
+        for i in range(3)
+    ]
+    store.insert_events([*verified, verified[0], make_event("d1", b)])
+    assert store.verification_counts([a, b, "nope"]) == {a: 3}
+
+
+def test_change_log_reports_each_written_key(store: ClickHouseStore) -> None:
+    _, start = store.changes_since(None)
+    assert store.changes_since(start) == ([], start)
+    store.insert_invoices([make_invoice(1), make_invoice(2)])
+    keys, mark = store.changes_since(start)
+    assert sorted(keys) == [make_invoice(1).invoice_key, make_invoice(2).invoice_key]
+    assert mark > start
+    assert store.changes_since(mark) == ([], mark)
+    store.record_changes([make_invoice(3).invoice_key])
+    assert store.changes_since(mark)[0] == [make_invoice(3).invoice_key]
+
+
+def test_change_log_limit_never_splits_one_write(store: ClickHouseStore) -> None:
+    _, start = store.changes_since(None)
+    store.record_changes(["k1", "k2", "k3"])
+    store.record_changes(["k4"])
+    keys, mark = store.changes_since(start, limit=2)
+    assert sorted(keys) == ["k1", "k2", "k3"]
+    assert store.changes_since(mark, limit=2)[0] == ["k4"]
+
+
+def test_status_events_and_fingerprints(store: ClickHouseStore) -> None:
+    inv = make_invoice()
+    store.insert_invoices([inv])
+    red = make_event("r1", inv.invoice_key, kind=EventKind.RED_ISSUED, detail={"scope": "full"})
+    store.insert_events([red, make_event("d1", inv.invoice_key)])
+    assert store.status_events([inv.invoice_key]) == {inv.invoice_key: [red]}
+    (fingerprint,) = store.invoice_fingerprints([inv.invoice_key]).values()
+    assert fingerprint[1] == store.get_invoice(inv.invoice_key).version  # type: ignore[union-attr]
+
+
+def test_driver_errors_become_store_errors(store: ClickHouseStore) -> None:
+    store._client.command("DROP TABLE invoice_events")
+    with pytest.raises(StoreError) as info:
+        store.get_events("26442000000000000001")
+    assert info.value.code == "store_error"
+    assert "invoice_events" in info.value.message
+
+
+def test_unsupported_url_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="unsupported ClickHouse URL"):
+        open_store("mysql://localhost/db")
+
+
+def test_split_url_keeps_engine_and_database() -> None:
+    assert split_url("chdb:///var/ch?database=x1") == ("chdb:///var/ch", "x1")
+    assert split_url("chdb:///var/ch") == ("chdb:///var/ch", "fapiao")
+    assert split_url("http://u:p@h:8123/reg") == ("http://u:p@h:8123", "reg")
+    assert split_url("https://h:8443") == ("https://h:8443", "fapiao")
+    assert split_url("chdb:////abs/var/clickhouse") == ("chdb:///abs/var/clickhouse", "fapiao")

@@ -1,0 +1,371 @@
+"""The invoice store on ClickHouse through clickhouse-connect: embedded chDB or a server.
+
+One class, one code path: the DSN picks the engine.
+
+- ``chdb:///abs/path`` (optionally ``?database=name``): ClickHouse in this process;
+  chDB locks the directory to one process (see ingest/_handoff.py).
+- ``http(s)://user:pass@host:8123/name``: a ClickHouse server or cluster.
+
+The database (default ``fapiao``) is created when missing, then the migrations of
+_schema.py run. Every driver error leaves here as :class:`verify.StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from verify._errors import StoreError
+from verify._model import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent
+from verify._store._base import InvoiceStore
+from verify._store._rows import (
+    EVENT_COLUMNS,
+    INVOICE_COLUMNS,
+    content_hash,
+    event_columns,
+    event_from_row,
+    invoice_columns,
+    invoice_from_row,
+)
+from verify._store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
+
+DEFAULT_DATABASE: Final = "fapiao"
+_IN_CHUNK: Final = 20_000
+"""Keys per ``IN (...)`` list: keeps each statement a few hundred KB."""
+_INVOICE_SELECT: Final = ", ".join(INVOICE_COLUMNS)
+_EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS)
+_STATUS_KINDS: Final = tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(dsn without the database, database)`` for a chdb or http(s) URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        query = dict(parse_qsl(parts.query))
+        database = query.pop("database", "") or DEFAULT_DATABASE
+        # "chdb:///" + an absolute path has four slashes: keep one before the path
+        path = "/" + (parts.netloc + parts.path).lstrip("/") if parts.path else ""
+        rest = f"chdb://{path}" + (f"?{urlencode(query)}" if query else "")
+        return rest, database
+    if parts.scheme in ("http", "https"):
+        database = parts.path.strip("/") or DEFAULT_DATABASE
+        query = dict(parse_qsl(parts.query))
+        database = query.pop("database", database)
+        rest = urlunsplit(parts._replace(path="", query=urlencode(query)))
+        return rest, database
+    raise StoreError(
+        f"unsupported ClickHouse URL scheme {parts.scheme!r} (use chdb:/// or http(s)://)",
+        code="store_url",
+    )
+
+
+@contextlib.contextmanager
+def _wrapped(action: str) -> Iterator[None]:
+    """Map every driver exception into StoreError (STYLE 3)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"ClickHouse {action} failed: {exc}", code="store_error") from exc
+
+
+def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _version_now() -> int:
+    """Row versions are microseconds since the epoch: monotonic enough across processes."""
+    return time.time_ns() // 1000
+
+
+class ClickHouseStore(InvoiceStore):
+    """:class:`InvoiceStore` on ClickHouse (embedded chDB or a server).
+
+    ``read_mode`` picks how the current version is read: ``"argmax"`` (one row per
+    key by ``LIMIT 1 BY`` over ``version``) or ``"final"`` (``SELECT ... FINAL``).
+    Both never show a stale version; see docs/adr/0001 for the measurements.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str | None = None,
+        read_mode: str = "argmax",
+        migrate: bool = True,
+    ) -> None:
+        import clickhouse_connect
+
+        dsn, url_database = split_url(url)
+        self.url = url
+        self.database = database or url_database
+        if not self.database.replace("_", "").isalnum():
+            raise StoreError(f"invalid database name {self.database!r}", code="store_url")
+        if read_mode not in ("argmax", "final"):
+            raise StoreError(f"unknown read_mode {read_mode!r}", code="store_config")
+        self.read_mode = read_mode
+        with _wrapped("connect"):
+            boot = clickhouse_connect.get_client(dsn=dsn)
+            try:
+                boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            finally:
+                boot.close()
+            self._client: Any = clickhouse_connect.get_client(dsn=dsn, database=self.database)
+        if migrate:
+            self.migrate()
+
+    # -- schema -----------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        with _wrapped("migration"):
+            self._client.command(SCHEMA_MIGRATIONS_DDL)
+            done = {
+                row[0]
+                for row in self._client.query("SELECT version FROM schema_migrations").result_rows
+            }
+            for version, name, statements in MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in statements:
+                    self._client.command(statement)
+                self._client.insert(
+                    "schema_migrations", [[version, name]], column_names=["version", "name"]
+                )
+
+    def applied_migrations(self) -> list[int]:
+        with _wrapped("query"):
+            rows = self._client.query(
+                "SELECT DISTINCT version FROM schema_migrations ORDER BY version"
+            ).result_rows
+        return [int(r[0]) for r in rows]
+
+    # -- reads ------------------------------------------------------------------------
+
+    def _current_sql(self, where: str) -> str:
+        if self.read_mode == "final":
+            return f"SELECT {_INVOICE_SELECT} FROM invoices FINAL WHERE {where}"
+        return (
+            f"SELECT {_INVOICE_SELECT} FROM invoices WHERE {where} "
+            "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key"
+        )
+
+    def get_invoice(self, invoice_key: str) -> Invoice | None:
+        with _wrapped("query"):
+            rows = self._client.query(
+                self._current_sql("invoice_key = %(key)s"), parameters={"key": invoice_key}
+            ).result_rows
+        return invoice_from_row(rows[0]) if rows else None
+
+    def get_invoices(self, invoice_keys: Sequence[str]) -> dict[str, Invoice]:
+        found: dict[str, Invoice] = {}
+        keys = list(dict.fromkeys(invoice_keys))
+        for chunk in _chunks(keys):
+            with _wrapped("query"):
+                rows = self._client.query(
+                    self._current_sql("invoice_key IN %(keys)s"), parameters={"keys": chunk}
+                ).result_rows
+            for row in rows:
+                inv = invoice_from_row(row)
+                found[inv.invoice_key] = inv
+        return found
+
+    def get_events(self, invoice_key: str) -> list[InvoiceEvent]:
+        with _wrapped("query"):
+            rows = self._client.query(
+                f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = %(key)s "
+                "ORDER BY event_time, event_id LIMIT 1 BY event_id",
+                parameters={"key": invoice_key},
+            ).result_rows
+        return [event_from_row(r) for r in rows]
+
+    def get_invoice_with_events(
+        self, invoice_key: str
+    ) -> tuple[Invoice | None, list[InvoiceEvent]]:
+        """The invoice and its flow (two point lookups on the same order-key prefix)."""
+        invoice = self.get_invoice(invoice_key)
+        return invoice, (self.get_events(invoice_key) if invoice is not None else [])
+
+    def verification_counts(self, invoice_keys: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        keys = list(dict.fromkeys(invoice_keys))
+        for chunk in _chunks(keys):
+            with _wrapped("query"):
+                rows = self._client.query(
+                    "SELECT invoice_key, uniqExact(event_id) FROM invoice_events "
+                    "WHERE invoice_key IN %(keys)s AND kind = 'verified' GROUP BY invoice_key",
+                    parameters={"keys": chunk},
+                ).result_rows
+            counts.update((r[0], int(r[1])) for r in rows)
+        return counts
+
+    def invoice_fingerprints(self, invoice_keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``key -> (source_hash, version)`` of the current version, for idempotent ingest."""
+        out: dict[str, tuple[int, int]] = {}
+        keys = list(dict.fromkeys(invoice_keys))
+        for chunk in _chunks(keys):
+            with _wrapped("query"):
+                rows = self._client.query(
+                    "SELECT invoice_key, argMax(source_hash, version), max(version) "
+                    "FROM invoices WHERE invoice_key IN %(keys)s GROUP BY invoice_key",
+                    parameters={"keys": chunk},
+                ).result_rows
+            out.update((r[0], (int(r[1]), int(r[2]))) for r in rows)
+        return out
+
+    def existing_event_ids(self, invoice_keys: Sequence[str]) -> set[str]:
+        """Event ids already recorded for these invoices (ingest skips them)."""
+        ids: set[str] = set()
+        keys = list(dict.fromkeys(invoice_keys))
+        for chunk in _chunks(keys):
+            with _wrapped("query"):
+                rows = self._client.query(
+                    "SELECT DISTINCT event_id FROM invoice_events WHERE invoice_key IN %(keys)s",
+                    parameters={"keys": chunk},
+                ).result_rows
+            ids.update(r[0] for r in rows)
+        return ids
+
+    def status_events(self, invoice_keys: Sequence[str]) -> dict[str, list[InvoiceEvent]]:
+        """The status-changing events of these invoices, each list in time order."""
+        out: dict[str, list[InvoiceEvent]] = {}
+        keys = list(dict.fromkeys(invoice_keys))
+        for chunk in _chunks(keys):
+            with _wrapped("query"):
+                rows = self._client.query(
+                    f"SELECT {_EVENT_SELECT} FROM invoice_events "
+                    "WHERE invoice_key IN %(keys)s AND kind IN %(kinds)s "
+                    "ORDER BY invoice_key, event_time, event_id LIMIT 1 BY event_id",
+                    parameters={"keys": chunk, "kinds": _STATUS_KINDS},
+                ).result_rows
+            for row in rows:
+                out.setdefault(row[0], []).append(event_from_row(row))
+        return out
+
+    def count(self, table: str) -> int:
+        """Logical rows: invoices by key, events by event_id (tests and benchmarks)."""
+        sql = {
+            "invoices": "SELECT uniqExact(invoice_key) FROM invoices",
+            "invoice_versions": "SELECT count() FROM (SELECT DISTINCT invoice_key, version "
+            "FROM invoices)",
+            "invoice_events": "SELECT uniqExact(event_id) FROM invoice_events",
+            "invoice_changes": "SELECT count() FROM invoice_changes",
+        }[table]
+        with _wrapped("query"):
+            return int(self._client.command(sql))
+
+    # -- writes -----------------------------------------------------------------------
+
+    def insert_invoices(
+        self,
+        invoices: Sequence[Invoice],
+        *,
+        hashes: Sequence[int] | None = None,
+        log_changes: bool = True,
+    ) -> None:
+        """Write whole invoice rows (one insert: a row is never half written).
+
+        A ``version`` of 0 is replaced by the current time in microseconds, so a
+        later write supersedes an earlier one. The keys go to the change log.
+        """
+        if not invoices:
+            return
+        now = _version_now()
+        rows = [inv if inv.version else _with_version(inv, now) for inv in invoices]
+        if hashes is None:
+            hashes = [content_hash(inv) for inv in invoices]
+        with _wrapped("insert"):
+            self._client.insert(
+                "invoices",
+                invoice_columns(rows, hashes),
+                column_names=INVOICE_COLUMNS,
+                column_oriented=True,
+            )
+        if log_changes:
+            self.record_changes(inv.invoice_key for inv in rows)
+
+    def insert_events(self, events: Sequence[InvoiceEvent]) -> None:
+        """Append flow events. An ``event_id`` already present is not shown twice:
+        ReplacingMergeTree drops the duplicate at merge and reads dedup with
+        ``LIMIT 1 BY event_id`` (ingest also filters known ids before inserting).
+        """
+        if not events:
+            return
+        with _wrapped("insert"):
+            self._client.insert(
+                "invoice_events",
+                event_columns(events),
+                column_names=EVENT_COLUMNS,
+                column_oriented=True,
+            )
+
+    def record_changes(self, invoice_keys: Iterable[str]) -> None:
+        """Append keys to the change log (cache coherence across processes)."""
+        keys = list(dict.fromkeys(invoice_keys))
+        if not keys:
+            return
+        with _wrapped("insert"):
+            self._client.insert(
+                "invoice_changes", [keys], column_names=["invoice_key"], column_oriented=True
+            )
+
+    def changes_since(
+        self, watermark: int | None, *, limit: int = 100_000
+    ) -> tuple[list[str], int]:
+        """Invoice keys changed after ``watermark`` and the watermark to pass next time.
+
+        ``None`` starts from now (nothing to evict). Watermarks are microseconds
+        since the epoch of the change log's ``changed_at``; a change is reported
+        at least once, in rare overlaps more than once (evicting twice is harmless).
+        """
+        with _wrapped("query"):
+            if watermark is None:
+                now = self._client.command("SELECT toUnixTimestamp64Micro(now64(6))")
+                return [], int(now)
+            params = {"wm": int(watermark), "offset": max(int(limit), 1) - 1}
+            # Rows of one insert share one changed_at: cut only between timestamps.
+            bound = self._client.query(
+                "SELECT toUnixTimestamp64Micro(changed_at) FROM invoice_changes "
+                "WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') "
+                "ORDER BY changed_at LIMIT 1 OFFSET %(offset)s",
+                parameters=params,
+            ).result_rows
+            upper = ""
+            if bound:
+                upper = f"AND changed_at <= fromUnixTimestamp64Micro({int(bound[0][0])}, 'UTC') "
+            rows = self._client.query(
+                "SELECT invoice_key, toUnixTimestamp64Micro(changed_at) AS ts "
+                "FROM invoice_changes WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') "
+                f"{upper}ORDER BY changed_at",
+                parameters=params,
+            ).result_rows
+        if not rows:
+            return [], int(watermark)
+        keys = list(dict.fromkeys(r[0] for r in rows))
+        return keys, int(rows[-1][1])
+
+    def ping(self) -> bool:
+        try:
+            return int(self._client.command("SELECT 1")) == 1
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def __enter__(self) -> ClickHouseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_version(invoice: Invoice, version: int) -> Invoice:
+    import msgspec
+
+    return msgspec.structs.replace(invoice, version=version)
