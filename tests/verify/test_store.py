@@ -21,6 +21,7 @@ from verify import (
     open_store,
 )
 from verify._store._clickhouse import ClickHouseStore, split_url
+from verify._store._rows import content_hash
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -67,8 +68,16 @@ def make_event(event_id: str, key: str, minute: int = 0, **changes: object) -> I
     return msgspec.structs.replace(ev, **changes) if changes else ev
 
 
+@pytest.fixture
+def store(store_url: str) -> Iterator[ClickHouseStore]:
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
 @pytest.fixture(params=["argmax", "final"])
-def store(store_url: str, request: pytest.FixtureRequest) -> Iterator[ClickHouseStore]:
+def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[ClickHouseStore]:
+    """Both ways of reading the current version, which must agree."""
     s = open_store(store_url, read_mode=request.param)
     yield s
     s.close()
@@ -77,7 +86,7 @@ def store(store_url: str, request: pytest.FixtureRequest) -> Iterator[ClickHouse
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1]
+    assert store.applied_migrations() == [1, 2]
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -85,15 +94,15 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1]
+        assert again.applied_migrations() == [1, 2]
     finally:
         again.close()
 
 
-def test_invoice_round_trips_every_field(store: ClickHouseStore) -> None:
+def test_invoice_round_trips_every_field(any_read_store: ClickHouseStore) -> None:
     inv = make_invoice()
-    store.insert_invoices([inv])
-    got = store.get_invoice(inv.invoice_key)
+    any_read_store.insert_invoices([inv])
+    got = any_read_store.get_invoice(inv.invoice_key)
     assert got is not None
     assert got.version > 0
     assert msgspec.structs.replace(got, version=0) == inv
@@ -104,23 +113,30 @@ def test_missing_invoice_is_none(store: ClickHouseStore) -> None:
     assert store.get_invoices(["26442000000009999999"]) == {}
 
 
-def test_new_version_supersedes_old_at_once(store: ClickHouseStore) -> None:
+def test_new_version_supersedes_old_at_once(any_read_store: ClickHouseStore) -> None:
     inv = make_invoice(version=10)
-    store.insert_invoices([inv])
-    store.insert_invoices([msgspec.structs.replace(inv, status=Status.RED_REVERSED, version=11)])
+    any_read_store.insert_invoices([inv])
+    any_read_store.insert_invoices(
+        [msgspec.structs.replace(inv, status=Status.RED_REVERSED, version=11)]
+    )
     # an older version written later never wins
-    store.insert_invoices([msgspec.structs.replace(inv, status=Status.ABNORMAL, version=9)])
-    got = store.get_invoice(inv.invoice_key)
+    any_read_store.insert_invoices(
+        [msgspec.structs.replace(inv, status=Status.ABNORMAL, version=9)]
+    )
+    got = any_read_store.get_invoice(inv.invoice_key)
     assert got is not None
     assert (got.status, got.version) == (Status.RED_REVERSED, 11)
-    assert store.get_invoices([inv.invoice_key])[inv.invoice_key].status is Status.RED_REVERSED
-    assert store.count("invoices") == 1
+    assert (
+        any_read_store.get_invoices([inv.invoice_key])[inv.invoice_key].status
+        is Status.RED_REVERSED
+    )
+    assert any_read_store.count("invoices") == 1
 
 
-def test_get_invoices_many(store: ClickHouseStore) -> None:
+def test_get_invoices_many(any_read_store: ClickHouseStore) -> None:
     invs = [make_invoice(n) for n in range(1, 51)]
-    store.insert_invoices(invs)
-    got = store.get_invoices([i.invoice_key for i in invs[:10]] + ["nope"])
+    any_read_store.insert_invoices(invs)
+    got = any_read_store.get_invoices([i.invoice_key for i in invs[:10]] + ["nope"])
     assert sorted(got) == sorted(i.invoice_key for i in invs[:10])
 
 
@@ -175,8 +191,29 @@ def test_status_events_and_fingerprints(store: ClickHouseStore) -> None:
     red = make_event("r1", inv.invoice_key, kind=EventKind.RED_ISSUED, detail={"scope": "full"})
     store.insert_events([red, make_event("d1", inv.invoice_key)])
     assert store.status_events([inv.invoice_key]) == {inv.invoice_key: [red]}
-    (fingerprint,) = store.invoice_fingerprints([inv.invoice_key]).values()
-    assert fingerprint[1] == store.get_invoice(inv.invoice_key).version  # type: ignore[union-attr]
+    (state,) = store.invoice_states([inv.invoice_key]).values()
+    assert state.version == store.get_invoice(inv.invoice_key).version  # type: ignore[union-attr]
+    assert state.source_hash == content_hash(inv)
+    assert (state.status, state.record_status, state.kind) == (Status.NORMAL, Status.NORMAL, "32")
+
+
+def test_set_statuses_writes_whole_new_versions(store: ClickHouseStore) -> None:
+    a, b = make_invoice(1), make_invoice(2)
+    store.insert_invoices([a, b], record_statuses=[Status.NORMAL, Status.VOIDED])
+    before = store.get_invoices([a.invoice_key, b.invoice_key])
+    _, mark = store.changes_since(None)
+    store.set_statuses({a.invoice_key: Status.RED_REVERSED})
+    after = store.get_invoice(a.invoice_key)
+    assert after is not None
+    assert after.status is Status.RED_REVERSED
+    assert after.version > before[a.invoice_key].version
+    assert msgspec.structs.replace(after, status=Status.NORMAL, version=0) == a
+    assert store.get_invoice(b.invoice_key) == before[b.invoice_key]
+    states = store.invoice_states([a.invoice_key, b.invoice_key])
+    assert states[a.invoice_key].record_status is Status.NORMAL
+    assert states[a.invoice_key].source_hash == content_hash(a)
+    assert states[b.invoice_key].record_status is Status.VOIDED
+    assert store.changes_since(mark)[0] == [a.invoice_key]
 
 
 def test_driver_errors_become_store_errors(store: ClickHouseStore) -> None:

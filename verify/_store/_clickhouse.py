@@ -18,8 +18,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgspec
+
 from verify._errors import StoreError
-from verify._model import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent
+from verify._model import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent, Status
 from verify._store._base import InvoiceStore
 from verify._store._rows import (
     EVENT_COLUMNS,
@@ -76,6 +78,16 @@ def _wrapped(action: str) -> Iterator[None]:
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
+    """The current version's bookkeeping, as ingest needs it."""
+
+    source_hash: int
+    version: int
+    status: Status
+    record_status: Status
+    kind: str
 
 
 def _version_now() -> int:
@@ -203,18 +215,26 @@ class ClickHouseStore(InvoiceStore):
             counts.update((r[0], int(r[1])) for r in rows)
         return counts
 
-    def invoice_fingerprints(self, invoice_keys: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """``key -> (source_hash, version)`` of the current version, for idempotent ingest."""
-        out: dict[str, tuple[int, int]] = {}
+    def invoice_states(self, invoice_keys: Sequence[str]) -> dict[str, InvoiceState]:
+        """What ingest needs to know of the current versions: fingerprint, status, base."""
+        out: dict[str, InvoiceState] = {}
         keys = list(dict.fromkeys(invoice_keys))
         for chunk in _chunks(keys):
             with _wrapped("query"):
                 rows = self._client.query(
-                    "SELECT invoice_key, argMax(source_hash, version), max(version) "
-                    "FROM invoices WHERE invoice_key IN %(keys)s GROUP BY invoice_key",
+                    "SELECT invoice_key, source_hash, version, status, record_status, kind "
+                    "FROM invoices WHERE invoice_key IN %(keys)s "
+                    "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
                     parameters={"keys": chunk},
                 ).result_rows
-            out.update((r[0], (int(r[1]), int(r[2]))) for r in rows)
+            for r in rows:
+                out[r[0]] = InvoiceState(
+                    source_hash=int(r[1]),
+                    version=int(r[2]),
+                    status=Status(r[3]),
+                    record_status=Status(r[4]),
+                    kind=r[5],
+                )
         return out
 
     def existing_event_ids(self, invoice_keys: Sequence[str]) -> set[str]:
@@ -265,12 +285,15 @@ class ClickHouseStore(InvoiceStore):
         invoices: Sequence[Invoice],
         *,
         hashes: Sequence[int] | None = None,
+        record_statuses: Sequence[Status] | None = None,
         log_changes: bool = True,
     ) -> None:
         """Write whole invoice rows (one insert: a row is never half written).
 
         A ``version`` of 0 is replaced by the current time in microseconds, so a
-        later write supersedes an earlier one. The keys go to the change log.
+        later write supersedes an earlier one. ``hashes`` are the source records'
+        fingerprints and ``record_statuses`` their own statuses (before events;
+        default: the status written). The keys go to the change log.
         """
         if not invoices:
             return
@@ -279,14 +302,47 @@ class ClickHouseStore(InvoiceStore):
         if hashes is None:
             hashes = [content_hash(inv) for inv in invoices]
         with _wrapped("insert"):
+            columns = invoice_columns(rows, hashes)
+            columns.append(
+                [s.value for s in record_statuses]
+                if record_statuses is not None
+                else columns[INVOICE_COLUMNS.index("status")]
+            )
             self._client.insert(
                 "invoices",
-                invoice_columns(rows, hashes),
-                column_names=INVOICE_COLUMNS,
+                columns,
+                column_names=(*INVOICE_COLUMNS, "record_status"),
                 column_oriented=True,
             )
         if log_changes:
             self.record_changes(inv.invoice_key for inv in rows)
+
+    def set_statuses(self, statuses: dict[str, Status]) -> None:
+        """Write a new version of each invoice with a new status (all else copied).
+
+        One ``INSERT ... SELECT`` from the current versions: each new row is whole.
+        """
+        if not statuses:
+            return
+        keys = list(statuses)
+        values = [statuses[k].value for k in keys]
+        cols = [*INVOICE_COLUMNS, "record_status"]
+        select = ", ".join(
+            "transform(invoice_key, %(keys)s, %(statuses)s, status)"
+            if c == "status"
+            else "greatest(version + 1, %(now)s)"
+            if c == "version"
+            else c
+            for c in cols
+        )
+        with _wrapped("insert"):
+            self._client.command(
+                f"INSERT INTO invoices ({', '.join(cols)}) SELECT {select} FROM ("
+                f"SELECT {', '.join(cols)} FROM invoices WHERE invoice_key IN %(keys)s "
+                "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key)",
+                parameters={"keys": keys, "statuses": values, "now": _version_now()},
+            )
+        self.record_changes(keys)
 
     def insert_events(self, events: Sequence[InvoiceEvent]) -> None:
         """Append flow events. An ``event_id`` already present is not shown twice:
@@ -366,6 +422,4 @@ class ClickHouseStore(InvoiceStore):
 
 
 def _with_version(invoice: Invoice, version: int) -> Invoice:
-    import msgspec
-
     return msgspec.structs.replace(invoice, version=version)

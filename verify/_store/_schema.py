@@ -86,4 +86,14 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             """,
         ),
     ),
+    (
+        2,
+        "invoices.record_status: the status the source record gave, before events",
+        (
+            # Event-driven status changes fold over this base, so re-running an
+            # ingest recomputes the same status and writes nothing new.
+            "ALTER TABLE invoices ADD COLUMN IF NOT EXISTS record_status "
+            "LowCardinality(String) DEFAULT status AFTER status",
+        ),
+    ),
 )
