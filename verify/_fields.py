@@ -17,6 +17,17 @@ _AMOUNT = re.compile(r"-?\d{1,13}(?:\.\d{0,2})?", re.ASCII)
 _CHECK_CODE = re.compile(r"\d{5,32}", re.ASCII)
 _DATE_SEPARATORS = frozenset("-/.")
 
+# Full-width ASCII forms (U+FF01-FF5E) and the ideographic space, as OCR and Chinese
+# input methods produce them ("１２３", "，", "．"), mapped to plain ASCII; zero-width
+# characters and the BOM, which scanners leave behind, removed.
+_TO_ASCII: dict[int, int | None] = {0xFF01 + i: 0x21 + i for i in range(94)}
+_TO_ASCII |= {0x3000: 0x20, 0xFEFF: None, 0x200B: None, 0x200C: None, 0x200D: None, 0x2060: None}
+
+
+def to_ascii_forms(text: str) -> str:
+    """Full-width forms to ASCII and invisible characters dropped; everything else kept."""
+    return text.translate(_TO_ASCII)
+
 
 def validate_code(code: str) -> str:
     """A legacy invoice code: 10 or 12 digits whose kind and region are known."""

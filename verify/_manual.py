@@ -9,6 +9,7 @@ from verify._fields import (
     check_issue_date,
     parse_amount,
     parse_date,
+    to_ascii_forms,
     validate_check6,
     validate_code,
     validate_digital_number,
@@ -44,8 +45,14 @@ def query_from_fields(
     number without a code is a 数电 invoice. With ``today`` given, the date rules
     (future, 5-year window, same day) are applied as well.
     """
-    code = (code or "").strip()
-    number = (number or "").strip()
+    # Chinese input methods type full-width digits ("１２３"); accept what the user sees.
+    code = to_ascii_forms(code or "").strip()
+    number = to_ascii_forms(number or "").strip()
+    check6 = to_ascii_forms(check6) if check6 else check6
+    amount = to_ascii_forms(amount) if amount else amount
+    total = to_ascii_forms(total) if total else total
+    if isinstance(date, str):
+        date = to_ascii_forms(date)
     if not number:
         raise FieldError("请输入发票号码", code="number_missing", field="number")
     if code:

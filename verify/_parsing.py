@@ -13,6 +13,7 @@ from verify._errors import FieldError, PayloadError
 from verify._fields import (
     parse_amount,
     parse_date,
+    to_ascii_forms,
     validate_check_code,
     validate_digital_number,
     validate_legacy_number,
@@ -33,7 +34,7 @@ MAX_PAYLOAD_CHARS = 512
 
 
 def _split_fields(text: str) -> list[str]:
-    text = text.replace("\ufeff", "").replace("，", ",").strip()
+    text = to_ascii_forms(text).strip()
     if not text:
         raise PayloadError("二维码内容为空", code="payload_empty")
     if len(text) > MAX_PAYLOAD_CHARS:

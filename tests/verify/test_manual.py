@@ -90,6 +90,16 @@ def test_total_kinds_accept_a_generic_amount_box_as_the_total() -> None:
     assert _query(code=CODES["15"], amount="88").amount == Decimal("88.00")
 
 
+def test_full_width_digits_from_a_chinese_input_method_are_accepted() -> None:
+    q = _query(code="４４００１６１３３０", number="０３６３００２４", date="２０２６－０３－３０",
+               check6="２９４４３３")  # fmt: skip
+    assert (q.code, q.number, q.check6) == ("4400161330", "03630024", "294433")
+    assert q.issue_date == dt.date(2026, 3, 30)
+    wide = DIGITAL_NUMBER.translate({ord(c): 0xFF10 + int(c) for c in "0123456789"})
+    t = _query(code=None, number=wide, total="１００．７６")
+    assert (t.number, t.amount) == (DIGITAL_NUMBER, Decimal("100.76"))
+
+
 def test_legacy_query_carries_key_derived_kind_and_region() -> None:
     q = _query(code=" 4400161130 ", number=" 03630024 ", amount="1")
     assert (q.code, q.number, q.invoice_key) == ("4400161130", "03630024", "440016113003630024")

@@ -140,6 +140,9 @@ def test_tail_is_opaque_in_any_case(tail: str) -> None:
         BASE.replace(",", " , "),
         "\u3000" + BASE + "\u3000",
         BASE.replace(",", "，") + "，",
+        BASE.translate({ord(c): 0xFF10 + int(c) for c in "0123456789"}),  # OCR full-width digits
+        BASE.replace("173.79", "１７３．７９"),
+        BASE.replace(",", ",\u200b"),  # zero-width spaces left by a scanner
     ],
 )
 def test_whitespace_bom_and_full_width_commas_are_tolerated(variant: str) -> None:
