@@ -1,0 +1,74 @@
+"""Constants and small helpers shared by the generator's modules: kinds, shares, money, time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from typing import Final
+
+CHUNK: Final = 4096
+"""Invoices per chunk (part of the output's definition: changing it changes the data)."""
+WINDOW_DAYS: Final = 730
+DAY: Final = 86400
+
+# kind -> weight (per mille): mostly 数电 and electronic ordinary (DOMAIN.md §1)
+KIND_WEIGHTS: Final[dict[str, int]] = {
+    "32": 480, "31": 170, "10": 120, "01": 40, "04": 30, "08": 20, "14": 40,
+    "11": 10, "03": 10, "15": 5, "51": 45, "61": 30,
+}  # fmt: skip
+PAPER_KINDS: Final = frozenset({"01", "04", "11", "03", "15"})
+"""Kinds printed on paper: the only ones that can be voided; delivered by hand."""
+DEDUCTIBLE_KINDS: Final = frozenset({"01", "08", "31", "03", "14", "51", "61"})
+"""Kinds whose buyer confirms use for input-tax deduction (用途确认)."""
+CHECK_CODE_KINDS: Final = frozenset({"04", "10", "11", "14"})
+"""Legacy kinds printed with a 20-digit check code (verified by its last six digits)."""
+TWELVE_SUFFIX: Final = {"10": "11", "11": "06", "14": "12", "08": "13", "15": "17"}
+RATE: Final = {13: "0.13", 9: "0.09", 6: "0.06", 3: "0.03", 1: "0.01", 0: "0"}
+M8: Final = 99_999_999  # legacy numbers 00000001..99999999: a bijection of the index
+M12: Final = 10**12
+
+# Lifecycle shares, in per cent of the invoices they can apply to.
+VOID_PCT: Final = 2.5
+RED_PCT: Final = 3.0
+RED_LAPSE_PCT: Final = 15.0
+ABNORMAL_PCT: Final = 0.6
+ABNORMAL_CLEARED_PCT: Final = 35.0
+DELIVERED_PCT: Final = 97.0
+USE_CONFIRMED_PCT: Final = 88.0
+BOOKED_PCT: Final = 70.0
+
+
+def money(cents: int) -> str:
+    """Integer cents as a decimal string (``-1234`` -> ``"-12.34"``)."""
+    if cents < 0:
+        return "-" + money(-cents)
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def event_id(seed: int, key: str, seq: int) -> str:
+    """A deterministic event id: the same seed, invoice and step always give the same one."""
+    return hashlib.blake2b(f"{seed}:{key}:{seq}".encode(), digest_size=10).hexdigest()
+
+
+class Calendar:
+    """Issue days over the last two years up to yesterday, weighted like real volume."""
+
+    def __init__(self, today: dt.date) -> None:
+        self.start = today - dt.timedelta(days=WINDOW_DAYS)
+        days = [self.start + dt.timedelta(days=i) for i in range(WINDOW_DAYS + 1)]
+        self.dates = [d.isoformat() for d in days]
+        self.horizon = WINDOW_DAYS * DAY
+        """Seconds from the window start to today 00:00 China time: nothing happens later."""
+        weights = []
+        for i, d in enumerate(days[:WINDOW_DAYS]):
+            w = 1.0 + i / WINDOW_DAYS  # volume grows
+            w *= (1.0, 1.0, 1.0, 1.0, 1.05, 0.35, 0.25)[d.weekday()]
+            if (d + dt.timedelta(days=3)).month != d.month:
+                w *= 1.5  # month-end rush
+            weights.append(w)
+        self.cum = list(itertools.accumulate(weights))
+
+    def stamp(self, t: int) -> str:
+        day, sec = divmod(t, DAY)
+        return f"{self.dates[day]}T{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}+08:00"

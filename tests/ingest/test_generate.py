@@ -1,0 +1,325 @@
+"""The synthetic data generator: deterministic, valid by the verify core's own rules, realistic."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+import verify
+from api.cli import main as fapiao
+from ingest._generate import (
+    EVENT_CSV_COLUMNS,
+    INVOICE_CSV_COLUMNS,
+    generate,
+    iter_invoices_and_events,
+    qr_line,
+)
+from ingest._generate_base import CHECK_CODE_KINDS, CHUNK, PAPER_KINDS
+
+TODAY = dt.date(2026, 3, 31)
+N = 6000
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[tuple[dict, list[dict]]]:
+    return list(iter_invoices_and_events(N, 7, TODAY))
+
+
+@pytest.fixture(scope="module")
+def invoices(pairs) -> list[dict]:
+    return [inv for inv, _ in pairs]
+
+
+def key(inv: dict) -> str:
+    return inv["code"] + inv["number"]
+
+
+def test_same_seed_same_records_and_other_seed_other_records(pairs) -> None:
+    again = list(iter_invoices_and_events(N, 7, TODAY))
+    assert again == pairs
+    other = [key(inv) for inv, _ in iter_invoices_and_events(200, 8, TODAY)]
+    assert set(other).isdisjoint(key(inv) for inv, _ in pairs[:200])
+
+
+def test_exactly_n_invoice_records_with_unique_keys_and_event_ids(pairs) -> None:
+    assert len(pairs) == N
+    assert len({key(inv) for inv, _ in pairs}) == N
+    ids = [ev["event_id"] for _, evs in pairs for ev in evs]
+    assert len(ids) == len(set(ids))
+
+
+def test_codes_and_numbers_pass_the_verify_core_and_match_kind_year_and_region(invoices) -> None:
+    for inv in invoices:
+        kind, code, number, year = inv["kind"], inv["code"], inv["number"], inv["issue_date"][2:4]
+        if kind in verify.DIGITAL_KINDS:
+            assert code == ""
+            assert verify.validate_digital_number(number) == number
+            assert number[:2] == year
+            seller_region = inv["seller"]["tax_id"][2:4]
+            assert number[2:4] in verify.PROVINCES
+            assert number[2:4] == seller_region  # the seller's province issues it
+        else:
+            assert verify.validate_code(code) == code
+            assert verify.validate_legacy_number(number) == number
+            assert verify.derive_kind(code) == kind
+            region = verify.region_digits(code)
+            assert region is not None
+            assert verify.tax_region(region) == region  # a province XX00 or a planned city
+            assert region[:2] in verify.PROVINCES or region in verify.PLANNED_CITIES
+            assert (code[4:6] if len(code) == 10 else code[5:7]) == year
+            assert len(inv["machine_no"]) == 12
+        assert verify.validate_check_code(inv["check_code"]) == inv["check_code"]
+        assert len(inv["check_code"]) == (20 if kind in CHECK_CODE_KINDS else 0)
+
+
+def test_issue_dates_span_two_years_and_end_yesterday(invoices) -> None:
+    dates = sorted(dt.date.fromisoformat(inv["issue_date"]) for inv in invoices)
+    assert dates[-1] <= TODAY - dt.timedelta(days=1)
+    assert dates[0] >= TODAY - dt.timedelta(days=731)
+    assert (dates[-1] - dates[0]).days > 600
+    years = collections.Counter(d.year for d in dates)
+    assert set(years) == {2024, 2025, 2026}
+
+
+def test_taxpayer_ids_are_valid_unified_social_credit_codes(invoices) -> None:
+    for inv in invoices:
+        assert verify.is_valid_uscc(inv["seller"]["tax_id"]), inv["seller"]
+        buyer_id = inv["buyer"]["tax_id"]
+        if buyer_id:
+            assert verify.is_valid_uscc(buyer_id), inv["buyer"]
+        else:
+            assert inv["kind"] not in ("01", "08", "31")  # special invoices go to taxpayers
+            assert inv["buyer"]["name"]
+    assert all(verify.validate_tax_id(inv["seller"]["tax_id"]) for inv in invoices)
+
+
+def test_parties_look_chinese_and_complete(invoices) -> None:
+    companies = [inv["seller"] for inv in invoices if inv["kind"] in ("31", "32", "10")]
+    assert sum(p["name"].endswith("有限公司") for p in companies) > 0.9 * len(companies)
+    for party in companies[:500]:
+        assert (
+            party["address"][:2] in "".join(verify.PROVINCES.values()) + "北京上海天津重庆"
+            or (party["address"][:2] in "".join(verify.PLANNED_CITIES.values()))
+            or "市" in party["address"][:6]
+        )
+        assert party["phone"][0] in "01"
+        assert party["bank"].endswith("支行")
+        assert party["account"].isdigit()
+
+
+def test_money_adds_up_to_the_cent(invoices) -> None:
+    rates = collections.Counter()
+    for inv in invoices:
+        amount, tax, total = (Decimal(inv[f]) for f in ("amount", "tax", "total"))
+        assert amount + tax == total
+        assert sum(Decimal(i["amount"]) for i in inv["items"]) == amount
+        assert sum(Decimal(i["tax"]) for i in inv["items"]) == tax
+        for item in inv["items"]:
+            assert item["name"].startswith("*")
+            assert item["name"].count("*") == 2
+            rate = Decimal(item["tax_rate"])
+            rates[item["tax_rate"]] += 1
+            expected = Decimal(item["amount"]) * rate
+            assert abs(Decimal(item["tax"]) - expected) <= Decimal("0.01"), item
+            for field in ("amount", "tax", "unit_price"):
+                assert item[field] == f"{Decimal(item[field]):.2f}"  # two decimals, never floats
+    assert set(rates) == {"0.13", "0.09", "0.06", "0.03", "0.01", "0"}
+
+
+def test_qr_lines_parse_back_to_the_same_fields(invoices) -> None:
+    for inv in invoices:
+        line = qr_line(inv)
+        payload = verify.parse_qr(line)
+        assert payload.kind == inv["kind"]
+        assert payload.qr_kind == ("20" if inv["kind"] == "08" else inv["kind"])
+        assert payload.code == inv["code"]
+        assert payload.number == inv["number"]
+        assert payload.issue_date.isoformat() == inv["issue_date"]
+        assert payload.check_code == inv["check_code"]
+        assert payload.invoice_key == key(inv)
+        field = "total" if inv["kind"] in verify.DIGITAL_KINDS else "amount"
+        assert payload.amount == Decimal(inv[field])
+        assert len(payload.tail) == 4
+        assert payload.derived_kind in (None, inv["kind"])
+        query = payload.to_query()
+        if query.secret is verify.Secret.CHECK6:
+            assert query.check6 == inv["check_code"][-6:]
+
+
+def test_records_convert_to_the_registry_structs(pairs) -> None:
+    for inv, evs in pairs[:1000]:
+        invoice = msgspec.convert({**inv, "invoice_key": key(inv)}, verify.Invoice, strict=False)
+        assert invoice.total == invoice.amount + invoice.tax
+        for ev in evs:
+            event = msgspec.convert(ev, verify.InvoiceEvent, strict=False)
+            assert event.invoice_key == invoice.invoice_key
+            assert event.event_time.utcoffset() == dt.timedelta(hours=8)
+
+
+def test_kind_mix_is_mostly_digital_and_electronic_ordinary(invoices) -> None:
+    kinds = collections.Counter(inv["kind"] for inv in invoices)
+    share = {k: v / len(invoices) for k, v in kinds.items()}
+    assert share["31"] + share["32"] > 0.55
+    assert 0.07 < share["10"] < 0.17
+    assert {"01", "03", "04", "08", "10", "11", "14", "15", "31", "32", "51", "61"} <= set(kinds)
+    assert "02" not in kinds  # freight invoices ended long before the window
+
+
+def _status_by_rules(events: list[dict]) -> str:
+    """contracts.md's event effects, written independently of the generator."""
+    status = "normal"
+    for ev in events:
+        if ev["kind"] == "red_issued":
+            status = "red_reversed" if ev["detail"]["scope"] == "full" else "partly_red_reversed"
+        elif ev["kind"] == "voided":
+            status = "voided"
+        elif ev["kind"] == "flagged_abnormal" and status == "normal":
+            status = "abnormal"
+        elif ev["kind"] == "abnormal_cleared" and status == "abnormal":
+            status = "normal"
+    return status
+
+
+def test_lifecycles_are_ordered_in_the_past_and_the_record_status_is_their_result(pairs) -> None:
+    horizon = dt.datetime(
+        TODAY.year, TODAY.month, TODAY.day, tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
+    for inv, evs in pairs:
+        assert evs[0]["kind"] == "issued"
+        assert evs[0]["event_time"][:10] == inv["issue_date"]
+        times = [dt.datetime.fromisoformat(ev["event_time"]) for ev in evs]
+        assert times == sorted(times)
+        assert times[-1] < horizon
+        assert all(ev["invoice_key"] == key(inv) for ev in evs)
+        assert inv["status"] == _status_by_rules(evs)
+        assert all(ev["kind"] in set(verify.EventKind) for ev in evs)
+
+
+def test_lifecycle_shares_are_realistic(pairs) -> None:
+    status = collections.Counter(inv["status"] for inv, _ in pairs)
+    kinds = collections.Counter(ev["kind"] for _, evs in pairs for ev in evs)
+    blue = [inv for inv, _ in pairs if not inv["amount"].startswith("-")]
+    red_share = (status["red_reversed"] + status["partly_red_reversed"]) / len(blue)
+    assert 0.01 < red_share < 0.05
+    assert status["red_reversed"] > status["partly_red_reversed"] > 0
+    assert 0 < status["abnormal"] / len(blue) < 0.015
+    assert kinds["abnormal_cleared"] > 0
+    assert kinds["red_confirmation_lapsed"] > 0
+    assert kinds["delivered"] > 0.9 * len(pairs)
+    assert kinds["booked"] > 0.3 * len(pairs)
+    paper = [inv for inv in blue if inv["kind"] in PAPER_KINDS]
+    voided = [inv for inv in blue if inv["status"] == "voided"]
+    assert voided
+    assert all(inv["kind"] in PAPER_KINDS for inv in voided)
+    assert len(voided) / len(paper) < 0.06
+    specials = [evs for inv, evs in pairs if inv["kind"] in ("01", "08", "31")]
+    confirmed = sum(any(ev["kind"] == "use_confirmed" for ev in evs) for evs in specials)
+    assert confirmed > 0.6 * len(specials)
+    uses = collections.Counter(
+        ev["detail"]["use"] for _, evs in pairs for ev in evs if ev["kind"] == "use_confirmed"
+    )
+    assert uses["deduct"] > uses["not_deduct"] > 0
+    channels = {ev["channel"] for _, evs in pairs for ev in evs if ev["kind"] == "delivered"}
+    assert {"tax_digital_account", "email", "download", "paper"} <= channels
+
+
+def test_red_invoices_reverse_an_earlier_invoice_and_exist_as_records(pairs) -> None:
+    by_key = {key(inv): inv for inv, _ in pairs}
+    reds = [ev for _, evs in pairs for ev in evs if ev["kind"] == "red_issued"]
+    assert reds
+    for ev in reds:
+        blue = by_key[ev["invoice_key"]]
+        red = by_key[ev["detail"]["red_invoice_key"]]
+        assert red["kind"] == blue["kind"]
+        assert Decimal(red["total"]) < 0
+        assert Decimal(red["total"]) == Decimal(ev["detail"]["total"])
+        assert red["issue_date"] >= blue["issue_date"]
+        assert blue["number"] in red["remarks"]
+        if ev["detail"]["scope"] == "full":
+            assert Decimal(red["total"]) == -Decimal(blue["total"])
+        else:
+            assert 0 < -Decimal(red["total"]) < Decimal(blue["total"])
+        assert ev["detail"]["reason"] in {
+            "issued_in_error",
+            "goods_returned",
+            "service_ended",
+            "sales_allowance",
+        }
+
+
+def test_generate_writes_the_same_records_as_the_iterator(tmp_path: Path, pairs) -> None:
+    summary = generate(N, 7, tmp_path, today=TODAY, workers=0)
+    assert summary.invoices == N
+    lines = (tmp_path / "invoices.ndjson").read_bytes().splitlines()
+    assert [json.loads(line) for line in lines] == [inv for inv, _ in pairs]
+    events = [json.loads(x) for x in (tmp_path / "events.ndjson").read_bytes().splitlines()]
+    assert events == [ev for _, evs in pairs for ev in evs]
+    assert summary.events == len(events)
+    assert sum(summary.by_kind.values()) == N
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_worker_processes_write_byte_identical_files(tmp_path: Path) -> None:
+    n = 2 * CHUNK + 100  # three chunks
+    generate(n, 11, tmp_path / "one", today=TODAY, workers=0, gzip=True)
+    generate(n, 11, tmp_path / "two", today=TODAY, workers=2, gzip=True)
+    for name in ("invoices.ndjson.gz", "events.ndjson.gz"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    with gzip.open(tmp_path / "two" / "invoices.ndjson.gz", "rt", encoding="utf-8") as f:
+        assert sum(1 for _ in f) == n
+
+
+def test_csv_and_gzipped_csv_are_readable_with_a_header(tmp_path: Path, pairs) -> None:
+    n = 500
+    generate(n, 7, tmp_path / "plain", fmt="csv", today=TODAY)
+    generate(n, 7, tmp_path / "gz", fmt="csv", gzip=True, today=TODAY)
+    plain = (tmp_path / "plain" / "invoices.csv").read_text(encoding="utf-8")
+    with gzip.open(tmp_path / "gz" / "invoices.csv.gz", "rt", encoding="utf-8") as f:
+        assert f.read() == plain
+    rows = list(csv.DictReader(io.StringIO(plain)))
+    assert tuple(rows[0]) == INVOICE_CSV_COLUMNS
+    assert len(rows) == n
+    first = pairs[0][0]
+    assert rows[0]["seller_tax_id"] == first["seller"]["tax_id"]
+    assert rows[0]["buyer_name"] == first["buyer"]["name"]
+    assert json.loads(rows[0]["items"]) == first["items"]
+    with gzip.open(tmp_path / "gz" / "events.csv.gz", "rt", encoding="utf-8") as f:
+        events = list(csv.DictReader(f))
+    assert tuple(events[0]) == EVENT_CSV_COLUMNS
+    assert events[0]["event_id"] == pairs[0][1][0]["event_id"]
+    assert isinstance(json.loads(events[0]["detail"]), dict)
+
+
+def test_fapiao_generate_command_writes_files_and_a_summary(tmp_path: Path, capsys) -> None:
+    code = fapiao(
+        ["generate", "--invoices", "300", "--seed", "5", "--out", str(tmp_path), "--gzip"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "wrote 300 invoices" in out
+    assert (tmp_path / "invoices.ndjson.gz").exists()
+    assert (tmp_path / "events.ndjson.gz").exists()
+
+
+def test_negative_counts_are_refused(tmp_path: Path, capsys) -> None:
+    with pytest.raises(ValueError, match="n must be"):
+        generate(-1, 1, tmp_path)
+    with pytest.raises(ValueError, match="unknown format"):
+        generate(1, 1, tmp_path, fmt="xml")
+    assert fapiao(["generate", "--invoices", "-5", "--out", str(tmp_path)]) == 2
+    assert "--invoices" in capsys.readouterr().err
+
+
+def test_zero_invoices_writes_empty_files(tmp_path: Path) -> None:
+    summary = generate(0, 1, tmp_path, today=TODAY)
+    assert summary.invoices == summary.events == 0
+    assert (tmp_path / "invoices.ndjson").read_bytes() == b""
