@@ -1,13 +1,129 @@
-"""Placeholder until the verify-API issue (#4) lands."""
+"""``fapiao serve``: the service on granian (chosen by measurement, see
+loadtests/bench_verify.py; ``FAPIAO_SERVER=uvicorn`` picks uvicorn).
+
+The serving parent claims the data directory (H2's ``claim_data_dir``: other
+``fapiao`` commands then hand their work to this service), starts the private
+redis-server when no ``FAPIAO_REDIS_URL`` is given (and restarts it should it die),
+and runs the app factory ``api:create_app`` in the worker process(es).
+
+Workers: embedded chDB can be opened by one process only, so with the default
+embedded ClickHouse the service runs exactly one worker (``--workers N`` says so and
+goes on with one). With ``FAPIAO_CLICKHOUSE_URL`` pointing at a ClickHouse server,
+N workers share it and the Redis; limits stay exact because they live in Redis.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 from verify import Settings
 
 
+def effective_workers(settings: Settings, requested: int) -> tuple[int, str | None]:
+    """Workers to run, and a note when the request cannot be honoured."""
+    if requested > 1 and settings.clickhouse.url.startswith("chdb:"):
+        return 1, (
+            f"--workers {requested}: embedded ClickHouse (chDB) locks its directory to one "
+            "process, so this service runs 1 worker. For N workers set FAPIAO_CLICKHOUSE_URL "
+            "to a ClickHouse server (Redis then keeps the limits for all of them)."
+        )
+    return max(1, requested), None
+
+
+@contextlib.contextmanager
+def _claim(settings: Settings, url: str) -> Iterator[None]:
+    try:
+        from ingest._handoff import claim_data_dir
+    except ModuleNotFoundError as exc:
+        if exc.name != "ingest._handoff":
+            raise
+        yield
+        return
+    with claim_data_dir(settings, url):
+        yield
+
+
+def _supervise(private: Any, stop: threading.Event) -> None:
+    """Restart the private redis-server if it dies (the workers reconnect by themselves)."""
+    while not stop.wait(1.0):
+        if not private.alive():
+            print("fapiao serve: private redis-server died; restarting it", file=sys.stderr)
+            with contextlib.suppress(Exception):
+                private.ensure_running()
+
+
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"fapiao {args.command}: not yet available", file=sys.stderr)
-    return 2
+    workers, note = effective_workers(settings, settings.api.workers)
+    if note:
+        print(f"fapiao serve: {note}", file=sys.stderr)
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host, port = settings.api.host, settings.api.port
+    os.environ.update(
+        {
+            "FAPIAO_DATA_DIR": str(data_dir),
+            "FAPIAO_HOST": host,
+            "FAPIAO_PORT": str(port),
+            "FAPIAO_WORKERS": str(workers),
+            "FAPIAO_CLICKHOUSE_URL": settings.clickhouse.url,
+        }
+    )
+    if getattr(args, "demo", False):
+        os.environ["FAPIAO_DEMO"] = "1"
+    private = None
+    stop = threading.Event()
+    if settings.redis.url is None:
+        from verify._cache import start_private_redis
+
+        private = start_private_redis(data_dir)
+        os.environ["FAPIAO_REDIS_URL"] = private.url
+        os.environ["FAPIAO_PRIVATE_REDIS"] = "1"
+        threading.Thread(target=_supervise, args=(private, stop), daemon=True).start()
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}"
+    try:
+        with _claim(settings, url):
+            print(f"fapiao serve: {url} (workers {workers}, data {data_dir})", file=sys.stderr)
+            _run_server(host, port, workers)
+    finally:
+        stop.set()
+        if private is not None:
+            private.stop()
+    return 0
+
+
+def _run_server(host: str, port: int, workers: int) -> None:
+    if os.environ.get("FAPIAO_SERVER", "granian") == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            "api:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "api:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        backlog=2048,
+        log_access=False,
+        workers_kill_timeout=30,
+    ).serve()

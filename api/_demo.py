@@ -1,0 +1,59 @@
+"""``fapiao serve --demo``: on first start, a demo data set (H3's generator) loaded into
+the store, and a few ready-to-paste QR payloads (kept in ``<data dir>/demo.json``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from verify import InvoiceStore
+
+log = logging.getLogger("fapiao.demo")
+
+DEMO_INVOICES = 2_000
+DEMO_SEED = 7
+_WANTED = ("normal", "voided", "red_reversed", "partly_red_reversed", "abnormal")
+
+
+def ensure_demo(store: InvoiceStore, data_dir: Path, n: int = DEMO_INVOICES) -> dict[str, Any]:
+    """Load the demo set unless ``demo.json`` says it is there; returns the samples."""
+    marker = data_dir / "demo.json"
+    if marker.exists():
+        samples: dict[str, Any] = msgspec.json.decode(marker.read_bytes())
+        return samples
+    from ingest._generate import iter_invoices_and_events, qr_line
+    from ingest._records import parse_event, parse_invoice
+
+    invoices, events, samples = [], [], {}
+    for record, evs in iter_invoices_and_events(n, DEMO_SEED):
+        invoices.append(parse_invoice(record))
+        events.extend(parse_event(e) for e in evs)
+        status = record.get("status", "normal")
+        if status in _WANTED and status not in samples and not record["total"].startswith("-"):
+            samples[status] = qr_line(record)
+        if len(invoices) >= 5_000:
+            store.insert_invoices(invoices)
+            invoices = []
+    store.insert_invoices(invoices)
+    for i in range(0, len(events), 20_000):
+        store.insert_events(events[i : i + 20_000])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_bytes(msgspec.json.encode(samples))
+    log.info("demo data loaded", extra={"invoices": n})
+    return samples
+
+
+def describe(samples: dict[str, Any], base_url: str) -> str:
+    lines = [f"fapiao-cloud demo: open {base_url}/ on a phone or browser", "QR payloads to paste:"]
+    for status, line in samples.items():
+        lines.append(f"  {status:<20} {line}")
+    if samples:
+        first = next(iter(samples.values()))
+        lines.append("try:")
+        lines.append(f"  curl -s {base_url}/api/v1/verify -H 'content-type: application/json' \\")
+        lines.append(f'       -d \'{{"qr": "{first}"}}\'')
+        lines.append(f"  fapiao verify --qr '{first}'")
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""The one exception handler: verify's exception tree and Litestar's HTTP errors to
+the verify body with a national result code, a machine-readable error code and a
+fitting HTTP status. Nothing a client sends can produce a 500 or a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from api._middleware import request_id_of
+from api._render import render_outcome
+from verify import FapiaoError, InvalidInput, IssuedToday, ResultCode, StoreError
+from verify._pipeline import Outcome
+
+log = logging.getLogger("fapiao.errors")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    409: "conflict",
+    411: "length_required",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+}
+_FILE_TOO_LARGE = frozenset({"file_too_large", "pixels_too_many", "zip_bomb", "too_many_pages"})
+
+
+def _client_code(exc: HTTPException) -> tuple[str, str | None]:
+    lowered = str(exc.detail or "").lower()
+    if "json" in lowered or "malformed" in lowered:
+        return "invalid_json", None
+    if "utf-8" in lowered or "decode" in lowered:
+        return "invalid_encoding", None
+    if not isinstance(exc, ValidationException):
+        return _HTTP_CODES.get(exc.status_code, "http_error"), None
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    field = None
+    for item in extra:
+        if isinstance(item, dict) and item.get("key"):
+            field = str(item["key"])
+            break
+    return "invalid_body", field
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, FapiaoError):
+        error = exc
+        if isinstance(exc, IssuedToday):
+            result, status = ResultCode.ISSUED_TODAY, ResultCode.ISSUED_TODAY.http_status
+        elif isinstance(exc, InvalidInput):
+            result = ResultCode.INVALID_REQUEST
+            status = 413 if exc.code in _FILE_TOO_LARGE else 400
+            if exc.code in {"unsupported_type"}:
+                status = 415
+        else:
+            result, status = ResultCode.SYSTEM_ERROR, 503
+            if isinstance(exc, StoreError):
+                log.warning(
+                    "store error: %s",
+                    exc.message,
+                    extra={"request_id": request_id_of(request.scope)},
+                )
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        code, field = (
+            _client_code(exc) if status == 400 else (_HTTP_CODES.get(status, "http_error"), None)
+        )
+        message = str(exc.detail or code)
+        error = InvalidInput(message, code=code, field=field)
+        result = ResultCode.INVALID_REQUEST if status < 500 else ResultCode.SYSTEM_ERROR
+        headers = dict(exc.headers or {})
+    elif isinstance(exc, UnicodeDecodeError | msgspec.DecodeError):
+        result, status = ResultCode.INVALID_REQUEST, 400
+        code = "invalid_encoding" if isinstance(exc, UnicodeDecodeError) else "invalid_json"
+        error = InvalidInput("请求体不是有效的UTF-8 JSON", code=code)
+    else:
+        log.exception(
+            "unhandled error",
+            extra={"request_id": request_id_of(request.scope), "path": request.url.path},
+        )
+        result, status = ResultCode.SYSTEM_ERROR, 500
+        error = FapiaoError("internal error", code="internal_error")
+    body = render_outcome(Outcome(result=result, error=error))
+    return Response(
+        body, status_code=status, media_type="application/json", headers=headers or None
+    )

@@ -1,0 +1,82 @@
+"""One raw ASGI middleware: request ids, latency and request metrics, JSON access logs.
+
+Raw ASGI (not a Litestar middleware class) to keep the per-request cost small:
+it runs on every request, the benchmark's baseline included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from api._metrics import Metrics
+
+log = logging.getLogger("fapiao.access")
+
+_KNOWN_ROUTES = frozenset(
+    {
+        "/api/v1/verify",
+        "/api/v1/verify/image",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/",
+        "/_bench/noop",
+    }
+)
+
+
+def request_id_of(scope: dict[str, Any]) -> str:
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+class ObserveMiddleware:
+    def __init__(self, app: Any, metrics: Metrics, access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value[:64].decode("latin-1")
+                break
+        if not rid:
+            rid = os.urandom(8).hex()
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = 500
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope["path"]
+            route = path if path in _KNOWN_ROUTES else "other"
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(route).observe(elapsed)
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            if self.access_log or status >= 500:
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": rid,
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )

@@ -1,0 +1,61 @@
+"""Operations endpoints: /healthz (the process answers), /readyz (store and cache),
+/metrics (Prometheus), and the benchmark's no-op baseline (mounted on request only)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.params import Body
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api._render import encode
+from api._routes import VerifyRequest
+
+
+@get("/healthz", summary="Liveness", tags=["ops"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", summary="Readiness: store reachable, cache ok or degraded", tags=["ops"])
+async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
+    services = request.app.state.services
+    try:
+        store_ok = bool(await asyncio.wait_for(services.run(services.store.ping), timeout=2.0))
+    except (TimeoutError, Exception):
+        store_ok = False
+    cache_state = services.cache.state
+    if cache_state == "ok" and not await services.cache.ping():
+        cache_state = "degraded"
+    status = (
+        "ok" if store_ok and cache_state == "ok" else ("degraded" if store_ok else "unavailable")
+    )
+    body = {
+        "status": status,
+        "store": "ok" if store_ok else "down",
+        "cache": cache_state,
+        "recorder_pending": services.recorder.pending,
+    }
+    return Response(
+        encode(body), status_code=200 if store_ok else 503, media_type="application/json"
+    )
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=True)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    state = request.app.state
+    m = state.metrics
+    services = state.services
+    m.cache_state.set(0 if services.cache.state != "degraded" else 1)
+    m.recorder_pending.set(services.recorder.pending)
+    return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@post("/_bench/noop", status_code=200, include_in_schema=False)
+async def bench_noop(
+    request: Request[Any, Any, Any], data: Annotated[VerifyRequest, Body()]
+) -> Response[bytes]:
+    """Same request decoding and response size as a verified answer; no work."""
+    return Response(request.app.state.bench_body, media_type="application/json")

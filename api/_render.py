@@ -1,0 +1,83 @@
+"""Rendering outcomes and errors as the verify response body (contracts.md).
+
+Encoders are built once; the invoice and flow are pre-encoded JSON taken from the
+cache (``msgspec.Raw``), so a cache hit is rendered without re-encoding them.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from verify import FapiaoError, IssuedToday, ResultCode, Status
+from verify._pipeline import Outcome
+
+_NULL = msgspec.Raw(b"null")
+_EMPTY = msgspec.Raw(b"[]")
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    field: str | None
+    message: str
+
+
+class VerifyBody(msgspec.Struct):
+    code: str
+    message: str
+    message_en: str
+    status: str | None
+    status_label: str | None
+    verify_count: int | None
+    invoice: msgspec.Raw
+    flow: msgspec.Raw
+    error: ErrorBody | None
+
+
+_encoder = msgspec.json.Encoder()
+_STATUS_LABELS = {s.value: s.label_zh for s in Status}
+
+
+def error_body(error: FapiaoError | None) -> ErrorBody | None:
+    if error is None:
+        return None
+    return ErrorBody(error.code, error.field, error.message)
+
+
+def outcome_body(outcome: Outcome) -> VerifyBody:
+    result = outcome.result
+    verified = result is ResultCode.VERIFIED
+    status = outcome.status if verified else None
+    return VerifyBody(
+        code=result.value,
+        message=result.message_zh,
+        message_en=result.message_en,
+        status=status,
+        status_label=_STATUS_LABELS.get(status) if status else None,
+        verify_count=outcome.verify_count if verified else None,
+        invoice=msgspec.Raw(outcome.invoice_json) if verified and outcome.invoice_json else _NULL,
+        flow=msgspec.Raw(outcome.flow_json) if verified and outcome.flow_json else _EMPTY,
+        error=error_body(outcome.error),
+    )
+
+
+def render_outcome(outcome: Outcome) -> bytes:
+    return _encoder.encode(outcome_body(outcome))
+
+
+def render_error(error: FapiaoError) -> tuple[ResultCode, bytes]:
+    """A body for an error raised outside the pipeline (bad body, store down...)."""
+    from verify import InvalidInput, StoreError
+
+    if isinstance(error, IssuedToday):
+        result = ResultCode.ISSUED_TODAY
+    elif isinstance(error, InvalidInput):
+        result = ResultCode.INVALID_REQUEST
+    elif isinstance(error, StoreError):
+        result = ResultCode.SYSTEM_ERROR
+    else:
+        result = ResultCode.SYSTEM_ERROR
+    return result, render_outcome(Outcome(result=result, error=error))
+
+
+def encode(value: object) -> bytes:
+    return _encoder.encode(value)

@@ -1,0 +1,175 @@
+"""The Redis backend (Redis, Valkey, Sentinel-managed masters): two Lua scripts.
+
+``PROBE`` answers a batch of verifications in one EVALSHA: per item the IP's
+minute counter, the cached invoice value and today's invoice counter (INCR unless
+the limit is reached, EXPIREAT the next China-time midnight). ``FILL`` stores a
+freshly loaded value and counts in one call. redis-py errors become
+:class:`verify.CacheError` here, at the adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from verify._cache._base import Answer, HotCache, Probe, State, Window
+from verify._errors import CacheError
+
+PROBE = """
+local limit = tonumber(ARGV[1])
+local exp = tonumber(ARGV[2])
+local iplim = tonumber(ARGV[3])
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local sk, ck, rk = KEYS[3*i+1], KEYS[3*i+2], KEYS[3*i+3]
+  local ipc = 0
+  if iplim > 0 and rk ~= '' then
+    ipc = redis.call('INCR', rk)
+    if ipc == 1 then redis.call('EXPIRE', rk, 61) end
+  end
+  if iplim > 0 and ipc > iplim then
+    out[#out+1] = {-1, ipc}
+  elseif sk == '' then
+    out[#out+1] = {0, ipc}
+  else
+    local v = redis.call('GET', sk)
+    if not v then
+      out[#out+1] = {0, ipc}
+    elseif v == '-' then
+      out[#out+1] = {2, ipc}
+    else
+      local c = tonumber(redis.call('GET', ck) or '0')
+      if c < limit then
+        c = redis.call('INCR', ck)
+        redis.call('EXPIREAT', ck, exp)
+      else
+        c = limit + 1
+      end
+      out[#out+1] = {1, ipc, c, v}
+    end
+  end
+end
+return out
+"""
+
+FILL = """
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] == '' then return 0 end
+local limit = tonumber(ARGV[4])
+local c = tonumber(redis.call('GET', KEYS[2]) or '0')
+local s = tonumber(ARGV[3])
+if s > c then c = s end
+if c < limit then
+  c = c + 1
+  redis.call('SET', KEYS[2], c)
+  redis.call('EXPIREAT', KEYS[2], ARGV[5])
+  return c
+end
+redis.call('SET', KEYS[2], c)
+redis.call('EXPIREAT', KEYS[2], ARGV[5])
+return limit + 1
+"""
+
+RAISE = """
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tonumber(ARGV[i+1]) > c then
+    redis.call('SET', KEYS[i], ARGV[i+1])
+    redis.call('EXPIREAT', KEYS[i], ARGV[1])
+  end
+end
+return #KEYS
+"""
+
+_ERRORS = (redis.exceptions.RedisError, OSError)
+
+
+class RedisCache(HotCache):
+    name = "redis"
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "fp:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._probe = client.register_script(PROBE)
+        self._fill = client.register_script(FILL)
+        self._raise = client.register_script(RAISE)
+
+    def _ikey(self, key: str) -> str:
+        return f"{self.prefix}i:{key}"
+
+    def _ckey(self, key: str, window: Window) -> str:
+        return f"{self.prefix}n:{key}:{window.day_tag}"
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except _ERRORS as exc:
+            raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
+
+    async def probe(self, probes: Sequence[Probe], window: Window) -> list[Answer]:
+        keys: list[str] = []
+        p = self.prefix
+        ip_on = window.ip_limit > 0
+        for pr in probes:
+            if pr.key is None:
+                keys += ("", "")
+            else:
+                keys += (f"{p}i:{pr.key}", f"{p}n:{pr.key}:{window.day_tag}")
+            keys.append(f"{p}r:{pr.ip}:{window.minute}" if ip_on and pr.ip is not None else "")
+        rows = await self._call(
+            self._probe, keys, [window.daily_limit, window.day_expire_at, window.ip_limit]
+        )
+        return [Answer(State(r[0]), *r[1:]) for r in rows]
+
+    async def fill(
+        self, key: str, value: bytes | None, ttl_ms: int, *, store_today: int | None, window: Window
+    ) -> int:
+        args = [
+            b"" if value is None else value,
+            ttl_ms,
+            "" if store_today is None else store_today,
+            window.daily_limit,
+            window.day_expire_at,
+        ]
+        return int(await self._call(self._fill, [self._ikey(key), self._ckey(key, window)], args))
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value: bytes | None = await self.client.get(self._ikey(key))
+        except _ERRORS as exc:
+            raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
+        return value
+
+    async def lock(self, key: str, ttl_ms: int) -> bool:
+        try:
+            return bool(await self.client.set(f"{self.prefix}l:{key}", b"1", nx=True, px=ttl_ms))
+        except _ERRORS as exc:
+            raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
+
+    async def evict(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self.client.delete(*(self._ikey(k) for k in keys))
+        except _ERRORS as exc:
+            raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
+
+    async def raise_counts(self, counts: Mapping[str, int], window: Window) -> None:
+        if not counts:
+            return
+        keys = [self._ckey(k, window) for k in counts]
+        await self._call(self._raise, keys, [window.day_expire_at, *counts.values()])
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except _ERRORS:
+            return False
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(*_ERRORS):
+            await self.client.aclose()

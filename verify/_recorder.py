@@ -1,0 +1,145 @@
+"""Recording verifications as flow events, in batches, off the response path.
+
+:meth:`EventRecorder.record` only appends to a buffer; a background task writes
+the buffer to the store every ``interval`` seconds (or sooner when it grows)
+through ``insert_events``, which is idempotent on ``event_id``, so a retried
+batch is never counted twice. A failed write keeps the batch for the next try.
+:meth:`aclose` flushes everything; if the store is still down at shutdown the
+remainder goes to a spool file in the data directory, replayed at next start.
+Nothing recorded is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from verify._errors import FapiaoError
+from verify._model import InvoiceEvent
+from verify._store._base import InvoiceStore
+
+log = logging.getLogger("fapiao.recorder")
+
+Runner = Callable[..., Awaitable[Any]]
+
+
+class EventRecorder:
+    def __init__(
+        self,
+        store: InvoiceStore,
+        *,
+        run: Runner | None = None,
+        interval: float = 0.5,
+        max_batch: int = 20_000,
+        spool: Path | None = None,
+    ) -> None:
+        self.store = store
+        self._run: Runner = run or asyncio.to_thread
+        self.interval = interval
+        self.max_batch = max_batch
+        self.spool = spool
+        self._buffer: list[InvoiceEvent] = []
+        self._inflight: list[InvoiceEvent] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.recorded = 0
+        self.failures = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer) + len(self._inflight)
+
+    def record(self, event: InvoiceEvent) -> None:
+        """Queue one event; never blocks, never raises."""
+        self._buffer.append(event)
+        if len(self._buffer) >= self.max_batch:
+            self._wake.set()
+
+    def pending_for(self, invoice_key: str) -> list[InvoiceEvent]:
+        """Events of one invoice not yet in the store (for exact counts)."""
+        return [e for e in (*self._inflight, *self._buffer) if e.invoice_key == invoice_key]
+
+    async def start(self) -> None:
+        await self._replay_spool()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="recorder")
+
+    async def _loop(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Write what is buffered; True when the buffer is empty afterwards."""
+        while self._buffer:
+            batch = self._buffer[: self.max_batch]
+            del self._buffer[: len(batch)]
+            self._inflight = batch
+            try:
+                await self._run(self.store.insert_events, batch)
+            except (FapiaoError, OSError, RuntimeError) as exc:
+                self.failures += 1
+                self._buffer[:0] = batch
+                log.warning("recording %d verifications failed, will retry: %s", len(batch), exc)
+                return False
+            finally:
+                self._inflight = []
+            self.recorded += len(batch)
+        return True
+
+    async def aclose(self, attempts: int = 3) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for i in range(attempts):
+            if await self.flush():
+                return
+            await asyncio.sleep(0.2 * (i + 1))
+        self._write_spool()
+
+    def _write_spool(self) -> None:
+        if not self._buffer:
+            return
+        if self.spool is None:
+            log.error("store down at shutdown: %d verifications not recorded", len(self._buffer))
+            return
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        with self.spool.open("ab") as f:
+            f.writelines(msgspec.json.encode(e) + b"\n" for e in self._buffer)
+        log.warning("store down at shutdown: %d verifications spooled", len(self._buffer))
+        self._buffer = []
+
+    async def _replay_spool(self) -> None:
+        if self.spool is None or not self.spool.exists():
+            return
+        decoder = msgspec.json.Decoder(InvoiceEvent)
+        lines = self.spool.read_bytes().splitlines()
+        self._buffer[:0] = [decoder.decode(line) for line in lines if line.strip()]
+        if await self.flush():
+            self.spool.unlink()
+
+
+def verified_event(
+    *, event_id: str, invoice_key: str, when: dt.datetime, channel: str, result: str
+) -> InvoiceEvent:
+    from verify._model import EventKind
+
+    return InvoiceEvent(
+        event_id=event_id,
+        invoice_key=invoice_key,
+        event_time=when,
+        kind=EventKind.VERIFIED,
+        channel=channel,
+        detail={"result": result},
+    )
