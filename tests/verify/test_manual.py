@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify import DIGITAL, FieldError, InvoiceQuery, IssuedToday, Secret, query_from_fields
+from verify import (
+    DIGITAL,
+    FieldError,
+    InvoiceQuery,
+    IssuedToday,
+    Secret,
+    parse_qr,
+    query_from_fields,
+)
 
 TODAY = dt.date(2026, 4, 15)
 DIGITAL_NUMBER = "26427000000316294884"
@@ -235,3 +243,56 @@ def test_arbitrary_fields_raise_nothing_but_field_error(
     else:
         assert error.code
         assert error.field
+
+
+_legacy_code = st.one_of(
+    st.builds(
+        lambda prov, mid, kd, tail: f"{prov}00{mid}{kd}{tail}",
+        st.sampled_from(["11", "31", "44", "65", "21", "35"]),
+        st.text("0123456789", min_size=3, max_size=3),
+        st.sampled_from("135672"),
+        st.text("0123456789", min_size=2, max_size=2),
+    ),
+    st.builds(
+        lambda region, mid, suffix: f"0{region}{mid}{suffix}",
+        st.sampled_from(["1100", "4403", "2102", "3302", "3502", "3702", "4401"]),
+        st.text("0123456789", min_size=5, max_size=5),
+        st.sampled_from(["04", "05", "06", "07", "11", "12", "13", "17"]),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    code=_legacy_code,
+    number=st.text("0123456789", min_size=8, max_size=8).filter(lambda n: n != "00000000"),
+    days_ago=st.integers(0, 365 * 5),
+    check_code=st.text("0123456789", min_size=20, max_size=20),
+    amount=st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False),
+)
+def test_manual_entry_and_qr_name_the_same_invoice(
+    code: str, number: str, days_ago: int, check_code: str, amount: Decimal
+) -> None:
+    issued = TODAY - dt.timedelta(days=days_ago)
+    q = query_from_fields(
+        code=code,
+        number=number,
+        date=issued.isoformat(),
+        check6=check_code[-6:],
+        amount=f"{amount:.2f}",
+        total=f"{amount:.2f}",
+        today=TODAY,
+    )
+    qr_kind = "20" if q.kind == "08" else q.kind
+    p = parse_qr(f"01,{qr_kind},{code},{number},{amount},{issued:%Y%m%d},{check_code},ab12")
+    assert (p.invoice_key, p.kind, p.derived_kind, p.region) == (
+        q.invoice_key,
+        q.kind,
+        q.derived_kind,
+        q.region,
+    )
+    assert p.issue_date == q.issue_date
+    if q.secret is Secret.CHECK6:
+        assert p.to_query().check6 == q.check6
+    elif q.secret is Secret.AMOUNT:
+        assert p.to_query().amount == q.amount
