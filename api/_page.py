@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 __all__ = ["CONTENT_SECURITY_POLICY", "page_routes"]
 
@@ -159,7 +160,7 @@ def phone_page(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/static/{path:path}", include_in_schema=False, sync_to_thread=False)
-def static_asset(request: Request[Any, Any, Any], path: str) -> Response[bytes]:
+def static_asset(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[bytes]:
     """A static asset; immutable for a year when asked for by its current content hash."""
     asset = _asset(path.lstrip("/"))
     if asset is None or path.lstrip("/") == "index.html":

@@ -160,7 +160,7 @@
 
   /* 20260330 -> 2026-03-30 once the user leaves the field, when it is a real date. */
   $("f-date").addEventListener("blur", function () {
-    var r = R.parseDate($("f-date").value);
+    var r = R.parseDate(R.toAscii($("f-date").value));
     if (!r.error) $("f-date").value = r.value;
   });
 
@@ -217,7 +217,7 @@
     busy(true, "busy");
     return fetch("/api/v1/verify", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-Fapiao-Channel": "web" },
       body: JSON.stringify(payload),
       credentials: "same-origin"
     }).then(function (res) {
@@ -247,7 +247,8 @@
         return readJson(res).then(function (data) {
           busy(false);
           if (data && Array.isArray(data.results)) show({ type: "image", body: data });
-          else if (data && data.error) show({ type: "upload_error", error: data.error });
+          else if (data && data.error && (data.code === "005" || !data.code)) show({ type: "upload_error", error: data.error });
+          else if (data && typeof data.code === "string") show({ type: "verify", body: data });
           else if (res.status === 413) show({ type: "upload_error", error: { code: "file_too_large" } });
           else if (res.status === 415) show({ type: "upload_error", error: { code: "unsupported_type" } });
           else if (res.status === 429 || res.status >= 500) show({ type: "verify", body: fallbackBody(res.status, data) });

@@ -212,7 +212,10 @@
       var d = ev.detail || {};
       if (d.scope) details.push(t("scope_" + d.scope));
       if (d.amount) details.push(money(d.amount));
-      if (ev.channel) details.push(t("via", { channel: t("ch_" + ev.channel) }));
+      var channel = ev.channel || d.channel;
+      if (channel) details.push(t("via", { channel: F.i18n.has("ch_" + channel) ? t("ch_" + channel) : channel }));
+      if (F.i18n.lang() !== "en" && d.reason_zh) details.push(d.reason_zh);
+      else if (d.reason) details.push(String(d.reason).replace(/_/g, " "));
       return h("li", { cls: EVENT_TONE[ev.kind] || null },
         h("span", { cls: "ev-label", text: label }), " ",
         h("time", { cls: "ev-time", datetime: ev.time, text: dateTime(ev.time) }),

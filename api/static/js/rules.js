@@ -56,6 +56,17 @@
 
   function isDigits(s) { return DIGITS.test(s); }
 
+  /* verify.to_ascii_forms: full-width forms (１２３，．) to ASCII, invisible characters dropped,
+   * as Chinese input methods and scanners produce them. */
+  function toAscii(text) {
+    return String(text || "").replace(/[\uff01-\uff5e\u3000\ufeff\u200b-\u200d\u2060]/g, function (c) {
+      var n = c.charCodeAt(0);
+      if (n === 0x3000) return " ";
+      if (n >= 0xff01 && n <= 0xff5e) return String.fromCharCode(n - 0xfee0);
+      return "";
+    });
+  }
+
   /* verify.derive_kind */
   function deriveKind(code) {
     if (!isDigits(code)) return null;
@@ -135,7 +146,9 @@
   /* verify.parse_date: YYYY-MM-DD or YYYYMMDD, a real calendar date */
   function parseDate(raw) {
     var text = raw.trim();
-    if (text.length === 10 && text[4] === "-" && text[7] === "-") text = text.replace(/-/g, "");
+    if (text.length === 10 && text[4] === text[7] && "-/.".indexOf(text[4]) >= 0) {
+      text = text.slice(0, 4) + text.slice(5, 7) + text.slice(8);
+    }
     if (text.length !== 8 || !isDigits(text)) return fail("date_format", "date");
     var y = +text.slice(0, 4), m = +text.slice(4, 6), d = +text.slice(6, 8);
     var probe = new Date(Date.UTC(y, m - 1, d));
@@ -188,7 +201,7 @@
 
   /* What the form should ask for, given what has been typed so far. */
   function formKind(codeRaw, numberRaw) {
-    var code = (codeRaw || "").trim(), number = (numberRaw || "").trim();
+    var code = toAscii(codeRaw).trim(), number = toAscii(numberRaw).trim();
     if (code) {
       var kind = deriveKind(code);
       return { kind: kind, secret: kind ? secretFor(kind) : null, region: taxRegion(regionDigits(code)) };
@@ -203,7 +216,8 @@
   function validateFields(f, opts) {
     var errors = [];
     var out = {};
-    var code = (f.code || "").trim(), number = (f.number || "").trim(), kind = null, r;
+    f = { code: toAscii(f.code), number: toAscii(f.number), date: toAscii(f.date), secret: toAscii(f.secret) };
+    var code = f.code.trim(), number = f.number.trim(), kind = null, r;
     if (code) {
       r = validateCode(code);
       if (r.error) errors.push(r); else { out.code = r.value; kind = deriveKind(code); }
@@ -242,6 +256,7 @@
 
   F.rules = {
     DIGITAL: DIGITAL,
+    toAscii: toAscii,
     deriveKind: deriveKind,
     secretFor: secretFor,
     kindName: kindName,
