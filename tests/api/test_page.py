@@ -55,6 +55,37 @@ def test_page_has_no_inline_script_or_style_and_no_outside_asset(client):
         assert not MARKUP.search(text), f"{f.name} builds markup from strings"
 
 
+def test_settings_fill_the_page(client):
+    html = client.get("/").text
+    assert 'data-window-years="5"' in html
+    assert 'data-daily-limit="5"' in html
+    assert 'data-timezone="Asia/Shanghai"' in html
+    assert "{{" not in html
+
+
+def test_every_linked_asset_is_served_immutable_with_its_hash(client):
+    html = client.get("/").text
+    links = _linked_assets(html)
+    assert any(link.startswith("/static/js/app.js?v=") for link in links)
+    assert any(link.startswith("/static/vendor/jsqr/jsQR.js?v=") for link in links)
+    for link in links:
+        r = client.get(link)
+        assert r.status_code == 200, link
+        assert r.headers["cache-control"] == "public, max-age=31536000, immutable", link
+        assert r.headers["x-content-type-options"] == "nosniff"
+        version = link.split("?v=")[1]
+        assert r.headers["etag"] == f'"{version}"'
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/static/js/app.js", "text/javascript"),
+        ("/static/css/app.css", "text/css"),
+        ("/static/img/emblem.svg", "image/svg+xml"),
+        ("/static/vendor/jsqr/LICENSE.txt", "text/plain"),
+    ],
+)
 def test_assets_have_their_content_type_and_revalidate_without_hash(client, path, media_type):
     r = client.get(path)
     assert r.status_code == 200
