@@ -399,7 +399,7 @@ def _assert_only_payload_error(text: str) -> None:
         assert error.message
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_no_text_makes_the_parser_raise_anything_but_payload_error(text: str) -> None:
     _assert_only_payload_error(text)
@@ -413,7 +413,7 @@ _near_field = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.lists(_near_field, min_size=5, max_size=10),
     st.sampled_from([",", "，"]),
