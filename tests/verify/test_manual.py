@@ -128,7 +128,7 @@ def test_date_may_be_a_date_object() -> None:
         ({"code": "", "number": "12345678", "amount": "1"}, "code_missing", "code"),
         ({"code": None, "number": "2642700000031629488", "total": "1"}, "code_missing", "code"),
         (
-            {"code": None, "number": "26997000000316294884", "total": "1"},
+            {"code": None, "number": "26097000000316294884", "total": "1"},
             "number_province",
             "number",
         ),

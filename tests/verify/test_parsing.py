@@ -174,6 +174,11 @@ def test_digital_kind_with_code_and_twenty_digit_number_keys_on_the_number() -> 
     assert p.invoice_key == "26427000000316294884"
 
 
+def test_digital_number_with_an_unlisted_region_code_parses_without_a_region() -> None:
+    p = parse_qr("01,32,,26957000000316294884,100.76,20260330,,5F98")
+    assert (p.invoice_key, p.region) == ("26957000000316294884", None)
+
+
 def test_negative_amount_of_a_red_invoice_is_kept() -> None:
     assert parse_qr(BASE.replace("173.79", "-173.79")).amount == Decimal("-173.79")
 
@@ -229,7 +234,7 @@ REJECTIONS = [
     (BASE.replace("81966722", "00000000"), "number_zero", "number"),
     (BASE.replace("81966722", "8196672a"), "number_format", "number"),
     ("01,32,,2642700000031629488,100.76,20260330,,5F98", "number_format", "number"),
-    ("01,32,,26997000000316294884,100.76,20260330,,5F98", "number_province", "number"),
+    ("01,32,,26057000000316294884,100.76,20260330,,5F98", "number_province", "number"),
     ("01,32,,81966722,100.76,20260330,,5F98", "number_format", "number"),
     (BASE.replace("173.79", "173.799"), "amount_format", "amount"),
     (BASE.replace("173.79", "173."), "amount_format", "amount"),
