@@ -37,6 +37,8 @@ from verify._store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
 DEFAULT_DATABASE: Final = "fapiao"
 _IN_CHUNK: Final = 20_000
 """Keys per ``IN (...)`` list: keeps each statement a few hundred KB."""
+_SESSION_SETTINGS: Final = {"max_query_size": 64 * 1024 * 1024}
+"""Key lists of a batch go inline in ``IN (...)``: allow statements of a few MB."""
 _INVOICE_SELECT: Final = ", ".join(INVOICE_COLUMNS)
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS)
 _STATUS_KINDS: Final = tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))
@@ -127,7 +129,9 @@ class ClickHouseStore(InvoiceStore):
                 boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             finally:
                 boot.close()
-            self._client: Any = clickhouse_connect.get_client(dsn=dsn, database=self.database)
+            self._client: Any = clickhouse_connect.get_client(
+                dsn=dsn, database=self.database, settings=_SESSION_SETTINGS
+            )
         if migrate:
             self.migrate()
 
