@@ -11,9 +11,17 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class ClientIp:
     def __init__(self, trusted: Iterable[str] = ()) -> None:
-        self.networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(t.strip(), strict=False) for t in trusted if t.strip()
-        )
+        networks = []
+        for entry in (t.strip() for t in trusted):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"FAPIAO_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        self.networks: tuple[Network, ...] = tuple(networks)
 
     def _trusted(self, host: str) -> bool:
         try:

@@ -13,7 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, Parameter
+from litestar.params import Body, QueryParameter
 
 from api._render import encode, outcome_body, render_outcome
 from verify import Channel, InvalidInput, ResultCode
@@ -108,7 +108,12 @@ _REQUEST_EXAMPLES = [
     Example(summary="A scanned QR payload", value={"qr": _EX_QR}),
     Example(
         summary="Fields of an ordinary invoice (last 6 of the check code)",
-        value={"code": "044001500111", "number": "81966722", "date": "2017-05-24", "check6": "611"},
+        value={
+            "code": "044001500111",
+            "number": "81966722",
+            "date": "2017-05-24",
+            "check6": "991611",
+        },
     ),
     Example(
         summary="A 数电 invoice (20-digit number, total incl. tax)",
@@ -178,7 +183,7 @@ def _channel(request: Request[Any, Any, Any]) -> str:
     return raw if raw in _CHANNELS else Channel.API.value
 
 
-_CHANNELS = frozenset({Channel.WEB.value, Channel.API.value, Channel.SMS.value})
+_CHANNELS = frozenset({Channel.WEB.value, Channel.API.value, Channel.SMS.value, Channel.CLI.value})
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
@@ -250,7 +255,7 @@ async def verify_post(
     )
 
 
-_QP = Parameter(required=False, max_length=512)
+_QP = QueryParameter(required=False, max_length=512)
 
 
 @get(
@@ -261,7 +266,7 @@ _QP = Parameter(required=False, max_length=512)
 )
 async def verify_get(  # noqa: PLR0917 - one keyword per query parameter
     request: Request[Any, Any, Any],
-    qr: Annotated[str | None, Parameter(required=False, max_length=512, examples=[
+    qr: Annotated[str | None, QueryParameter(required=False, max_length=512, examples=[
         Example(value=_EX_QR)])] = None,
     code: Annotated[str | None, _QP] = None,
     number: Annotated[str | None, _QP] = None,

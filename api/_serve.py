@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from verify import Settings
+from verify import FapiaoError, Settings
 
 
 def effective_workers(settings: Settings, requested: int) -> tuple[int, str | None]:
@@ -76,25 +76,29 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if getattr(args, "demo", False):
         os.environ["FAPIAO_DEMO"] = "1"
-    private = None
-    stop = threading.Event()
-    if settings.redis.url is None:
-        from verify._cache import start_private_redis
-
-        private = start_private_redis(data_dir)
-        os.environ["FAPIAO_REDIS_URL"] = private.url
-        os.environ["FAPIAO_PRIVATE_REDIS"] = "1"
-        threading.Thread(target=_supervise, args=(private, stop), daemon=True).start()
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
+    local_url = f"http://127.0.0.1:{port}" if host in ("0.0.0.0", "::") else url  # noqa: S104
+    stop = threading.Event()
     try:
-        with _claim(settings, url):
-            print(f"fapiao serve: {url} (workers {workers}, data {data_dir})", file=sys.stderr)
-            _run_server(host, port, workers)
-    finally:
-        stop.set()
-        if private is not None:
-            private.stop()
+        with _claim(settings, local_url):
+            private = None
+            if settings.redis.url is None:
+                from verify._cache import start_private_redis
+
+                private = start_private_redis(data_dir)
+                os.environ["FAPIAO_REDIS_URL"] = private.url
+                threading.Thread(target=_supervise, args=(private, stop), daemon=True).start()
+            try:
+                print(f"fapiao serve: {url} (workers {workers}, data {data_dir})", file=sys.stderr)
+                _run_server(host, port, workers)
+            finally:
+                stop.set()
+                if private is not None:
+                    private.stop()
+    except FapiaoError as exc:
+        print(f"fapiao serve: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

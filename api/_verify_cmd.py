@@ -1,13 +1,86 @@
-"""Placeholder until the verify-API issue (#4) lands."""
+"""``fapiao verify``: print the JSON answer of one verification.
+
+When a service is running on the same data directory (H2's ``find_service``) the
+request goes to it, so the embedded ClickHouse it owns is not opened twice and the
+daily counter is the one every channel shares. Otherwise the command opens the
+store and the data directory's Redis itself, verifies (channel ``cli``), records
+the verification and closes everything. Exit status 0 for 001, 1 for any other
+result, 2 when the service or the store cannot be reached.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+import urllib.error
+import urllib.request
+from typing import Any
 
-from verify import Settings
+from verify import Channel, FapiaoError, Settings
+
+_FIELDS = ("qr", "code", "number", "date", "check6", "amount", "total")
+
+
+def _fields(args: argparse.Namespace) -> dict[str, str | None]:
+    return {name: getattr(args, name, None) for name in _FIELDS}
+
+
+def _find_service(settings: Settings) -> Any:
+    try:
+        from ingest._handoff import find_service
+    except ModuleNotFoundError as exc:
+        if exc.name != "ingest._handoff":
+            raise
+        return None
+    return find_service(settings)
+
+
+def _via_service(url: str, fields: dict[str, str | None]) -> tuple[int, bytes]:
+    body = json.dumps({k: v for k, v in fields.items() if v is not None}).encode()
+    if not url.startswith(("http://", "https://")):
+        raise OSError(f"service URL {url!r} is not http(s)")
+    request = urllib.request.Request(  # noqa: S310 - http(s) checked above
+        url.rstrip("/") + "/api/v1/verify",
+        data=body,
+        headers={"content-type": "application/json", "x-fapiao-channel": "cli"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own URL
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:  # 4xx/5xx still carry the JSON answer
+        return exc.code, exc.read()
+
+
+async def _direct(settings: Settings, fields: dict[str, str | None]) -> bytes:
+    from api._render import render_outcome
+    from api._services import Services
+
+    services = await Services.open(settings, poll_interval=3600)
+    try:
+        assert services.verifier is not None
+        outcome = await services.verifier.verify_input(ip=None, channel=Channel.CLI.value, **fields)
+        return render_outcome(outcome)
+    finally:
+        await services.aclose()
 
 
 def run_verify(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"fapiao {args.command}: not yet available", file=sys.stderr)
-    return 2
+    fields = _fields(args)
+    if not any(fields.values()):
+        print("fapiao verify: give --qr or --code/--number/--date and a secret", file=sys.stderr)
+        return 2
+    try:
+        service = _find_service(settings)
+        if service is not None:
+            _, body = _via_service(str(service.url), fields)
+        else:
+            body = asyncio.run(_direct(settings, fields))
+    except (FapiaoError, OSError) as exc:
+        message = exc.message if isinstance(exc, FapiaoError) else str(exc)
+        print(f"fapiao verify: {message}", file=sys.stderr)
+        return 2
+    sys.stdout.write(body.decode() + "\n")
+    return 0 if json.loads(body).get("code") == "001" else 1
