@@ -46,9 +46,14 @@ def money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+def event_id_prefix(seed: int, key: str) -> str:
+    """18 hex characters naming (seed, invoice); an event id adds 2 hex of its step."""
+    return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=9).hexdigest()
+
+
 def event_id(seed: int, key: str, seq: int) -> str:
     """A deterministic event id: the same seed, invoice and step always give the same one."""
-    return hashlib.blake2b(f"{seed}:{key}:{seq}".encode(), digest_size=10).hexdigest()
+    return f"{event_id_prefix(seed, key)}{seq:02x}"
 
 
 class Calendar:
@@ -70,5 +75,9 @@ class Calendar:
         self.cum = list(itertools.accumulate(weights))
 
     def stamp(self, t: int) -> str:
+        """Seconds since the window start as ISO 8601 in China time."""
         day, sec = divmod(t, DAY)
-        return f"{self.dates[day]}T{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}+08:00"
+        return f"{self.dates[day]}T{_HOUR_MINUTE[sec // 60]}:{sec % 60:02d}+08:00"
+
+
+_HOUR_MINUTE: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))

@@ -26,7 +26,7 @@ from ingest._generate_base import (
     RED_PCT,
     USE_CONFIRMED_PCT,
     VOID_PCT,
-    event_id,
+    event_id_prefix,
     money,
 )
 from verify import DIGITAL_KINDS
@@ -142,10 +142,10 @@ def events(
     m: ChunkMaker, rec: Record, ev: list[tuple[int, str, str, str, dict[str, str] | None]]
 ) -> list[Record]:
     key = rec["code"] + rec["number"]
-    seed, stamp = m.seed, m.cal.stamp
+    prefix, stamp = event_id_prefix(m.seed, key), m.cal.stamp
     return [
         {
-            "event_id": event_id(seed, key, seq),
+            "event_id": f"{prefix}{seq:02x}",
             "invoice_key": key,
             "event_time": stamp(t),
             "kind": kind,

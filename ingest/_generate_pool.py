@@ -49,6 +49,8 @@ class Pool(NamedTuple):
     toll_operators: dict[str, Company]
     railways: tuple[Company, ...]
     airlines: tuple[Company, ...]
+    party_ids: frozenset[int]
+    """``id`` of every pool party dict (the writer encodes each once)."""
 
 
 def uscc(rng: random.Random, prefix: str, adcode: str) -> str:
@@ -212,7 +214,16 @@ def build_pool(seed: int) -> Pool:
             ("4600", "海南航空控股股份有限公司"),
         )
     )
+    every = [
+        *(c for group in companies.values() for c in group),
+        *dealers,
+        *used,
+        *tolls.values(),
+        *railways,
+        *airlines,
+    ]
     return Pool(
+        party_ids=frozenset(id(c.party) for c in every),
         seed=seed,
         regions=regions,
         region_cum=region_cum,

@@ -24,6 +24,7 @@ from ingest._generate import (
     qr_line,
 )
 from ingest._generate_base import CHECK_CODE_KINDS, CHUNK, PAPER_KINDS
+from ingest._synthdata import PLACES
 
 TODAY = dt.date(2026, 3, 31)
 N = 6000
@@ -106,11 +107,12 @@ def test_parties_look_chinese_and_complete(invoices) -> None:
     companies = [inv["seller"] for inv in invoices if inv["kind"] in ("31", "32", "10")]
     assert sum(p["name"].endswith("有限公司") for p in companies) > 0.9 * len(companies)
     for party in companies[:500]:
-        assert (
-            party["address"][:2] in "".join(verify.PROVINCES.values()) + "北京上海天津重庆"
-            or (party["address"][:2] in "".join(verify.PLANNED_CITIES.values()))
-            or "市" in party["address"][:6]
+        # the address lies in the city of the tax region of the seller's USCC
+        region = next(
+            r for r, (_, _, ds) in PLACES.items() if party["tax_id"][2:8] in dict(ds).values()
         )
+        assert party["address"].startswith(PLACES[region][0]), party
+        assert "号" in party["address"]
         assert party["phone"][0] in "01"
         assert party["bank"].endswith("支行")
         assert party["account"].isdigit()
