@@ -467,6 +467,8 @@ def test_wrong_check_code_says_details_do_not_match(page):
     assert "校验码后6位" in card.text
     assert SELLER["name"] not in card.text  # 006 carries no invoice data
     page.shoot()
+    page.el("[data-action=edit]").click()  # back to the field that may be wrong
+    assert page.d.execute_script("return document.activeElement.id") == "f-secret"
 
 
 def test_upload_an_invoice_photo_shows_genuine(page, service):

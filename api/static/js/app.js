@@ -227,7 +227,7 @@
           showFieldError(bodyData.error.field, bodyData.error);
         }
         busy(false);
-        show({ type: "verify", body: bodyData, secret: ctx.secret });
+        show({ type: "verify", body: bodyData, secret: ctx.secret, fromForm: !!ctx.fromForm });
       });
     }).catch(function () {
       busy(false);
@@ -306,6 +306,19 @@
     var action = e.target.closest("[data-action]");
     if (!action) return;
     if (action.dataset.action === "print") { window.print(); return; }
+    if (action.dataset.action === "type") {
+      selectTab($("tab-type"), false);
+      $("f-code").focus();
+      $("panel-type").scrollIntoView({ block: "start" });
+      return;
+    }
+    if (action.dataset.action === "edit") {
+      var input = $({ code: "f-code", number: "f-number", date: "f-date", secret: "f-secret" }[action.dataset.field] || "f-number");
+      input.focus();
+      input.select();
+      input.scrollIntoView({ block: "center" });
+      return;
+    }
     state.last = null;
     state.submitted = false;
     $("result").hidden = true;

@@ -153,6 +153,8 @@
 
     /* result card */
     status_label: "发票状态",
+    colon: "：",
+    edit: "修改信息",
     result_code: "结果代码",
     sec_invoice: "发票信息",
     sec_amounts: "金额",
@@ -222,7 +224,7 @@
   var en = {
     skip: "Skip to main content",
     brand: "Invoice Check",
-    brand_sub: "Invoice verification cloud · free public service",
+    brand_sub: "Free public verification service",
     title: "Check that an invoice is genuine",
     lead: "Scan the QR code on an invoice, upload an e-invoice, or type its details to see whether it is genuine and what state it is in.",
     modes: "How to verify",
@@ -364,6 +366,8 @@
     up_other_codes: "{n} other QR code(s) in the file are not invoices and were ignored.",
 
     status_label: "Status",
+    colon: ": ",
+    edit: "Edit details",
     result_code: "Result code",
     sec_invoice: "Invoice",
     sec_amounts: "Amounts",

@@ -237,7 +237,7 @@
     var inv = body.invoice;
     var label = statusLabel(body);
     var sub = [];
-    if (label) sub.push(h("span", { text: t("status_label") + "：" + label + " · " }));
+    if (label) sub.push(h("span", { text: t("status_label") + t("colon") + label + " · " }));
     sub.push(h("span", { text: t("result_code") + " " }), h("span", { cls: "code", text: body.code || "—" }));
 
     var bodyText = t("r_" + v.key + "_body", v.args);
@@ -296,10 +296,27 @@
     return frag;
   }
 
-  function actions() {
+  /* What the user can do next: correct the typed details (when they may be wrong),
+   * verify another invoice, print an answer that shows an invoice. */
+  function actions(opts) {
+    opts = opts || {};
     return h("div", { cls: "actions" },
-      h("button", { type: "button", cls: "btn btn-primary", "data-action": "again", text: t("again") }),
-      h("button", { type: "button", cls: "btn btn-ghost", "data-action": "print", text: t("print") }));
+      opts.edit ? h("button", { type: "button", cls: "btn btn-primary", "data-action": "edit",
+                                "data-field": opts.edit, text: t("edit") }) : null,
+      opts.typeTab ? h("button", { type: "button", cls: "btn btn-primary", "data-action": "type",
+                                   text: t("tab_type") }) : null,
+      h("button", { type: "button", cls: opts.edit || opts.typeTab ? "btn btn-ghost" : "btn btn-primary",
+                    "data-action": "again", text: t("again") }),
+      opts.print ? h("button", { type: "button", cls: "btn btn-ghost", "data-action": "print", text: t("print") }) : null);
+  }
+
+  var EDIT_FIELD = { "006": "secret", "009": "number", "005": "error", "rqerr": "date" };
+  function editField(state) {
+    var code = state.body && state.body.code;
+    if (!state.fromForm || !EDIT_FIELD[code]) return null;
+    if (EDIT_FIELD[code] !== "error") return EDIT_FIELD[code];
+    var f = state.body.error && state.body.error.field;
+    return { code: "code", number: "number", date: "date", check6: "secret", amount: "secret", total: "secret" }[f] || "number";
   }
 
   function uploadError(err) {
@@ -311,7 +328,7 @@
           h("p", { cls: "verdict-sub" }, h("span", { text: t("result_code") + " " }), h("span", { cls: "code", text: code })))),
       h("div", { cls: "advice" }, h("p", { text: t(key) }),
         h("p", { cls: "next" }, h("strong", { text: F.i18n.lang() === "en" ? "What to do: " : "建议：" }), t("up_next"))));
-    el.appendChild(actions());
+    el.appendChild(actions({ typeTab: true }));
     return el;
   }
 
@@ -320,7 +337,7 @@
     area.replaceChildren();
     if (state.type === "verify") {
       var c = card(state.body, state);
-      c.appendChild(actions());
+      c.appendChild(actions({ edit: editField(state), print: !!state.body.invoice }));
       area.appendChild(c);
     } else if (state.type === "image") {
       var body = state.body || {};
@@ -334,7 +351,7 @@
           (F.i18n.has(src) ? " · " + t(src) : "")));
         results.forEach(function (r, i) {
           var el = card(r, state);
-          if (i === results.length - 1) el.appendChild(actions());
+          if (i === results.length - 1) el.appendChild(actions({ print: results.some(function (x) { return x.invoice; }) }));
           area.appendChild(el);
         });
       }
