@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -645,3 +646,46 @@ def test_form_rules_match_the_python_rules(page):
         # one server code (number_format), two messages on the page
         js_error = "number_format" if js_raw == "number_format_digital" else js_raw
         assert js_error == py_error, case
+
+
+def test_every_result_code_has_a_headline_a_sentence_and_a_next_step(page):
+    """Each national result code (and each status of a verified invoice) reads as a person's
+    sentence with what to do next, in both languages, with distinct headlines."""
+    from verify import ResultCode, Status
+
+    page.open()
+    bodies = [{"code": c.value, "status": None} for c in ResultCode if c is not ResultCode.VERIFIED]
+    bodies += [{"code": "001", "status": s.value} for s in Status]
+    script = """
+      var out = [];
+      arguments[0].forEach(function (b) {
+        var area = document.createElement("div");
+        var body = Object.assign({invoice: null, flow: [], verify_count: null, error: null}, b);
+        Fapiao.result.render(area, {type: "verify", body: body});
+        var next = area.querySelector(".advice .next");
+        out.push({code: b.code, status: b.status,
+                  title: area.querySelector(".verdict-title").textContent,
+                  sentence: area.querySelector(".advice p").textContent,
+                  next: next ? next.textContent : "",
+                  tone: area.querySelector(".result").className});
+      });
+      return out;"""
+    for lang in ("zh", "en"):
+        page.d.execute_script("Fapiao.i18n.setLang(arguments[0], false)", lang)
+        shown = page.d.execute_script(script, bodies)
+        titles = [s["title"] for s in shown]
+        assert len(set(titles)) == len(titles), titles
+        for s in shown:
+            assert s["title"], s
+            assert not s["title"].startswith("r_"), s  # a real string, not a missing key
+            assert len(s["sentence"]) > 8, s
+            assert len(s["next"]) > 8, s
+            if lang == "zh":
+                assert re.search(r"[\u4e00-\u9fff]", s["title"]), s
+            else:
+                assert not re.search(r"[\u4e00-\u9fff]", s["title"] + s["next"]), s
+    tones = {(s["code"], s["status"]): s["tone"] for s in shown}
+    assert "tone-ok" in tones[("001", "normal")]
+    assert "tone-bad" in tones[("001", "voided")]
+    assert "tone-bad" in tones[("006", None)]
+    assert "tone-warn" in tones[("002", None)]
