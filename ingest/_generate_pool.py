@@ -17,8 +17,8 @@ from ingest import _synthdata as data
 from verify import PLANNED_CITIES, PROVINCES, org_code_check_char, uscc_check_char
 
 _ORG_CHARS: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # USCC alphabet: no I O S V Z
-COMPANIES_PER_WEIGHT: Final = 220
-"""Companies per unit of region weight (about 22 000 in all)."""
+COMPANIES_PER_WEIGHT: Final = 100
+"""Companies per unit of region weight (about 10 000 in all)."""
 
 Goods = tuple[str, str, tuple[str, ...], str, int, int, int, int]
 
