@@ -75,8 +75,9 @@ def _lock(state: Any) -> asyncio.Lock:
     request_max_body_size=MAX_BATCH_BYTES,
     status_code=200,
 )
-async def ingest_batch(request: Request[Any, Any, Any], kind: str) -> Response[bytes]:
+async def ingest_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     state = request.app.state
+    kind = request.query_params.get("kind", "")
     if not _is_loopback(request):
         return _error(403, "forbidden", "internal ingest is accepted on loopback only")
     expected = _expected_token(state)

@@ -1,0 +1,82 @@
+"""A killed ingest (SIGKILL, mid-batch) leaves nothing half written; a rerun completes it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ingest.samples import digital_invoice, event, key_of, ndjson, paper_invoice, write
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _child(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.ingest.child", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    invoices = [digital_invoice(n) for n in range(1, 301)] + [
+        paper_invoice(n) for n in range(1, 11)
+    ]
+    events = [event(f"d-{key_of(r)}", key_of(r)) for r in invoices]
+    expected = {key_of(r): "normal" for r in invoices}
+    for i, r in enumerate(invoices[:40]):
+        k = key_of(r)
+        events.append(
+            event(f"r-{k}", k, "red_issued", detail={"scope": "full" if i % 2 else "partial"})
+        )
+        expected[k] = "red_reversed" if i % 2 else "partly_red_reversed"
+    for r in invoices[-10:]:
+        events.append(event(f"v-{key_of(r)}", key_of(r), "voided"))
+        expected[key_of(r)] = "voided"
+    return (
+        write(tmp_path / "invoices.ndjson", ndjson(invoices)),
+        write(tmp_path / "events.ndjson", ndjson(events)),
+        expected,
+    )
+
+
+def _ingest_and_report(data_dir: Path, *paths: Path) -> tuple[str, dict[str, Any]]:
+    done = _child("ingest-report", str(data_dir), *map(str, paths))
+    assert done.returncode == 0, done.stderr
+    summary, _, report = done.stdout.partition("REPORT ")
+    return summary, json.loads(report)
+
+
+@pytest.mark.parametrize(
+    "kill",
+    [("kill-after-batches", "3"), ("kill-before-status",)],
+    ids=["mid-invoices", "mid-status"],
+)
+def test_killed_ingest_rerun_gives_exact_counts(tmp_path, files, kill) -> None:
+    inv, ev, expected = files
+    data_dir = tmp_path / "var"
+    killed = _child(kill[0], str(data_dir), *kill[1:], str(inv), str(ev))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    summary, final = _ingest_and_report(data_dir, inv, ev)
+    # the rerun had work left: the kill did cut the first run short
+    if kill[0] == "kill-after-batches":
+        assert "invoices 160 written 150 unchanged" in summary
+    else:
+        assert "invoices 0 written 310 unchanged" in summary
+        assert "events 10 written 350 known, 50 status changes" in summary
+    assert (final["invoices"], final["events"]) == (310, 360)
+    assert final["statuses"] == expected
+    summary, again = _ingest_and_report(data_dir, inv, ev)
+    assert "0 written 310 unchanged" in summary
+    assert "events 0 written 360 known, 0 status changes" in summary
+    assert again == final
