@@ -40,6 +40,7 @@ pytestmark = [
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -339,6 +340,38 @@ def browser(service: Service):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+LOW_CONTRAST = """
+  function rgb(c) { var m = c.match(/[\\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; }
+  function lum(c) {
+    var v = c.slice(0, 3).map(function (x) {
+      x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+  }
+  function background(el) {
+    for (; el; el = el.parentElement) {
+      var c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0.9) return c;
+    }
+    return [255, 255, 255];
+  }
+  var bad = [];
+  var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    var node = walker.currentNode, el = node.parentElement;
+    if (!node.textContent.trim() || !el || !el.getClientRects().length) continue;
+    var st = getComputedStyle(el);
+    if (st.visibility === "hidden") continue;
+    if (el.closest("[hidden], .visually-hidden, .skip, video")) continue;
+    var fg = lum(rgb(st.color)), bg = lum(background(el));
+    var ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    var size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 600;
+    var need = size >= 24 || (bold && size >= 18.6) ? 3 : 4.5;
+    if (ratio < need) bad.push(node.textContent.trim().slice(0, 30) + " " + ratio.toFixed(2));
+  }
+  return bad;
+"""
+
+
 class Page:
     """The phone page as a person uses it."""
 
@@ -397,7 +430,8 @@ class Page:
         )
 
     def shoot(self, suffix: str = "") -> None:
-        """Full-page screenshots at 360 px and 1280 px of the state on screen."""
+        """Full-page screenshots at 360 px and 1280 px of the state on screen; at each width
+        nothing overflows sideways and the text has enough contrast (WCAG AA)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         name = self.name + (f"-{suffix}" if suffix else "")
         for width in (360, 1280):
@@ -405,6 +439,10 @@ class Page:
             height = self.d.execute_script("return document.documentElement.scrollHeight")
             self.d.set_window_size(width, min(int(height) + 140, 6000))
             self.d.save_screenshot(str(ARTIFACTS / f"{name}-{width}.png"))
+            inner = self.d.execute_script("return window.innerWidth")
+            overflow = self.d.execute_script("return document.documentElement.scrollWidth")
+            assert overflow <= inner, f"{name}: {overflow}px wide content at {inner}px"
+            assert self.d.execute_script(LOW_CONTRAST) == [], f"{name} at {width}px"
         self.d.set_window_size(360, 800)
 
     def console_errors(self) -> list[str]:
@@ -562,7 +600,12 @@ def test_english_switch_translates_and_is_remembered(page):
 
 
 def test_inline_validation_follows_the_server_rules(page):
-    page.open().type_tab()
+    page.open()
+    page.el("#tab-scan").send_keys(Keys.ARROW_RIGHT)  # tabs follow the arrow keys
+    assert page.el("#tab-type").get_attribute("aria-selected") == "true"
+    assert page.d.execute_script("return document.activeElement.id") == "tab-type"
+    assert page.el("#panel-type").is_displayed()
+    assert not page.el("#panel-scan").is_displayed()
     page.fill(code="4403191130")  # 10 digits, digit 8 is 1: VAT special
     assert "增值税专用发票" in page.text("#kind-chip")
     assert page.text("#l-secret") == "金额（不含税）"

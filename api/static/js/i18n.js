@@ -152,6 +152,7 @@
     up_other_codes: "文件中还有 {n} 个非发票二维码，已忽略。",
 
     /* result card */
+    result_area: "查验结果",
     status_label: "发票状态",
     colon: "：",
     edit: "修改信息",
@@ -365,6 +366,7 @@
     up_source_xml: "Read from: XML e-invoice",
     up_other_codes: "{n} other QR code(s) in the file are not invoices and were ignored.",
 
+    result_area: "Result",
     status_label: "Status",
     colon: ": ",
     edit: "Edit details",
