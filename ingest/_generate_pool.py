@@ -21,6 +21,12 @@ COMPANIES_PER_WEIGHT: Final = 100
 """Companies per unit of region weight (about 10 000 in all)."""
 
 Goods = tuple[str, str, tuple[str, ...], str, int, int, int, int]
+Ware = tuple[str, tuple[str, ...], str, int, int, int, int]
+"""A good ready for the hot path: ``*类别*品名``, specs, unit, rate %, min cents, span, max qty."""
+
+
+def wares(goods: tuple[Goods, ...]) -> tuple[Ware, ...]:
+    return tuple((f"*{c}*{n}", s, u, r, lo, hi - lo, q) for c, n, s, u, r, lo, hi, q in goods)
 
 
 class Company(NamedTuple):
@@ -30,7 +36,7 @@ class Company(NamedTuple):
     province: str
     general: bool
     """一般纳税人 (item tax rates) or 小规模纳税人 (1 % / 3 %)."""
-    goods: tuple[Goods, ...]
+    goods: tuple[Ware, ...]
     machine_no: str
     batch: int
     """The digit this company's invoice codes carry as batch."""
@@ -116,7 +122,7 @@ def _company(
         region=region,
         province=region[:2],
         general=general,
-        goods=goods,
+        goods=wares(goods),
         machine_no=rng.choice(("661", "499", "537")) + _digits(rng, 9),
         batch=rng.randint(1, 9),
     )

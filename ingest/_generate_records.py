@@ -139,21 +139,23 @@ class ChunkMaker:
         items = []
         amount_sum = tax_sum = 0
         for _ in range(count):
-            cat, name, specs, unit, rate, lo, hi, qmax = goods[int(len(goods) * rnd())]
+            name, specs, unit, rate, lo, span, qmax = goods[int(len(goods) * rnd())]
             if rate and not seller.general:
                 rate = 1 if rnd() < 0.8 else 3
             if roll:
-                hi = min(hi, lo + 30000)
+                span = min(span, 30000)
                 qmax = min(qmax, 3)
             qty = 1 if qmax == 1 else 1 + int(rnd() ** 3 * qmax)
-            price = lo + int(rnd() * (hi - lo))
+            price = lo + int(rnd() * span)
+            if price > 2000 and rnd() < 0.5:
+                price -= price % 100  # round yuan prices are common
             amount = qty * price
             tax = (amount * rate + 50) // 100
             amount_sum += amount
             tax_sum += tax
             items.append(
                 {
-                    "name": f"*{cat}*{name}",
+                    "name": name,
                     "spec": specs[int(len(specs) * rnd())],
                     "unit": unit,
                     "quantity": str(qty),
