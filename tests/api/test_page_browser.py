@@ -108,10 +108,11 @@ class Known:
 GENUINE = Known("32", "", "26447000000316294884")
 ENGLISH = Known("32", "", "26447000000316294885")
 CAMERA = Known("32", "", "26447000000316294886")
+LINKED = Known("31", "", "26447000000316294887")
 MISMATCH = Known("04", "044031900104", "12345678", check_code="73920184650192837465")
 VOIDED = Known("04", "044031900104", "22222222", check_code="11112222333344445555", status="voided")
 LIMITED = Known("10", "011001900111", "33333333", check_code="99998888777766665555")
-KNOWN = [GENUINE, ENGLISH, CAMERA, MISMATCH, VOIDED, LIMITED]
+KNOWN = [GENUINE, ENGLISH, CAMERA, LINKED, MISMATCH, VOIDED, LIMITED]
 
 
 def _events(inv: Known) -> list[dict]:
@@ -732,3 +733,13 @@ def test_every_result_code_has_a_headline_a_sentence_and_a_next_step(page):
     assert "tone-bad" in tones[("001", "voided")]
     assert "tone-bad" in tones[("006", None)]
     assert "tone-warn" in tones[("002", None)]
+
+
+def test_a_link_with_a_qr_payload_is_verified_on_arrival(page):
+    from urllib.parse import quote
+
+    page.open()
+    page.d.get(f"{page.url}/?qr={quote(LINKED.qr)}")
+    card = page.result()
+    assert card.get_attribute("data-code") == "001"
+    assert "电子发票（增值税专用发票）" in card.text

@@ -334,6 +334,9 @@
   /* ---- start ---- */
   F.i18n.setLang(F.i18n.initialLang(), false);
   if (location.hash === "#type") selectTab($("tab-type"), false);
+  /* A link can carry a QR payload (/?qr=01,10,...): verify it at once. */
+  var linked = new URLSearchParams(location.search).get("qr");
+  if (linked && linked.length <= 512) verify({ qr: linked }, { secret: null });
   document.documentElement.classList.add("js-ready");
   document.body.setAttribute("data-ready", "1");
 })();
