@@ -73,6 +73,11 @@ def final_status(events: list[tuple[int, str, str, str, dict[str, str] | None]])
     return status
 
 
+def office(t: int, days: float, rnd: Any) -> int:
+    """A moment in office hours (09:00-18:00) ``days`` whole days after the day of ``t``."""
+    return (t // DAY + int(days)) * DAY + 9 * 3600 + int(rnd() * 9 * 3600)
+
+
 def lifecycle(
     m: ChunkMaker,
     rec: Record,
@@ -99,34 +104,36 @@ def lifecycle(
         tv = min(t0 + 60 + int(rnd() * 6 * 3600), (day + 1) * DAY - 1)
         ev.append((tv, "voided", sid, "tax_device", {"reason": "issued_in_error"}))
     else:
+        t = t0  # the buyer acts after it has the invoice
         if paper:
-            ev.append((t0 + int((0.2 + rnd() * 4) * DAY), "delivered", sid, "paper", None))
+            t = max(t0 + 600, office(t0, rnd() * 4, rnd))  # handed over within a few days
+            ev.append((t, "delivered", sid, "paper", None))
         elif rnd() * 100 < DELIVERED_PCT:
             r = rnd()
             channel = "tax_digital_account" if r < 0.55 else "email" if r < 0.85 else "download"
-            ev.append((t0 + 5 + int(rnd() * 3600), "delivered", sid, channel, None))
+            t = t0 + 5 + int(rnd() * 3600)
+            ev.append((t, "delivered", sid, channel, None))
         if buyer is not None:
-            t = t0
             if kind in DEDUCTIBLE_KINDS and rnd() * 100 < USE_CONFIRMED_PCT:
-                t = t0 + int((1 + rnd() * 44) * DAY)
+                t = office(t, 1 + rnd() * 44, rnd)
                 r = rnd()
                 use = "deduct" if r < 0.93 else "not_deduct" if r < 0.98 else "export_refund"
                 ev.append((t, "use_confirmed", bid, "platform", {"use": use}))
             if rnd() * 100 < BOOKED_PCT:
-                t += int((1 + rnd() * 29) * DAY)
+                t = office(t, 1 + rnd() * 29, rnd)
                 booking = "deducted" if rnd() < 0.8 else "not_deducted"
                 ev.append((t, "booked", bid, "platform", {"booking": booking}))
                 if rnd() < 0.01:
-                    t += int((1 + rnd() * 60) * DAY)
+                    t = office(t, 1 + rnd() * 60, rnd)
                     ev.append((t, "booked", bid, "platform", {"booking": "reversed"}))
         if rnd() * 100 < RED_PCT:
             red = _red(m, rec, ev, seller, buyer, t0=t0, idx=idx, allow_red=allow_red)
         elif rnd() * 100 < ABNORMAL_PCT:
-            tf = t0 + int((30 + rnd() * 270) * DAY)
+            tf = office(t0, 30 + rnd() * 270, rnd)
             code, label = data.ABNORMAL_REASONS[int(rnd() * len(data.ABNORMAL_REASONS))]
             ev.append((tf, "flagged_abnormal", "", "system", {"reason": code, "reason_zh": label}))
             if rnd() * 100 < ABNORMAL_CLEARED_PCT:
-                tc = tf + int((10 + rnd() * 110) * DAY)
+                tc = office(tf, 10 + rnd() * 110, rnd)
                 ev.append((tc, "abnormal_cleared", "", "system", {"reason": "verified_genuine"}))
     horizon = m.cal.horizon
     ev = sorted((e for e in ev if e[0] < horizon), key=_first)
@@ -178,7 +185,7 @@ def _red(
     confirmation_no = f"{rng.getrandbits(67) % 10**20:020d}"
     by_buyer = buyer is not None and rnd() < 0.3
     requester, confirmer = (bid, sid) if by_buyer else (sid, bid or sid)
-    tr = t0 + int((1 + rnd() * 90) * DAY)
+    tr = office(t0, 1 + rnd() * 90, rnd)
     detail = {
         "confirmation_no": confirmation_no,
         "scope": "full" if full else "partial",

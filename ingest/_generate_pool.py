@@ -89,7 +89,8 @@ def _phone(rng: random.Random, area: str) -> str:
 def _bank(rng: random.Random, city: str, district: str) -> tuple[str, str]:
     bank, length = rng.choice(data.BANKS)
     branch = f"{bank}股份有限公司" if bank in ("交通银行", "招商银行", "中信银行") else bank
-    return f"{branch}{city.removesuffix('市')}{district.removesuffix('区')}支行", (
+    place = district.removesuffix("新区").removesuffix("区")
+    return f"{branch}{city.removesuffix('市')}{place}支行", (
         str(rng.randint(1, 9)) + _digits(rng, length - 1)
     )
 

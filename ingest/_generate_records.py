@@ -134,6 +134,7 @@ class ChunkMaker:
         goods = seller.goods
         count = bisect.bisect(_ITEM_COUNTS_CUM, rnd() * 100) + 1
         roll = kind == "11"
+        special = kind in ("01", "08", "31")
         if roll:
             count = min(count, 2)
         items = []
@@ -142,6 +143,8 @@ class ChunkMaker:
             name, specs, unit, rate, lo, span, qmax = goods[int(len(goods) * rnd())]
             if rate and not seller.general:
                 rate = 1 if rnd() < 0.8 else 3
+            elif not rate and special:
+                rate = 9  # exempt sales cannot go on a special invoice: the taxed variant
             if roll:
                 span = min(span, 30000)
                 qmax = min(qmax, 3)

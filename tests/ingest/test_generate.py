@@ -205,6 +205,13 @@ def test_lifecycles_are_ordered_in_the_past_and_the_record_status_is_their_resul
         assert times[-1] < horizon
         assert all(ev["invoice_key"] == key(inv) for ev in evs)
         assert inv["status"] == _status_by_rules(evs)
+        first = {}
+        for ev, when in zip(evs, times, strict=True):
+            first.setdefault(ev["kind"], when)
+            if ev["kind"] in ("use_confirmed", "booked", "red_confirmation_requested"):
+                assert 9 <= when.hour < 18, ev  # people do this in office hours
+        if "delivered" in first and "use_confirmed" in first:
+            assert first["delivered"] < first["use_confirmed"]
         assert all(ev["kind"] in set(verify.EventKind) for ev in evs)
 
 
