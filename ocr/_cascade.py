@@ -1,0 +1,195 @@
+"""The QR cascade: cheap passes first, heavier ones only when those read nothing.
+
+Order (by measured cost and yield on the tuning split, see docs/ocr.md):
+
+1. ``work``      zxing on the working-resolution image (JPEG decoded at reduced
+                 DCT scale): reads most photos in a few milliseconds;
+2. ``full``      zxing at full resolution (small or distant codes);
+3. ``pyramid``   zxing on smaller scales (blur and noise shrink with the image);
+4. ``enhance``   unsharp masking (defocus, motion), CLAHE (shadow, glare),
+                 denoising, adaptive and Otsu binarisation, then zxing;
+5. ``regions``   crops around proposed QR regions (symbols zxing saw but could
+                 not decode, dense square blobs), upright and rescaled, each with
+                 the variants above and every library;
+6. ``others``    pyzbar and OpenCV's detectors on the working image and its
+                 sharpened form, then 45° rotations.
+
+It stops after the first stage that yields a payload parsing as an invoice; a
+stage returns every code it sees, so several invoices in one photo come out
+together. Texts that are not invoice payloads are kept apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocr import _readers as readers
+from ocr import _regions, _sheet
+from ocr import _variants as variants
+from ocr._image import Picture
+from verify import PayloadError, QrPayload, parse_qr
+
+Stage = Callable[[Picture], Iterable[str]]
+
+
+def _work(p: Picture) -> Iterable[str]:
+    return readers.read_zxing_fast(p.work())
+
+
+def _full(p: Picture) -> Iterable[str]:
+    if max(p.size) <= max(p.work().shape):
+        return []
+    return readers.read_zxing(p.full())
+
+
+def _pyramid(p: Picture) -> Iterable[str]:
+    for side in (1400, 1000, 700, 500):
+        yield from readers.read_zxing_fast(variants.resize_long(p.work(), side))
+
+
+def _enhance(p: Picture) -> Iterable[str]:
+    for side in (1000, 1400, 700):
+        g = variants.resize_long(p.work(), side)
+        yield from readers.read_zxing_fast(variants.sharpen(g, sigma=2.0, amount=2.0))
+        yield from readers.read_zxing_fast(variants.clahe(g))
+        yield from readers.read_zxing_fast(
+            variants.sharpen(variants.denoise(g), sigma=1.5, amount=1.5)
+        )
+        yield from readers.read_zxing_fast(variants.adaptive(g))
+
+
+def _crop_variants(crop: np.ndarray) -> Iterable[np.ndarray]:
+    yield crop
+    yield variants.sharpen(crop, sigma=3.0, amount=2.0)
+    yield variants.clahe(crop)
+    yield variants.otsu(variants.sharpen(variants.denoise(crop), sigma=2.0, amount=1.5))
+    yield variants.scale(crop, 0.5)
+
+
+def _regions_stage(p: Picture) -> Iterable[str]:
+    g = p.work()
+    proposals = _regions.zxing_failures(g)
+    small = variants.resize_long(g, 1000)
+    f = g.shape[1] / small.shape[1]
+    proposals += [pts * f for pts in _regions.blobs(small)]
+    for pts in proposals[: _regions.MAX_PROPOSALS]:
+        crop = _regions.crop(g, pts)
+        for variant in _crop_variants(crop):
+            texts = (
+                readers.read_zxing_fast(variant)
+                or readers.read_zbar(variant)
+                or readers.read_cv_aruco(variant)
+            )
+            if texts:
+                yield from texts
+                break
+
+
+def _sheet_windows(p: Picture) -> Iterable[np.ndarray]:
+    """The QR windows (top-left of each invoice sheet, both ways up) from the full image."""
+    g = p.work()
+    small = variants.resize_long(g, 800)
+    full = p.full()
+    f = full.shape[1] / small.shape[1]
+    for sheet in _sheet.find_sheets(small):
+        for window in _sheet.qr_windows(sheet * f):
+            yield _sheet.rectify(full, window, out_w=400, out_h=400)
+
+
+def _sheets_stage(p: Picture) -> Iterable[str]:
+    """Where the QR must be: deblur and read it even when no detector saw it."""
+    for crop in _sheet_windows(p):
+        for variant in (
+            crop,
+            variants.sharpen(crop, sigma=2.0, amount=4.0),
+            variants.sharpen(crop, sigma=3.0, amount=8.0),
+            variants.otsu(variants.sharpen(crop, sigma=3.0, amount=8.0)),
+            variants.deconvolve(crop, 2.5),
+            variants.deconvolve(crop, 3.5),
+        ):
+            texts = readers.read_zxing_fast(variant)
+            if texts:
+                yield from texts
+                break
+
+
+def _others(p: Picture) -> Iterable[str]:
+    g = variants.resize_long(p.work(), 1200)
+    yield from readers.read_zbar(g)
+    yield from readers.read_cv_aruco(g)
+    yield from readers.read_zbar(variants.sharpen(g))
+    import cv2
+
+    h, w = g.shape
+    for angle in (45, 135):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        yield from readers.read_zxing_fast(
+            cv2.warpAffine(g, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        )
+
+
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("work", _work),
+    ("full", _full),
+    ("pyramid", _pyramid),
+    ("enhance", _enhance),
+    ("sheets", _sheets_stage),
+    ("regions", _regions_stage),
+    ("others", _others),
+)
+
+
+@dataclass
+class QrFindings:
+    """What the cascade read: invoice payloads (parsed) and other QR texts."""
+
+    payloads: list[str] = field(default_factory=list)
+    invoices: list[QrPayload] = field(default_factory=list)
+    non_invoice: list[str] = field(default_factory=list)
+    stage: str | None = None
+    """The stage that found the invoices (None when none was found)."""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def add(self, text: str) -> bool:
+        """Record one decoded text; True when it is a new invoice."""
+        text = text.strip()
+        if not text or text in self.payloads or text in self.non_invoice:
+            return False
+        try:
+            parsed = parse_qr(text)
+        except PayloadError:
+            self.non_invoice.append(text)
+            return False
+        if any(inv.invoice_key == parsed.invoice_key for inv in self.invoices):
+            return False
+        self.payloads.append(text)
+        self.invoices.append(parsed)
+        return True
+
+
+def read_qr(picture: Picture, *, stages: Iterable[tuple[str, Stage]] = STAGES) -> QrFindings:
+    """Run the cascade on one picture; stops after the first stage that finds invoices."""
+    found = QrFindings()
+    expected: int | None = None
+    for name, stage in stages:
+        start = time.perf_counter()
+        for text in stage(picture):
+            found.add(text)
+        found.timings[name] = time.perf_counter() - start
+        if found.invoices:
+            found.stage = name
+            if expected is None:  # only paid for when something was found
+                expected = count_sheets(picture)
+            if len(found.invoices) >= expected:
+                break
+    return found
+
+
+def count_sheets(picture: Picture) -> int:
+    """How many invoices the photo seems to show (at least 1): when to stop looking."""
+    small = variants.resize_long(picture.work(), 800)
+    return max(1, len(_sheet.find_sheets(small, invoice_shaped=True)))

@@ -1,0 +1,99 @@
+"""Invoice sheets in a photo, and where their QR must be.
+
+Every Chinese invoice prints its QR in the top-left corner, 20 mm wide, on a
+sheet of known proportions (210 x 140 mm for VAT and 数电 invoices, ±). Finding the
+paper (a bright quadrilateral) therefore tells where the QR is even when it is too
+blurred for any detector to find it: that crop is then deblurred and read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHEET_ASPECT = 1.5
+# QR window in sheet-relative units (x0, y0, x1, y1): the code with its quiet zone,
+# generous enough for the layouts of different issuers
+_QR_WINDOW = (0.0, 0.0, 0.2, 0.3)
+
+
+def find_sheets(
+    gray: np.ndarray, *, max_sheets: int = 4, invoice_shaped: bool = False
+) -> list[np.ndarray]:
+    """Corner points (tl, tr, br, bl order along the long edge) of paper sheets."""
+    import cv2
+
+    h, w = gray.shape
+    blur = cv2.GaussianBlur(gray, (0, 0), 2)
+    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, k, iterations=2)
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    sheets = []
+    for c in sorted(contours, key=cv2.contourArea, reverse=True)[:max_sheets]:
+        area = cv2.contourArea(c)
+        if area < 0.03 * h * w:
+            break
+        hull = cv2.convexHull(c)
+        quad = None
+        for eps in (0.02, 0.04, 0.06):
+            approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+            if len(approx) == 4:
+                quad = approx.reshape(4, 2).astype(np.float32)
+                break
+        if quad is None:
+            quad = cv2.boxPoints(cv2.minAreaRect(c)).astype(np.float32)
+        quad = _clockwise(quad)
+        if invoice_shaped and not _invoice_shaped(quad, area):
+            continue
+        sheets.append(quad)
+    return sheets
+
+
+def _invoice_shaped(quad: np.ndarray, area: float) -> bool:
+    """A filled quadrilateral with an invoice's proportions (perspective allowed)."""
+    import cv2
+
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    long_side, short_side = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
+    aspect = long_side / max(1.0, short_side)
+    fill = area / max(1.0, cv2.contourArea(quad))
+    return 1.1 <= aspect <= 2.2 and fill >= 0.8
+
+
+def _clockwise(quad: np.ndarray) -> np.ndarray:
+    centre = quad.mean(axis=0)
+    angles = np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0])
+    quad = quad[np.argsort(angles)]
+    # start at a corner whose next edge is a long edge
+    d01 = np.linalg.norm(quad[1] - quad[0])
+    d12 = np.linalg.norm(quad[2] - quad[1])
+    return quad if d01 >= d12 else np.roll(quad, -1, axis=0)
+
+
+def qr_windows(sheet: np.ndarray) -> list[np.ndarray]:
+    """The QR window's corners for both ends of the sheet (it may be upside down)."""
+    import cv2
+
+    out = []
+    for start in (0, 2):  # the sheet as seen, and turned by 180°
+        quad = np.roll(sheet, -start, axis=0)
+        src = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+        m = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
+        x0, y0, x1, y1 = _QR_WINDOW
+        pts = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32)
+        out.append(cv2.perspectiveTransform(pts, m)[0])
+        # a mirrored reading order (the contour started at the other long edge)
+        pts_m = np.array([[[1 - x0, y0], [1 - x1, y0], [1 - x1, y1], [1 - x0, y1]]], np.float32)
+        out.append(cv2.perspectiveTransform(pts_m, m)[0])
+    return out
+
+
+def rectify(gray: np.ndarray, window: np.ndarray, *, out_w: int, out_h: int) -> np.ndarray:
+    """The window's content, perspective-corrected to ``out_w`` x ``out_h``."""
+    import cv2
+
+    dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], np.float32)
+    m = cv2.getPerspectiveTransform(window.astype(np.float32), dst)
+    return cv2.warpPerspective(
+        gray, m, (out_w, out_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
