@@ -238,7 +238,7 @@
     var label = statusLabel(body);
     var sub = [];
     if (label) sub.push(h("span", { text: t("status_label") + t("colon") + label + " · " }));
-    sub.push(h("span", { text: t("result_code") + " " }), h("span", { cls: "code", text: body.code || "—" }));
+    sub.push(h("span", { cls: "nowrap" }, t("result_code") + " ", h("span", { cls: "code", text: body.code || "—" })));
 
     var bodyText = t("r_" + v.key + "_body", v.args);
     var advice = h("div", { cls: "advice" },
@@ -325,7 +325,7 @@
     var el = h("article", { cls: "result tone-warn", "aria-labelledby": "up-t", "data-code": "upload", "data-error": code },
       h("header", { cls: "verdict" }, icon("warn"),
         h("div", null, h("h2", { id: "up-t", cls: "verdict-title", tabindex: "-1", text: t("up_title") }),
-          h("p", { cls: "verdict-sub" }, h("span", { text: t("result_code") + " " }), h("span", { cls: "code", text: code })))),
+          h("p", { cls: "verdict-sub" }, h("span", { cls: "nowrap" }, t("result_code") + " ", h("span", { cls: "code", text: code }))))),
       h("div", { cls: "advice" }, h("p", { text: t(key) }),
         h("p", { cls: "next" }, h("strong", { text: F.i18n.lang() === "en" ? "What to do: " : "建议：" }), t("up_next"))));
     el.appendChild(actions({ typeTab: true }));
