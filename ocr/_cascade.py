@@ -143,6 +143,10 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
+CLEAN_STAGES = STAGES[:3]
+"""For renders of PDF pages and OFD images: crisp, so the heavy stages add nothing."""
+
+
 @dataclass
 class QrFindings:
     """What the cascade read: invoice payloads (parsed) and other QR texts."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ocr._cascade import QrFindings, read_qr
+from ocr._cascade import CLEAN_STAGES, QrFindings, read_qr
 from ocr._errors import DecodeError
 from ocr._fields_text import TextFields, find_fields, to_payload
 from ocr._image import Picture
@@ -149,7 +149,7 @@ def _decode_pdf(data: bytes, *, max_pixels: int) -> DecodeResult:
         for chunk in _split_invoices(page.text):
             _add_fields(text, find_fields(chunk))
         if page.gray is not None and page.gray.size <= max_pixels:
-            _from_qr(read_qr(Picture.from_array(page.gray)), qr)
+            _from_qr(read_qr(Picture.from_array(page.gray), stages=CLEAN_STAGES), qr)
     if qr.invoices:
         qr.non_invoice = [t for t in qr.non_invoice if t not in qr.payloads]
         return qr
@@ -181,7 +181,7 @@ def _decode_ofd(data: bytes, *, max_pixels: int) -> DecodeResult:
         qr = DecodeResult(source="qr")
         for image in content.images[:MAX_OFD_IMAGES]:
             try:
-                _from_qr(read_qr(Picture(image, max_pixels=max_pixels)), qr)
+                _from_qr(read_qr(Picture(image, max_pixels=max_pixels), stages=CLEAN_STAGES), qr)
             except DecodeError:
                 continue
         if qr.invoices or qr.non_invoice:

@@ -50,12 +50,7 @@ def parse_xml(data: bytes) -> ET.Element:
     """Parse bytes as XML with DTDs, entities and external references refused."""
     if len(data) > MAX_XML_BYTES:
         raise DecodeError("XML 文件过大", code="file_too_large")
-    declared = data[:200].split(b"?>", 1)[0].lower()
-    if b"encoding=" not in declared or b"utf-8" in declared:
-        try:  # undeclared means UTF-8; declared GBK/GB18030 files are decoded by expat
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DecodeError("XML 文件不是有效的 UTF-8 文本", code="invalid_encoding") from None
+    data = _to_utf8(data)
     try:
         return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
@@ -65,6 +60,27 @@ def parse_xml(data: bytes) -> ET.Element:
         raise DecodeError(f"XML 文件无法解析：{exc}", code=code) from None
     except (ValueError, LookupError) as exc:
         raise DecodeError(f"XML 编码无效：{exc}", code="invalid_encoding") from None
+
+
+_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"'][^>]*\?>")
+
+
+def _to_utf8(data: bytes) -> bytes:
+    """UTF-8 bytes without a foreign encoding declaration (expat lacks GBK/GB18030)."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    m = _DECL.match(data)
+    encoding = m.group(1).decode().lower() if m else "utf-8"
+    try:
+        text = data.decode("gb18030" if encoding in ("gbk", "gb2312", "gb18030") else encoding)
+    except LookupError:
+        raise DecodeError(
+            f"XML 声明了未知的编码：{encoding[:20]}", code="invalid_encoding"
+        ) from None
+    except UnicodeDecodeError:
+        raise DecodeError(f"XML 文件不是有效的 {encoding} 文本", code="invalid_encoding") from None
+    if m:
+        text = text[len(m.group(0).decode("ascii", "replace")) :]
+    return text.encode("utf-8")
 
 
 def _local(tag: object) -> str:
