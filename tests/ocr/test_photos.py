@@ -1,0 +1,82 @@
+"""Phone photos: any rotation, several invoices at once, degraded pictures."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from ocr import decode_bytes
+from ocr._readers import zbar_available
+from ocr.synth._photo import make_photo
+from tests.ocr.conftest import encode
+
+
+@pytest.mark.parametrize("angle", [0, 90, 180, 270, 33, 137, 222, 315])
+def test_rotation_invariance(invoice_image, records, angle):
+    img = invoice_image.rotate(angle, expand=True, fillcolor=(90, 110, 130))
+    result = decode_bytes(encode(img, "JPEG", quality=85), allow_ocr=False)
+    assert result.payloads == [records[0].qr_line]
+
+
+def test_several_invoices_in_one_photo_are_all_returned(cjk_font):
+    for seed in (1, 2):
+        photo = make_photo(seed, "multi", "2mp")
+        assert len(photo.records) >= 2
+        result = decode_bytes(photo.data, allow_ocr=False)
+        assert sorted(result.payloads) == sorted(photo.payloads)
+        assert len({i.invoice_key for i in result.invoices}) == len(photo.records)
+
+
+def test_duplicate_codes_in_one_photo_are_reported_once(invoice_image, records):
+    canvas = Image.new("RGB", (invoice_image.width * 2 + 40, invoice_image.height), "gray")
+    canvas.paste(invoice_image, (0, 0))
+    canvas.paste(invoice_image, (invoice_image.width + 40, 0))
+    result = decode_bytes(encode(canvas, "PNG"), allow_ocr=False)
+    assert result.payloads == [records[0].qr_line]
+
+
+def test_invoice_and_foreign_qr_in_one_photo(invoice_image, records):
+    from ocr.synth._render import qr_image
+
+    canvas = invoice_image.copy()
+    canvas.paste(qr_image("WIFI:S:cafe;T:WPA;P:secret;;", 160).convert("RGB"), (1300, 900))
+    result = decode_bytes(encode(canvas, "PNG"), allow_ocr=False)
+    assert result.payloads == [records[0].qr_line]
+    assert result.non_invoice == ["WIFI:S:cafe;T:WPA;P:secret;;"]
+
+
+@pytest.mark.parametrize(
+    ("category", "seed"),
+    [
+        ("perspective", 3),
+        ("lighting", 1),
+        ("glare", 2),
+        ("crumpled", 0),
+        ("defocus", 3),
+        ("motion", 1),
+    ],
+)
+def test_degraded_phone_photos(cjk_font, category, seed):
+    photo = make_photo(seed, category, "2mp")
+    result = decode_bytes(photo.data, allow_ocr=False)
+    assert result.payloads == photo.payloads
+
+
+def test_photos_are_deterministic_by_seed(cjk_font):
+    a, b = make_photo(5, "noise", "2mp"), make_photo(5, "noise", "2mp")
+    assert a.data == b.data
+    assert a.payloads == b.payloads
+    assert make_photo(6, "noise", "2mp").payloads != a.payloads
+
+
+def test_pyzbar_is_part_of_the_cascade_when_libzbar_is_installed():
+    if not zbar_available():
+        pytest.skip("libzbar0 is not installed: the cascade runs without pyzbar")
+    import numpy as np
+
+    from ocr._readers import read_zbar
+    from ocr.synth._render import qr_image
+
+    img = Image.new("L", (300, 300), 255)
+    img.paste(qr_image("01,32,,26427000000316294884,100.76,20260330,,5F98,", 200), (50, 50))
+    assert read_zbar(np.asarray(img)) == ["01,32,,26427000000316294884,100.76,20260330,,5F98,"]
