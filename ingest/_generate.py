@@ -255,21 +255,26 @@ def generate(  # noqa: PLR0917 - the signature other parts call
     totals = [0, 0, 0]
     kinds: collections.Counter[str] = collections.Counter()
     statuses: collections.Counter[str] = collections.Counter()
-    with open(tmp_inv, "wb") as inv_file, open(tmp_ev, "wb") as ev_file:
-        if fmt == "csv":
-            for f, header in ((inv_file, INVOICE_CSV_COLUMNS), (ev_file, EVENT_CSV_COLUMNS)):
-                head = _csv([list(header)])
-                f.write(gzip_module.compress(head, GZIP_LEVEL, mtime=0) if gzip else head)
-        for inv_bytes, ev_bytes, n_inv, n_ev, k, s, reds in _results(tasks, workers):
-            inv_file.write(inv_bytes)
-            ev_file.write(ev_bytes)
-            totals[0] += n_inv
-            totals[1] += n_ev
-            totals[2] += reds
-            kinds.update(k)
-            statuses.update(s)
-            if progress is not None:
-                progress(totals[0])
+    try:
+        with open(tmp_inv, "wb") as inv_file, open(tmp_ev, "wb") as ev_file:
+            if fmt == "csv":
+                for f, header in ((inv_file, INVOICE_CSV_COLUMNS), (ev_file, EVENT_CSV_COLUMNS)):
+                    head = _csv([list(header)])
+                    f.write(gzip_module.compress(head, GZIP_LEVEL, mtime=0) if gzip else head)
+            for inv_bytes, ev_bytes, n_inv, n_ev, k, s, reds in _results(tasks, workers):
+                inv_file.write(inv_bytes)
+                ev_file.write(ev_bytes)
+                totals[0] += n_inv
+                totals[1] += n_ev
+                totals[2] += reds
+                kinds.update(k)
+                statuses.update(s)
+                if progress is not None:
+                    progress(totals[0])
+    except BaseException:  # interrupted or failed: leave no half file behind
+        tmp_inv.unlink(missing_ok=True)
+        tmp_ev.unlink(missing_ok=True)
+        raise
     tmp_inv.replace(inv_path)
     tmp_ev.replace(ev_path)
     return GenerateSummary(

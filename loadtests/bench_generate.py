@@ -76,16 +76,18 @@ def _run_size(n: int, out: Path, args: argparse.Namespace) -> dict[str, float]:
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _baseline(n: int, out: Path, events_per_invoice: float, today: dt.date) -> float:
     """Invoices/s for encoding ``n`` copies of one record (plus its events) and writing them."""
     from ingest import _generate
+    from ingest._generate_base import CHUNK
 
     invoice, events = next(_generate.iter_invoices_and_events(1, 1, today))
     encoder = msgspec.json.Encoder()
-    chunk = _generate.CHUNK
+    chunk = CHUNK
     ev_per_chunk = round(chunk * events_per_invoice)
     ev_batch = [events[i % len(events)] for i in range(ev_per_chunk)]
     inv_batch = [invoice] * chunk

@@ -367,3 +367,12 @@ def test_generated_files_load_without_rejects_and_twice_changes_nothing(
     again = ingest(summary.events_path, summary.invoices_path)
     assert sum(s.loaded.invoices_written + s.loaded.events_written for s in again) == 0
     assert sum(s.loaded.status_changes for s in again) == 0
+
+
+def test_an_interrupted_generation_leaves_no_files(tmp_path: Path) -> None:
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(CHUNK + 10, 1, tmp_path, today=TODAY, workers=0, progress=interrupt)
+    assert list(tmp_path.iterdir()) == []
