@@ -18,28 +18,43 @@ DEMO_SEED = 7
 _WANTED = ("normal", "voided", "red_reversed", "partly_red_reversed", "abnormal")
 
 
-def ensure_demo(store: InvoiceStore, data_dir: Path, n: int = DEMO_INVOICES) -> dict[str, Any]:
-    """Load the demo set unless ``demo.json`` says it is there; returns the samples."""
-    marker = data_dir / "demo.json"
-    if marker.exists():
-        samples: dict[str, Any] = msgspec.json.decode(marker.read_bytes())
-        return samples
+def load_generated(
+    store: InvoiceStore, n: int, seed: int = DEMO_SEED
+) -> tuple[list[str], dict[str, str]]:
+    """Generate ``n`` invoices with their flow (H3's generator) straight into the store.
+
+    Returns every invoice's QR line and one sample line per status.
+    """
     from ingest._generate import iter_invoices_and_events, qr_line
     from ingest._records import parse_event, parse_invoice
 
-    invoices, events, samples = [], [], {}
-    for record, evs in iter_invoices_and_events(n, DEMO_SEED):
+    invoices, events, lines, samples = [], [], [], {}
+    for record, evs in iter_invoices_and_events(n, seed):
         invoices.append(parse_invoice(record))
         events.extend(parse_event(e) for e in evs)
+        if str(record["total"]).startswith("-"):
+            continue  # a red-letter invoice: verifiable, but not what a demo shows first
+        line = qr_line(record)
+        lines.append(line)
         status = record.get("status", "normal")
-        if status in _WANTED and status not in samples and not record["total"].startswith("-"):
-            samples[status] = qr_line(record)
+        if status in _WANTED and status not in samples:
+            samples[status] = line
         if len(invoices) >= 5_000:
             store.insert_invoices(invoices)
             invoices = []
     store.insert_invoices(invoices)
     for i in range(0, len(events), 20_000):
         store.insert_events(events[i : i + 20_000])
+    return lines, samples
+
+
+def ensure_demo(store: InvoiceStore, data_dir: Path, n: int = DEMO_INVOICES) -> dict[str, Any]:
+    """Load the demo set unless ``demo.json`` says it is there; returns the samples."""
+    marker = data_dir / "demo.json"
+    if marker.exists():
+        samples: dict[str, Any] = msgspec.json.decode(marker.read_bytes())
+        return samples
+    _, samples = load_generated(store, n)
     data_dir.mkdir(parents=True, exist_ok=True)
     marker.write_bytes(msgspec.json.encode(samples))
     log.info("demo data loaded", extra={"invoices": n})
