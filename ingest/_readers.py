@@ -1,6 +1,6 @@
 """Read import files: NDJSON or CSV, plain or gzip (sniffed from the first bytes).
 
-Yields ``(line_no, record | RowError, raw)`` per data line, streaming: memory
+Yields ``(line_no, line | record | RowError, raw)`` per data line, streaming: memory
 does not grow with the file. A line that is not valid UTF-8 or not a JSON object
 is a :class:`RowError` for that line; a truncated or corrupt gzip stream ends
 the file with a ``truncated_gzip`` / ``corrupt_gzip`` error at the line it broke.
@@ -21,7 +21,8 @@ from ingest._records import PARTY_FIELDS, RowError
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 _json = msgspec.json.Decoder()
-Row = tuple[int, dict[str, Any] | RowError, str]
+Row = tuple[int, bytes | dict[str, Any] | RowError, str]
+"""(line number, raw NDJSON line | CSV record | error, text for the rejects file)"""
 
 
 def open_binary(path: Path) -> tuple[IO[bytes], bool]:
@@ -66,26 +67,29 @@ def sniff_format(path: Path) -> str:
     return "ndjson" if not head or head[:1] in (b"{", b"[") else "csv"
 
 
+def decode_line(line: bytes) -> tuple[dict[str, Any] | RowError, str]:
+    """One NDJSON line to a dict, or the precise reason it is not one; and its text."""
+    text = _decode(line)
+    if isinstance(text, RowError):
+        return text, line.decode("utf-8", "replace").rstrip("\r\n")
+    text = text.rstrip("\r\n")
+    try:
+        record = _json.decode(line)
+    except msgspec.DecodeError as exc:
+        return RowError("invalid_json", f"not valid JSON: {exc}"), text
+    if not isinstance(record, dict):
+        return RowError("not_an_object", "each line must be a JSON object"), text
+    return record, text
+
+
 def read_ndjson(stream: IO[bytes]) -> Iterator[Row]:
+    """Raw lines (bytes), decoded later: the fast path decodes straight into Structs."""
     for line_no, line in _lines(stream):
         if isinstance(line, RowError):
             yield line_no, line, ""
             return
-        if not line.strip():
-            continue
-        text = _decode(line)
-        if isinstance(text, RowError):
-            yield line_no, text, line.decode("utf-8", "replace").rstrip("\r\n")
-            continue
-        try:
-            record = _json.decode(line)
-        except msgspec.DecodeError as exc:
-            yield line_no, RowError("invalid_json", f"not valid JSON: {exc}"), text.rstrip("\r\n")
-            continue
-        if not isinstance(record, dict):
-            yield line_no, RowError("not_an_object", "each line must be a JSON object"), text
-            continue
-        yield line_no, record, text
+        if line.strip():
+            yield line_no, line, ""
 
 
 def _csv_record(header: list[str], row: list[str]) -> dict[str, Any] | RowError:

@@ -8,7 +8,9 @@ running service (:class:`ingest._handoff.ServiceSink`), in large batches.
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,8 +18,9 @@ from typing import IO, Any, Protocol
 
 import msgspec
 
+from ingest._fast import fast_event, fast_invoice
 from ingest._loader import BatchResult
-from ingest._readers import RecordFile, read_records
+from ingest._readers import RecordFile, decode_line, read_records
 from ingest._records import RowError, is_event, parse_event, parse_invoice
 from verify import Invoice, InvoiceEvent
 
@@ -123,9 +126,61 @@ class Progress:
             sys.stderr.flush()
 
 
+class _Pipeline:
+    """Loads batches on a worker thread while the caller reads and validates the next
+    one (chDB and the socket release the GIL); order is kept, errors re-raised."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        summary: FileSummary,
+        on_batch: Callable[[BatchResult], Any] | None,
+        threaded: bool,
+    ) -> None:
+        self.sink = sink
+        self.summary = summary
+        self.on_batch = on_batch
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[tuple[str, list[Any]] | None] = queue.Queue(maxsize=1)
+        self.thread = threading.Thread(target=self._work, daemon=True) if threaded else None
+        if self.thread is not None:
+            self.thread.start()
+
+    def _load(self, kind: str, rows: list[Any]) -> None:
+        load = self.sink.load_invoices if kind == "invoices" else self.sink.load_events
+        result = load(rows)
+        self.summary.loaded.add(result)
+        if self.on_batch is not None:
+            self.on_batch(result)
+
+    def _work(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._load(*item)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self.error = exc
+
+    def submit(self, kind: str, rows: list[Any]) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.thread is None:
+            self._load(kind, rows)
+        else:
+            self.queue.put((kind, rows))
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def file_kind(path: Path) -> str:
     """``events`` when the first data record is an event, else ``invoices``."""
-    for _, record, _ in read_records(path):
+    for _, row, _ in read_records(path):
+        record = decode_line(row)[0] if isinstance(row, bytes) else row
         if isinstance(record, dict):
             return "events" if is_event(record) else "invoices"
         if record.code in ("truncated_gzip", "corrupt_gzip"):
@@ -140,6 +195,7 @@ def ingest_file(
     rejects_path: Path,
     progress: Progress,
     on_batch: Callable[[BatchResult], Any] | None = None,
+    threaded: bool = True,
 ) -> FileSummary:
     summary = FileSummary(path=str(path))
     rejects = _Rejects(rejects_path)
@@ -150,31 +206,40 @@ def ingest_file(
     started = time.monotonic()
     source = RecordFile(path)
 
+    pipeline = _Pipeline(sink, summary, on_batch, threaded)
+
     def flush_invoices() -> None:
         if invoices:
-            result = sink.load_invoices(invoices)
-            summary.loaded.add(result)
-            if on_batch:
-                on_batch(result)
+            pipeline.submit("invoices", invoices[:])
             invoices.clear()
 
     def flush_events() -> None:
         flush_invoices()
         if events:
-            result = sink.load_events(events)
-            summary.loaded.add(result)
-            if on_batch:
-                on_batch(result)
+            pipeline.submit("events", events[:])
             events.clear()
 
     try:
-        for line_no, record, text in source:
+        for line_no, row, raw_text in source:
             summary.rows += 1
+            text = raw_text
             try:
-                if isinstance(record, RowError):
-                    raise record
-                if is_event(record):
-                    ev = parse_event(record)
+                parsed: Invoice | InvoiceEvent | None = None
+                record: dict[str, Any] | RowError
+                if isinstance(row, bytes):
+                    parsed = fast_event(row) if b'"event_id"' in row else fast_invoice(row)
+                    if parsed is None:
+                        record, text = decode_line(row)
+                elif isinstance(row, dict):
+                    record = row
+                else:
+                    record = row
+                if parsed is None:
+                    if isinstance(record, RowError):
+                        raise record
+                    parsed = parse_event(record) if is_event(record) else parse_invoice(record)
+                if isinstance(parsed, InvoiceEvent):
+                    ev = parsed
                     first = event_ids.check(ev.event_id, line_no)
                     if first is not None:
                         raise RowError(
@@ -186,7 +251,7 @@ def ingest_file(
                     if len(events) >= EVENT_BATCH:
                         flush_events()
                 else:
-                    inv = parse_invoice(record)
+                    inv = parsed
                     first = invoice_keys.check(inv.invoice_key, line_no)
                     if first is not None:
                         raise RowError(
@@ -199,12 +264,20 @@ def ingest_file(
                         flush_invoices()
             except RowError as err:
                 summary.rejected += 1
+                if not text and isinstance(row, bytes):
+                    text = row.decode("utf-8", "replace").rstrip("\r\n")
                 rejects.write(str(path), line_no, err, text)
                 if err.code in ("truncated_gzip", "corrupt_gzip"):
                     summary.rows -= 1  # not a row: the end of a broken stream
             if summary.rows % 4096 == 0:
                 progress.update(path.name, source.position(), total_bytes, summary.rows, started)
         flush_events()
+    except BaseException:
+        if pipeline.thread is not None:
+            pipeline.queue.put(None)  # let the worker finish; the error goes on
+        raise
+    else:
+        pipeline.close()
     finally:
         rejects.close()
         progress.done()

@@ -38,7 +38,8 @@ DEFAULT_DATABASE: Final = "fapiao"
 _IN_CHUNK: Final = 20_000
 """Keys per ``IN (...)`` list: keeps each statement a few hundred KB."""
 _SESSION_SETTINGS: Final = {"max_query_size": 64 * 1024 * 1024}
-"""Key lists of a batch go inline in ``IN (...)``: allow statements of a few MB."""
+"""Key lists go as ``{keys:Array(String)}`` parameters (parsed twice as fast as an
+inline ``IN (...)`` list; over HTTP they travel form-encoded in the body)."""
 _INVOICE_SELECT: Final = ", ".join(INVOICE_COLUMNS)
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS)
 _STATUS_KINDS: Final = tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))
@@ -129,8 +130,9 @@ class ClickHouseStore(InvoiceStore):
                 boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             finally:
                 boot.close()
+            extra = {} if dsn.startswith("chdb:") else {"form_encode_query_params": True}
             self._client: Any = clickhouse_connect.get_client(
-                dsn=dsn, database=self.database, settings=_SESSION_SETTINGS
+                dsn=dsn, database=self.database, settings=_SESSION_SETTINGS, **extra
             )
         if migrate:
             self.migrate()
@@ -183,7 +185,8 @@ class ClickHouseStore(InvoiceStore):
         for chunk in _chunks(keys):
             with _wrapped("query"):
                 rows = self._client.query(
-                    self._current_sql("invoice_key IN %(keys)s"), parameters={"keys": chunk}
+                    self._current_sql("invoice_key IN {keys:Array(String)}"),
+                    parameters={"keys": list(chunk)},
                 ).result_rows
             for row in rows:
                 inv = invoice_from_row(row)
@@ -213,8 +216,9 @@ class ClickHouseStore(InvoiceStore):
             with _wrapped("query"):
                 rows = self._client.query(
                     "SELECT invoice_key, uniqExact(event_id) FROM invoice_events "
-                    "WHERE invoice_key IN %(keys)s AND kind = 'verified' GROUP BY invoice_key",
-                    parameters={"keys": chunk},
+                    "WHERE invoice_key IN {keys:Array(String)} AND kind = 'verified' "
+                    "GROUP BY invoice_key",
+                    parameters={"keys": list(chunk)},
                 ).result_rows
             counts.update((r[0], int(r[1])) for r in rows)
         return counts
@@ -227,9 +231,9 @@ class ClickHouseStore(InvoiceStore):
             with _wrapped("query"):
                 rows = self._client.query(
                     "SELECT invoice_key, source_hash, version, status, record_status, kind "
-                    "FROM invoices WHERE invoice_key IN %(keys)s "
+                    "FROM invoices WHERE invoice_key IN {keys:Array(String)} "
                     "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
-                    parameters={"keys": chunk},
+                    parameters={"keys": list(chunk)},
                 ).result_rows
             for r in rows:
                 out[r[0]] = InvoiceState(
@@ -248,8 +252,9 @@ class ClickHouseStore(InvoiceStore):
         for chunk in _chunks(keys):
             with _wrapped("query"):
                 rows = self._client.query(
-                    "SELECT DISTINCT event_id FROM invoice_events WHERE invoice_key IN %(keys)s",
-                    parameters={"keys": chunk},
+                    "SELECT DISTINCT event_id FROM invoice_events "
+                    "WHERE invoice_key IN {keys:Array(String)}",
+                    parameters={"keys": list(chunk)},
                 ).result_rows
             ids.update(r[0] for r in rows)
         return ids
@@ -262,9 +267,9 @@ class ClickHouseStore(InvoiceStore):
             with _wrapped("query"):
                 rows = self._client.query(
                     f"SELECT {_EVENT_SELECT} FROM invoice_events "
-                    "WHERE invoice_key IN %(keys)s AND kind IN %(kinds)s "
+                    "WHERE invoice_key IN {keys:Array(String)} AND kind IN {kinds:Array(String)} "
                     "ORDER BY invoice_key, event_time, event_id LIMIT 1 BY event_id",
-                    parameters={"keys": chunk, "kinds": _STATUS_KINDS},
+                    parameters={"keys": list(chunk), "kinds": list(_STATUS_KINDS)},
                 ).result_rows
             for row in rows:
                 out.setdefault(row[0], []).append(event_from_row(row))
@@ -332,9 +337,9 @@ class ClickHouseStore(InvoiceStore):
         values = [statuses[k].value for k in keys]
         cols = [*INVOICE_COLUMNS, "record_status"]
         select = ", ".join(
-            "transform(invoice_key, %(keys)s, %(statuses)s, status)"
+            "transform(invoice_key, {keys:Array(String)}, {statuses:Array(String)}, status)"
             if c == "status"
-            else "greatest(version + 1, %(now)s)"
+            else "greatest(version + 1, {now:UInt64})"
             if c == "version"
             else c
             for c in cols
@@ -342,7 +347,8 @@ class ClickHouseStore(InvoiceStore):
         with _wrapped("insert"):
             self._client.command(
                 f"INSERT INTO invoices ({', '.join(cols)}) SELECT {select} FROM ("
-                f"SELECT {', '.join(cols)} FROM invoices WHERE invoice_key IN %(keys)s "
+                f"SELECT {', '.join(cols)} FROM invoices "
+                "WHERE invoice_key IN {keys:Array(String)} "
                 "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key)",
                 parameters={"keys": keys, "statuses": values, "now": _version_now()},
             )

@@ -58,7 +58,9 @@ def content_hash(invoice: Invoice) -> int:
 
     Re-ingesting a record with the same fingerprint writes nothing.
     """
-    body = _hash_encoder.encode(msgspec.structs.replace(invoice, version=0))
+    if invoice.version:
+        invoice = msgspec.structs.replace(invoice, version=0)
+    body = _hash_encoder.encode(invoice)
     return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "little")
 
 
