@@ -130,7 +130,9 @@ class ClickHouseStore(InvoiceStore):
                 boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             finally:
                 boot.close()
-            extra = {} if dsn.startswith("chdb:") else {"form_encode_query_params": True}
+            extra: dict[str, Any] = {}
+            if not dsn.startswith("chdb:"):
+                extra["form_encode_query_params"] = True  # key lists in the body
             self._client: Any = clickhouse_connect.get_client(
                 dsn=dsn, database=self.database, settings=_SESSION_SETTINGS, **extra
             )
