@@ -81,7 +81,8 @@ def create_app(
         if os.environ.get("FAPIAO_DEMO") == "1":
             from api._demo import describe, ensure_demo
 
-            samples = await services.run(ensure_demo, services.store, settings.data_dir)
+            n = int(os.environ.get("FAPIAO_DEMO_INVOICES") or 2000)
+            samples = await services.run(ensure_demo, services.store, settings.data_dir, n)
             host = settings.api.host if ":" not in settings.api.host else f"[{settings.api.host}]"
             print(describe(samples, f"http://{host}:{settings.api.port}"), flush=True)
         try:

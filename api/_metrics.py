@@ -42,12 +42,30 @@ class Metrics(Observer):
         self.recorder_pending = Gauge(
             "fapiao_recorder_pending", "Verification events not yet written", registry=r
         )
+        self.batch_size = Gauge(
+            "fapiao_cache_batch_size", "Verifications per Redis round trip (mean)", registry=r
+        )
         self._hits = 0
         self._lookups = 0
-        self._route_children: dict[tuple[str, str, int], object] = {}
+        # labels() costs microseconds per call: children are looked up once and kept
+        self._children: dict[tuple[object, ...], object] = {}
+
+    def child(self, metric: object, *labels: str) -> object:
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)  # type: ignore[attr-defined]
+        return found
+
+    def result(self, code: str, channel: str) -> None:
+        self.child(self.results, code, channel).inc()  # type: ignore[attr-defined]
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.child(self.latency, route).observe(seconds)  # type: ignore[attr-defined]
+        self.child(self.requests, route, method, str(status)).inc()  # type: ignore[attr-defined]
 
     def lookup(self, how: str) -> None:
-        self.lookups.labels(how).inc()
+        self.child(self.lookups, how).inc()  # type: ignore[attr-defined]
         self._lookups += 1
         if how != "miss":
             self._hits += 1

@@ -37,6 +37,8 @@ class ObserveMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self._prefix = os.urandom(4).hex() + "-"
+        self._seq = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -48,7 +50,8 @@ class ObserveMiddleware:
                 rid = value[:64].decode("latin-1")
                 break
         if not rid:
-            rid = os.urandom(8).hex()
+            self._seq += 1
+            rid = f"{self._prefix}{self._seq:x}"
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 500
@@ -67,8 +70,7 @@ class ObserveMiddleware:
             path = scope["path"]
             route = path if path in _KNOWN_ROUTES else "other"
             elapsed = time.perf_counter() - started
-            self.metrics.latency.labels(route).observe(elapsed)
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.request(route, scope["method"], status, elapsed)
             if self.access_log or status >= 500:
                 log.info(
                     "request",

@@ -50,6 +50,9 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     services = state.services
     m.cache_state.set(0 if services.cache.state != "degraded" else 1)
     m.recorder_pending.set(services.recorder.pending)
+    batcher = services.verifier._batcher
+    if batcher.batches:
+        m.batch_size.set(batcher.items / batcher.batches)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
 
 

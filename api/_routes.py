@@ -194,7 +194,7 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
 
 def respond(request: Request[Any, Any, Any], outcome: Outcome, channel: str) -> Response[bytes]:
     state = request.app.state
-    state.metrics.results.labels(outcome.result.value, channel).inc()
+    state.metrics.result(outcome.result.value, channel)
     headers = _limit_headers(request, outcome)
     return Response(
         render_outcome(outcome),
@@ -315,7 +315,7 @@ async def verify_image(
         for item in decoded.invoices
     ]
     for outcome in outcomes:
-        state.metrics.results.labels(outcome.result.value, channel).inc()
+        state.metrics.result(outcome.result.value, channel)
     body = {
         "source": decoded.source,
         "payloads": list(decoded.payloads),
