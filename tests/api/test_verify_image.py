@@ -1,0 +1,50 @@
+"""POST /api/v1/verify/image: a real QR image through ocr.decode_bytes and the pipeline."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import qrcode
+
+from tests.api.support import digital, ordinary, qr_of
+
+
+def _png(text: str) -> bytes:
+    buf = io.BytesIO()
+    qrcode.make(text, border=4, box_size=6).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def test_a_photographed_qr_is_verified(make_client: Any, store: Any) -> None:
+    store.insert_invoices([ordinary(), digital()])
+    async with make_client() as client:
+        r = await client.post(
+            "/api/v1/verify/image",
+            files={"file": ("invoice.png", _png(qr_of(ordinary())), "image/png")},
+        )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source"] == "qr"
+    assert body["payloads"] == [qr_of(ordinary())]
+    assert [res["code"] for res in body["results"]] == ["001"]
+    assert body["results"][0]["invoice"]["invoice_key"] == ordinary().invoice_key
+
+
+async def test_unreadable_files_are_4xx_with_a_code(make_client: Any) -> None:
+    async with make_client(FAPIAO_OCR_MAX_BYTES="5000") as client:
+        junk = await client.post(
+            "/api/v1/verify/image", files={"file": ("x.bin", b"\x00garbage" * 10, "image/png")}
+        )
+        big = await client.post(
+            "/api/v1/verify/image",
+            files={"file": ("big.png", b"\x89PNG" + b"0" * 9000, "image/png")},
+        )
+        missing = await client.post(
+            "/api/v1/verify/image", files={"other": ("a", b"a", "text/plain")}
+        )
+    assert 400 <= junk.status_code < 500
+    assert junk.json()["code"] == "005"
+    assert junk.json()["error"]["code"]
+    assert (big.status_code, big.json()["error"]["code"]) == (413, "file_too_large")
+    assert 400 <= missing.status_code < 500
