@@ -242,6 +242,7 @@
     var form = new FormData();
     form.append("file", file, file.name || "upload");
     busy(true, "busy_upload");
+    $("busy-text").textContent = t("busy_upload") + (file.name ? "（" + file.name + "）" : "");
     fetch("/api/v1/verify/image", { method: "POST", body: form, headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (res) {
         return readJson(res).then(function (data) {
