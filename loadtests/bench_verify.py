@@ -184,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--servers", default="granian", help="comma list: granian,uvicorn")
     p.add_argument("--python-loadgen", action="store_true", help="do not use wrk")
     args = p.parse_args(argv)
+    if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {1})  # this process is the asyncio load generator: CPU 1
     with tempfile.TemporaryDirectory(prefix="fapiao-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         t0 = time.perf_counter()
