@@ -20,7 +20,7 @@ import msgspec
 from ingest._status import fold_status
 from verify import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent, Status
 from verify._store._clickhouse import ClickHouseStore
-from verify._store._rows import content_hash
+from verify._store._rows import encode_doc, fingerprint
 
 
 class BatchResult(msgspec.Struct, kw_only=True):
@@ -51,32 +51,29 @@ class Loader:
             return result
         states = self.store.invoice_states([inv.invoice_key for inv in invoices])
         fresh: list[Invoice] = []
-        hashes: list[int] = []
+        docs: list[bytes] = []
         for inv in invoices:
-            digest = content_hash(inv)
+            doc = encode_doc(inv)
             state = states.get(inv.invoice_key)
-            if state is not None and state.source_hash == digest:
+            if state is not None and state.source_hash == fingerprint(doc):
                 result.invoices_unchanged += 1
                 continue
             fresh.append(inv)
-            hashes.append(digest)
+            docs.append(doc)
         if not fresh:
             return result
         earlier = self.store.status_events([inv.invoice_key for inv in fresh])
         now = time.time_ns() // 1000
-        rows = []
+        statuses: list[Status] = []
+        versions: list[int] = []
         for inv in fresh:
             state = states.get(inv.invoice_key)
-            version = max(now, state.version + 1) if state is not None else now
-            status = inv.status
-            if inv.invoice_key in earlier:
-                status = fold_status(inv.status, inv.kind, earlier[inv.invoice_key])
-            rows.append(msgspec.structs.replace(inv, status=status, version=version))
-        self.store.insert_invoices(
-            rows, hashes=hashes, record_statuses=[inv.status for inv in fresh]
-        )
-        result.invoices_written = len(rows)
-        result.changed_keys = [inv.invoice_key for inv in rows]
+            versions.append(max(now, state.version + 1) if state is not None else now)
+            events = earlier.get(inv.invoice_key)
+            statuses.append(fold_status(inv.status, inv.kind, events) if events else inv.status)
+        self.store.insert_invoices(fresh, statuses=statuses, versions=versions, docs=docs)
+        result.invoices_written = len(fresh)
+        result.changed_keys = [inv.invoice_key for inv in fresh]
         return result
 
     def load_events(self, events: Sequence[InvoiceEvent]) -> BatchResult:

@@ -26,7 +26,8 @@ from verify._store._base import InvoiceStore
 from verify._store._rows import (
     EVENT_COLUMNS,
     INVOICE_COLUMNS,
-    content_hash,
+    READ_COLUMNS,
+    encode_doc,
     event_columns,
     event_from_row,
     invoice_columns,
@@ -40,7 +41,8 @@ _IN_CHUNK: Final = 20_000
 _SESSION_SETTINGS: Final = {"max_query_size": 64 * 1024 * 1024}
 """Key lists go as ``{keys:Array(String)}`` parameters (parsed twice as fast as an
 inline ``IN (...)`` list; over HTTP they travel form-encoded in the body)."""
-_INVOICE_SELECT: Final = ", ".join(INVOICE_COLUMNS)
+_INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
+_BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS)
 _STATUS_KINDS: Final = tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))
 
@@ -148,6 +150,17 @@ class ClickHouseStore(InvoiceStore):
                 row[0]
                 for row in self._client.query("SELECT version FROM schema_migrations").result_rows
             }
+            layout = self._client.query(
+                "SELECT name FROM system.columns WHERE database = {db:String} "
+                "AND table = 'invoices' AND name = 'doc'",
+                parameters={"db": self.database},
+            ).result_rows
+            if done and not layout:
+                raise StoreError(
+                    f"database {self.database} holds a pre-release registry layout (before "
+                    "the doc column): drop it (or remove the data dir) and ingest again",
+                    code="store_schema_outdated",
+                )
             for version, name, statements in MIGRATIONS:
                 if version in done:
                     continue
@@ -175,9 +188,16 @@ class ClickHouseStore(InvoiceStore):
         )
 
     def get_invoice(self, invoice_key: str) -> Invoice | None:
+        if self.read_mode == "final":
+            sql = self._current_sql("invoice_key = {key:String}")
+        else:  # one key: the newest version is simply the first by version
+            sql = (
+                f"SELECT {_INVOICE_SELECT} FROM invoices WHERE invoice_key = {{key:String}} "
+                "ORDER BY version DESC LIMIT 1"
+            )
         with _wrapped("query"):
             rows = self._client.query(
-                self._current_sql("invoice_key = %(key)s"), parameters={"key": invoice_key}
+                sql, parameters={"key": invoice_key}, column_formats=_BYTES
             ).result_rows
         return invoice_from_row(rows[0]) if rows else None
 
@@ -189,6 +209,7 @@ class ClickHouseStore(InvoiceStore):
                 rows = self._client.query(
                     self._current_sql("invoice_key IN {keys:Array(String)}"),
                     parameters={"keys": list(chunk)},
+                    column_formats=_BYTES,
                 ).result_rows
             for row in rows:
                 inv = invoice_from_row(row)
@@ -198,7 +219,7 @@ class ClickHouseStore(InvoiceStore):
     def get_events(self, invoice_key: str) -> list[InvoiceEvent]:
         with _wrapped("query"):
             rows = self._client.query(
-                f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = %(key)s "
+                f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = {{key:String}} "
                 "ORDER BY event_time, event_id LIMIT 1 BY event_id",
                 parameters={"key": invoice_key},
             ).result_rows
@@ -295,38 +316,35 @@ class ClickHouseStore(InvoiceStore):
         self,
         invoices: Sequence[Invoice],
         *,
-        hashes: Sequence[int] | None = None,
-        record_statuses: Sequence[Status] | None = None,
+        statuses: Sequence[Status] | None = None,
+        versions: Sequence[int] | None = None,
+        docs: Sequence[bytes] | None = None,
         log_changes: bool = True,
     ) -> None:
         """Write whole invoice rows (one insert: a row is never half written).
 
-        A ``version`` of 0 is replaced by the current time in microseconds, so a
-        later write supersedes an earlier one. ``hashes`` are the source records'
-        fingerprints and ``record_statuses`` their own statuses (before events;
-        default: the status written). The keys go to the change log.
+        Each invoice's ``status`` is its record's own; ``statuses`` may override
+        the status shown (ingest folds status events over the record's). Versions
+        default to each invoice's ``version``, or the current time in microseconds
+        where that is 0, so a later write supersedes an earlier one. ``docs`` may
+        pass precomputed ``encode_doc`` values. The keys go to the change log.
         """
         if not invoices:
             return
-        now = _version_now()
-        rows = [inv if inv.version else _with_version(inv, now) for inv in invoices]
-        if hashes is None:
-            hashes = [content_hash(inv) for inv in invoices]
+        if versions is None:
+            now = _version_now()
+            versions = [inv.version or now for inv in invoices]
+        if docs is None:
+            docs = [encode_doc(inv) for inv in invoices]
         with _wrapped("insert"):
-            columns = invoice_columns(rows, hashes)
-            columns.append(
-                [s.value for s in record_statuses]
-                if record_statuses is not None
-                else columns[INVOICE_COLUMNS.index("status")]
-            )
             self._client.insert(
                 "invoices",
-                columns,
-                column_names=(*INVOICE_COLUMNS, "record_status"),
+                invoice_columns(invoices, docs, statuses=statuses, versions=versions),
+                column_names=INVOICE_COLUMNS,
                 column_oriented=True,
             )
         if log_changes:
-            self.record_changes(inv.invoice_key for inv in rows)
+            self.record_changes(inv.invoice_key for inv in invoices)
 
     def set_statuses(self, statuses: dict[str, Status]) -> None:
         """Write a new version of each invoice with a new status (all else copied).
@@ -337,7 +355,7 @@ class ClickHouseStore(InvoiceStore):
             return
         keys = list(statuses)
         values = [statuses[k].value for k in keys]
-        cols = [*INVOICE_COLUMNS, "record_status"]
+        cols = list(INVOICE_COLUMNS)
         select = ", ".join(
             "transform(invoice_key, {keys:Array(String)}, {statuses:Array(String)}, status)"
             if c == "status"
@@ -431,7 +449,3 @@ class ClickHouseStore(InvoiceStore):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _with_version(invoice: Invoice, version: int) -> Invoice:
-    return msgspec.structs.replace(invoice, version=version)
