@@ -14,6 +14,7 @@ connections from this origin only, no inline script, Trusted Types enforced.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import importlib.resources
 import re
@@ -69,7 +70,6 @@ _PAGE_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-cache",
-    "Vary": "Accept-Encoding",
 }
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -79,6 +79,18 @@ class _Asset(NamedTuple):
     media_type: str
     version: str
     """First 12 hex digits of the content's SHA-256: the ``?v=`` of its links and its ETag."""
+    gzipped: bytes | None
+    """The body gzip-compressed, for text worth compressing (jsQR: 257 kB -> about 60 kB)."""
+
+
+def _make_asset(body: bytes, media_type: str) -> _Asset:
+    compressible = len(body) >= 1024 and (
+        media_type.startswith("text/") or media_type.endswith(("+xml", "+json"))
+    )
+    packed = gzip.compress(body, compresslevel=9, mtime=0) if compressible else None
+    if packed is not None and len(packed) >= len(body) * 0.9:
+        packed = None
+    return _Asset(body, media_type, hashlib.sha256(body).hexdigest()[:12], packed)
 
 
 @functools.cache
@@ -93,8 +105,7 @@ def _asset(path: str) -> _Asset | None:
     resource = importlib.resources.files("api").joinpath("static", *path.split("/"))
     if not resource.is_file():
         return None
-    body = resource.read_bytes()
-    return _Asset(body, media_type, hashlib.sha256(body).hexdigest()[:12])
+    return _make_asset(resource.read_bytes(), media_type)
 
 
 def _page_settings(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -130,7 +141,7 @@ def _render_page(settings_items: tuple[tuple[str, str], ...]) -> _Asset:
         return f"/static/{name}?v={asset.version}"
 
     body = _PLACEHOLDER.sub(fill, template.body.decode("utf-8")).encode("utf-8")
-    return _Asset(body, template.media_type, hashlib.sha256(body).hexdigest()[:12])
+    return _make_asset(body, template.media_type)
 
 
 def _etag(version: str) -> str:
@@ -142,14 +153,30 @@ def _not_modified(request: Request[Any, Any, Any], etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in offered.split(","))
 
 
+def _accepts_gzip(request: Request[Any, Any, Any]) -> bool:
+    for part in request.headers.get("accept-encoding", "").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() == "gzip":
+            return params.replace(" ", "") not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
+    return False
+
+
 def _respond(
     request: Request[Any, Any, Any], asset: _Asset, headers: dict[str, str]
 ) -> Response[bytes]:
-    etag = _etag(asset.version)
-    headers = {**headers, "ETag": etag}
+    body, version = asset.body, asset.version
+    headers = dict(headers)
+    if asset.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
+        if _accepts_gzip(request):
+            body, version = asset.gzipped, f"{asset.version}-gz"
+            headers["Content-Encoding"] = "gzip"
+    etag = _etag(version)
+    headers["ETag"] = etag
     if _not_modified(request, etag):
+        headers.pop("Content-Encoding", None)
         return Response(b"", status_code=304, headers=headers, media_type=asset.media_type)
-    return Response(asset.body, headers=headers, media_type=asset.media_type)
+    return Response(body, headers=headers, media_type=asset.media_type)
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)

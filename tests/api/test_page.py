@@ -74,7 +74,7 @@ def test_every_linked_asset_is_served_immutable_with_its_hash(client):
         assert r.headers["cache-control"] == "public, max-age=31536000, immutable", link
         assert r.headers["x-content-type-options"] == "nosniff"
         version = link.split("?v=")[1]
-        assert r.headers["etag"] == f'"{version}"'
+        assert r.headers["etag"] in {f'"{version}"', f'"{version}-gz"'}
 
 
 @pytest.mark.parametrize(
@@ -131,3 +131,19 @@ def test_vendored_decoder_keeps_its_licence_and_version_note():
     note = vendor.joinpath("README.md").read_text("utf-8")
     assert "1.4.0" in note
     assert "jsqr" in note.lower()
+
+
+def test_text_assets_are_gzipped_when_the_client_accepts_it(client):
+    plain = client.get("/static/vendor/jsqr/jsQR.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert int(plain.headers["content-length"]) > 200_000
+    packed = client.get("/static/vendor/jsqr/jsQR.js", headers={"Accept-Encoding": "br, gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < 80_000
+    assert packed.content == plain.content  # httpx decodes it
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.headers["etag"] != plain.headers["etag"]
+    refused = client.get("/static/js/app.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    svg = client.get("/static/img/emblem.svg", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in svg.headers  # too small to be worth it
