@@ -147,3 +147,16 @@ def test_text_assets_are_gzipped_when_the_client_accepts_it(client):
     assert "content-encoding" not in refused.headers
     svg = client.get("/static/img/emblem.svg", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in svg.headers  # too small to be worth it
+
+
+def test_first_load_stays_light(client):
+    """Everything a phone fetches to show the page (the camera decoder comes later, only
+    where the browser lacks BarcodeDetector) stays under 50 kB on the wire."""
+    gz = {"Accept-Encoding": "gzip"}
+    page = client.get("/", headers=gz)
+    html = page.text
+    eager = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert len(eager) >= 6
+    total = int(page.headers["content-length"])
+    total += sum(int(client.get(link, headers=gz).headers["content-length"]) for link in eager)
+    assert total < 50 * 1024, total
