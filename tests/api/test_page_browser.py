@@ -743,3 +743,30 @@ def test_a_link_with_a_qr_payload_is_verified_on_arrival(page):
     card = page.result()
     assert card.get_attribute("data-code") == "001"
     assert "电子发票（增值税专用发票）" in card.text
+
+
+def test_date_rules_match_the_python_rules(page):
+    """rules.js's window/future/same-day checks give the server's codes on the edges."""
+    from verify import FieldError, check_issue_date
+
+    page.open()
+    todays = [TODAY, dt.date(2028, 2, 29), dt.date(2027, 3, 1)]
+    cases = []
+    for today in todays:
+        five = today.replace(year=today.year - 5, day=28 if today.day == 29 else today.day)
+        for day in (today, today - dt.timedelta(days=1), today + dt.timedelta(days=1),
+                    five, five - dt.timedelta(days=1), five + dt.timedelta(days=1)):  # fmt: skip
+            cases.extend((day, today, same_day) for same_day in (True, False))
+    js = page.d.execute_script(
+        "return arguments[0].map(function (c) {"
+        "  var r = Fapiao.rules.checkIssueDate(c[0], {today: c[1], windowYears: 5, sameDay: c[2]});"
+        "  return r.error || null; });",
+        [[d.isoformat(), t.isoformat(), s] for d, t, s in cases],
+    )
+    for (day, today, same_day), js_error in zip(cases, js, strict=True):
+        try:
+            check_issue_date(day, today=today, same_day=same_day, window_years=5)
+            py_error = None
+        except FieldError as exc:
+            py_error = exc.code
+        assert js_error == py_error, (day, today, same_day)
