@@ -66,7 +66,7 @@ def prepare(data_dir: Path, invoices: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, server: str) -> Iterator[int]:
+def serving(data_dir: Path, server: str, redis_url: str | None = None) -> Iterator[int]:
     port = _free_port()
     env = {
         **os.environ,
@@ -77,6 +77,9 @@ def serving(data_dir: Path, server: str) -> Iterator[int]:
         "FAPIAO_DAILY_LIMIT": str(10**9),  # every hit stays a 001 for the whole run
         "FAPIAO_RATE_LIMIT_PER_IP": str(10**9),  # counted on every request, never reached
     }
+    env.pop("FAPIAO_REDIS_URL", None)
+    if redis_url:
+        env["FAPIAO_REDIS_URL"] = redis_url
     proc = subprocess.Popen(
         [*_pin(0), FAPIAO, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -140,6 +143,23 @@ def closed(
     return res.rate
 
 
+@contextlib.contextmanager
+def redis_on(cpu: int, directory: Path) -> Iterator[str | None]:
+    """None: the service's private Redis (inherits CPU 0); else a redis-server on ``cpu``."""
+    if cpu == 0:
+        yield None
+        return
+    from verify._cache import PrivateRedis
+
+    server = PrivateRedis(directory).start()
+    assert server.process is not None
+    os.sched_setaffinity(server.process.pid, {cpu})
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 def measure(
     args: argparse.Namespace, data_dir: Path, lines: list[str], server: str
 ) -> dict[str, float]:
@@ -148,7 +168,10 @@ def measure(
     use_wrk = shutil.which("wrk") is not None and not args.python_loadgen
     peak = wrk if use_wrk else closed
     out: dict[str, float] = {}
-    with serving(data_dir, server) as port:
+    with (
+        redis_on(args.redis_cpu, data_dir.parent / "redis-bench") as redis_url,
+        serving(data_dir, server, redis_url) as port,
+    ):
         warm = [post_request("/api/v1/verify", b) for b in hit_bodies]
         asyncio.run(run_closed(port, warm, connections=8, seconds=120, once=True))
         noop, verify = [], []
@@ -183,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--hot", type=int, default=1000, help="invoices kept hot (the rest miss)")
     p.add_argument("--servers", default="granian", help="comma list: granian,uvicorn")
     p.add_argument("--python-loadgen", action="store_true", help="do not use wrk")
+    p.add_argument(
+        "--redis-cpu",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="0: Redis shares the worker's core (default, strict); 1: beside the load generator",
+    )
     args = p.parse_args(argv)
     if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {1})  # this process is the asyncio load generator: CPU 1
@@ -195,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         rows = {s: measure(args, data_dir, lines, s) for s in args.servers.split(",")}
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"bench_verify {stamp}: 1 worker on CPU 0, load generator on CPU 1, loopback")
+    print(
+        f"bench_verify {stamp}: 1 worker on CPU 0, load generator on CPU 1, "
+        f"Redis on CPU {args.redis_cpu}, loopback"
+    )
     header = (
         f"{'server':<8} {'noop rps':>9} {'hit rps':>9} {'ratio':>6} {'miss rps':>9} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'@ rps':>7}  loadgen"
