@@ -36,8 +36,9 @@ def redis_client(url: str) -> aioredis.Redis:
         path = [p for p in parts.path.split("/") if p]
         service = path[0] if path else "mymaster"
         db = int(path[1]) if len(path) > 1 else 0
-        sentinel = Sentinel(nodes, password=password, db=db, **_OPTIONS)
-        return sentinel.master_for(service)
+        sentinel = Sentinel(nodes, password=password, db=db, **_OPTIONS)  # type: ignore[no-untyped-call]
+        master: aioredis.Redis = sentinel.master_for(service)
+        return master
     return aioredis.from_url(url, **_OPTIONS)
 
 

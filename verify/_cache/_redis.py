@@ -149,10 +149,10 @@ class RedisCache(HotCache):
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self.client.get(self._ikey(key))
+            value = await self.client.get(self._ikey(key))
         except _ERRORS as exc:
             raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
-        return value
+        return value.encode() if isinstance(value, str) else value
 
     async def lock(self, key: str, ttl_ms: int) -> bool:
         try:
