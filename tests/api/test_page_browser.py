@@ -306,13 +306,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             time.sleep(0.2)
         yield Service(url, files)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+        proc.terminate()  # the parent stops its own workers and redis-server
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # anything it left behind
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 
