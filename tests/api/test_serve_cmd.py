@@ -1,0 +1,41 @@
+"""``fapiao serve`` decisions that need no running server: workers and the data-dir claim."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+
+from api._serve import effective_workers, run_serve
+from verify import Settings
+
+
+def test_embedded_clickhouse_runs_one_worker_and_says_why(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FAPIAO_DATA_DIR": str(tmp_path)})
+    workers, note = effective_workers(settings, 4)
+    assert workers == 1
+    assert note is not None
+    assert "FAPIAO_CLICKHOUSE_URL" in note
+
+
+def test_a_clickhouse_server_allows_many_workers(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"FAPIAO_DATA_DIR": str(tmp_path), "FAPIAO_CLICKHOUSE_URL": "http://ch:8123/fapiao"}
+    )
+    assert effective_workers(settings, 4) == (4, None)
+
+
+def test_a_served_data_dir_is_refused_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest._handoff import claim_data_dir
+
+    # run_serve exports FAPIAO_* for its workers: keep that away from the other tests
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    settings = Settings.from_env({"FAPIAO_DATA_DIR": str(tmp_path)})
+    with claim_data_dir(settings, "http://127.0.0.1:1"):
+        code = run_serve(argparse.Namespace(demo=False), settings)
+    assert code == 1
+    assert "already served" in capsys.readouterr().err
