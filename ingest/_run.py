@@ -12,15 +12,20 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import msgspec
 
-from ingest._fast import fast_event, fast_invoice
 from ingest._loader import BatchResult
-from ingest._readers import RecordFile, decode_line, read_records
+from ingest._parallel import (
+    CHUNK_LINES,
+    PARALLEL_MIN_BYTES,
+    ParallelValidator,
+    validate_line,
+)
+from ingest._readers import RecordFile, decode_line, read_records, sniff_format
 from ingest._records import RowError, is_event, parse_event, parse_invoice
 from verify import Invoice, InvoiceEvent
 
@@ -196,7 +201,10 @@ def ingest_file(
     progress: Progress,
     on_batch: Callable[[BatchResult], Any] | None = None,
     threaded: bool = True,
+    parallel: bool | None = None,
 ) -> FileSummary:
+    """Validate and load one file. ``parallel``: validate NDJSON in worker processes
+    (default: for files of PARALLEL_MIN_BYTES or more)."""
     summary = FileSummary(path=str(path))
     rejects = _Rejects(rejects_path)
     invoices: list[Invoice] = []
@@ -205,7 +213,8 @@ def ingest_file(
     total_bytes = path.stat().st_size
     started = time.monotonic()
     source = RecordFile(path)
-
+    if parallel is None:
+        parallel = total_bytes >= PARALLEL_MIN_BYTES and sniff_format(path) == "ndjson"
     pipeline = _Pipeline(sink, summary, on_batch, threaded)
 
     def flush_invoices() -> None:
@@ -219,58 +228,59 @@ def ingest_file(
             pipeline.submit("events", events[:])
             events.clear()
 
+    def reject(line_no: int, err: RowError, text: str) -> None:
+        summary.rejected += 1
+        rejects.write(str(path), line_no, err, text)
+
+    def accept(line_no: int, parsed: Invoice | InvoiceEvent) -> None:
+        if isinstance(parsed, InvoiceEvent):
+            first = event_ids.check(parsed.event_id, line_no)
+            if first is not None:
+                message = f"event_id {parsed.event_id} already on line {first}"
+                raise RowError("duplicate_event_id", message, "event_id")
+            events.append(parsed)
+            if len(events) >= EVENT_BATCH:
+                flush_events()
+        else:
+            first = invoice_keys.check(parsed.invoice_key, line_no)
+            if first is not None:
+                message = f"invoice {parsed.invoice_key} already on line {first}"
+                raise RowError("duplicate_invoice", message, "number")
+            invoices.append(parsed)
+            if len(invoices) >= INVOICE_BATCH:
+                flush_invoices()
+
+    def handle(line_no: int, row: bytes | dict[str, Any] | RowError, text: str) -> None:
+        """One row read in this process (the serial path)."""
+        try:
+            if isinstance(row, RowError):
+                raise row
+            if isinstance(row, bytes):
+                result = validate_line(line_no, row)
+                if isinstance(result, tuple):
+                    _, code, field, message, text = result
+                    raise RowError(code, message, field)
+                accept(line_no, result)
+            else:
+                accept(line_no, parse_event(row) if is_event(row) else parse_invoice(row))
+        except RowError as err:
+            if not text and isinstance(row, bytes):
+                text = row.decode("utf-8", "replace").rstrip("\r\n")
+            reject(line_no, err, text)
+
+    def count(row: object) -> None:
+        if not (isinstance(row, RowError) and row.code in ("truncated_gzip", "corrupt_gzip")):
+            summary.rows += 1  # the end of a broken stream is not a row
+        if summary.rows % 4096 == 0:
+            progress.update(path.name, source.position(), total_bytes, summary.rows, started)
+
     try:
-        for line_no, row, raw_text in source:
-            summary.rows += 1
-            text = raw_text
-            try:
-                parsed: Invoice | InvoiceEvent | None = None
-                record: dict[str, Any] | RowError
-                if isinstance(row, bytes):
-                    parsed = fast_event(row) if b'"event_id"' in row else fast_invoice(row)
-                    if parsed is None:
-                        record, text = decode_line(row)
-                elif isinstance(row, dict):
-                    record = row
-                else:
-                    record = row
-                if parsed is None:
-                    if isinstance(record, RowError):
-                        raise record
-                    parsed = parse_event(record) if is_event(record) else parse_invoice(record)
-                if isinstance(parsed, InvoiceEvent):
-                    ev = parsed
-                    first = event_ids.check(ev.event_id, line_no)
-                    if first is not None:
-                        raise RowError(
-                            "duplicate_event_id",
-                            f"event_id {ev.event_id} already on line {first}",
-                            "event_id",
-                        )
-                    events.append(ev)
-                    if len(events) >= EVENT_BATCH:
-                        flush_events()
-                else:
-                    inv = parsed
-                    first = invoice_keys.check(inv.invoice_key, line_no)
-                    if first is not None:
-                        raise RowError(
-                            "duplicate_invoice",
-                            f"invoice {inv.invoice_key} already on line {first}",
-                            "number",
-                        )
-                    invoices.append(inv)
-                    if len(invoices) >= INVOICE_BATCH:
-                        flush_invoices()
-            except RowError as err:
-                summary.rejected += 1
-                if not text and isinstance(row, bytes):
-                    text = row.decode("utf-8", "replace").rstrip("\r\n")
-                rejects.write(str(path), line_no, err, text)
-                if err.code in ("truncated_gzip", "corrupt_gzip"):
-                    summary.rows -= 1  # not a row: the end of a broken stream
-            if summary.rows % 4096 == 0:
-                progress.update(path.name, source.position(), total_bytes, summary.rows, started)
+        if parallel:
+            _ingest_parallel(source, handle, accept, reject, count)
+        else:
+            for line_no, row, text in source:
+                count(row)
+                handle(line_no, row, text)
         flush_events()
     except BaseException:
         if pipeline.thread is not None:
@@ -286,6 +296,51 @@ def ingest_file(
     return summary
 
 
+def _ingest_parallel(
+    source: RecordFile,
+    handle: Callable[[int, Any, str], None],
+    accept: Callable[[int, Invoice | InvoiceEvent], None],
+    reject: Callable[[int, RowError, str], None],
+    count: Callable[[object], None],
+) -> None:
+    """NDJSON validated by worker processes, chunk by chunk, in order."""
+    tail: list[tuple[int, Any, str]] = []
+
+    def chunks() -> Iterator[list[tuple[int, bytes]]]:
+        chunk: list[tuple[int, bytes]] = []
+        for line_no, row, text in source:
+            if isinstance(row, bytes):
+                chunk.append((line_no, row))
+                if len(chunk) >= CHUNK_LINES:
+                    yield chunk
+                    chunk = []
+            else:
+                tail.append((line_no, row, text))  # a broken gzip stream: its end
+        if chunk:
+            yield chunk
+
+    validator = ParallelValidator()
+    try:
+        for chunk_invoices, chunk_events, chunk_rejects in validator.validate(chunks()):
+            found: list[tuple[int, Any]] = [*chunk_invoices, *chunk_events, *chunk_rejects]
+            found.sort(key=lambda item: item[0])  # line order, as the serial path
+            for item in found:
+                count(None)
+                if len(item) == 2:
+                    try:
+                        accept(item[0], item[1])
+                    except RowError as err:
+                        reject(item[0], err, "")
+                else:
+                    line_no, code, field, message, text = item
+                    reject(line_no, RowError(code, message, field), text)
+    finally:
+        validator.close()
+    for line_no, row, text in tail:
+        count(row)
+        handle(line_no, row, text)
+
+
 def ingest_paths(
     paths: Sequence[Path],
     sink: Sink,
@@ -293,6 +348,7 @@ def ingest_paths(
     rejects_dir: Path | None = None,
     progress: bool = True,
     on_batch: Callable[[BatchResult], Any] | None = None,
+    parallel: bool | None = None,
 ) -> list[FileSummary]:
     bar = Progress(progress)
     ordered = sorted(paths, key=lambda p: file_kind(p) == "events")  # stable: invoices first
@@ -300,5 +356,9 @@ def ingest_paths(
     for path in ordered:
         name = path.name + ".rejects.ndjson"
         target = (rejects_dir / name) if rejects_dir else path.with_name(name)
-        out.append(ingest_file(path, sink, rejects_path=target, progress=bar, on_batch=on_batch))
+        out.append(
+            ingest_file(
+                path, sink, rejects_path=target, progress=bar, on_batch=on_batch, parallel=parallel
+            )
+        )
     return out

@@ -161,3 +161,33 @@ def test_a_clean_rerun_removes_the_old_rejects_file(tmp_path, ingest) -> None:
     (second,) = ingest(path)
     assert second.rejects_path is None
     assert not Path(first.rejects_path).exists()
+
+
+def test_parallel_validation_gives_the_serial_result(tmp_path, store) -> None:
+    rows = [digital_invoice(n) for n in range(2000, 2030)]
+    rows[3] = _spoil(total="1.00")
+    key = "26442000000000000088"
+    rows += [event("p1", key), event("p2", key, "booked"), event("p1", key, "voided")]
+    data = ndjson(rows) + b"{broken\n"
+    whole = gzip.compress(data)
+    path = tmp_path / "mixed.ndjson.gz"
+    path.write_bytes(whole[: len(whole) - 4])  # cut in the gzip trailer: a truncated file
+    results = {}
+    for parallel in (False, True):
+        out = tmp_path / f"rejects-{parallel}"
+        out.mkdir()
+        (s,) = ingest_paths(
+            [path], Loader(store), rejects_dir=out, progress=False, parallel=parallel
+        )
+        results[parallel] = (
+            s.rows,
+            s.rejected,
+            s.loaded.invoices_written + s.loaded.invoices_unchanged,
+            s.loaded.events_written + s.loaded.events_known,
+            [(r["line"], r["code"]) for r in _rejects(s)],
+        )
+    assert results[True] == results[False]
+    assert results[True][4] == [
+        (4, "total_mismatch"), (33, "duplicate_event_id"), (34, "invalid_json"),
+        (35, "truncated_gzip"),
+    ]  # fmt: skip

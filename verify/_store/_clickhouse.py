@@ -220,10 +220,17 @@ class ClickHouseStore(InvoiceStore):
         with _wrapped("query"):
             rows = self._client.query(
                 f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = {{key:String}} "
-                "ORDER BY event_time, event_id LIMIT 1 BY event_id",
+                "ORDER BY event_time, event_id",
                 parameters={"key": invoice_key},
             ).result_rows
-        return [event_from_row(r) for r in rows]
+        # A replayed event_id not merged away yet: keep one (cheaper here than LIMIT 1 BY).
+        seen: set[str] = set()
+        events = []
+        for row in rows:
+            if row[2] not in seen:
+                seen.add(row[2])
+                events.append(event_from_row(row))
+        return events
 
     def get_invoice_with_events(
         self, invoice_key: str
