@@ -49,7 +49,7 @@ for key, ip in string.gmatch(ARGV[7], '([^\t\n]*)\t([^\n]*)\n') do
       local c = tonumber(redis.call('GET', ck) or '0')
       if c < limit then
         c = redis.call('INCR', ck)
-        redis.call('EXPIREAT', ck, exp)
+        if c == 1 then redis.call('EXPIREAT', ck, exp) end
       else
         c = limit + 1
       end
