@@ -185,14 +185,14 @@ class _Faults:
         self.persp = rng.uniform(0.25, 0.45) if "perspective" in pick else rng.uniform(0.0, 0.08)
         self.width = rng.uniform(0.40, 0.50) if "lowres" in pick else rng.uniform(0.65, 0.92)
         self.defocus = (
-            rng.uniform(0.0007, 0.0011) if "defocus" in pick else rng.uniform(0.0, 0.0003)
+            rng.uniform(0.0007, 0.0010) if "defocus" in pick else rng.uniform(0.0, 0.0003)
         )
-        self.motion = rng.uniform(0.0025, 0.0045) if "motion" in pick else 0.0
+        self.motion = rng.uniform(0.0025, 0.004) if "motion" in pick else 0.0
         self.noise = rng.uniform(14, 26) if "noise" in pick else rng.uniform(1, 4)
         self.quality = rng.randint(8, 18) if "jpeg" in pick else rng.randint(75, 92)
         self.shadow = rng.uniform(0.55, 0.8) if "lighting" in pick else 0.0
-        self.glare = rng.uniform(0.6, 1.0) if "glare" in pick else 0.0
-        self.crumple = rng.uniform(0.015, 0.03) if "crumpled" in pick else 0.0
+        self.glare = rng.uniform(150, 215) if "glare" in pick else 0.0
+        self.crumple = rng.uniform(0.012, 0.025) if "crumpled" in pick else 0.0
         self.count = rng.randint(2, 3) if category == "multi" else 1
 
 
@@ -201,7 +201,7 @@ def _layout(rng: random.Random, f: _Faults) -> list[tuple[float, float, float]]:
     if f.count == 1:
         return [(0.5 + rng.uniform(-0.04, 0.04), 0.5 + rng.uniform(-0.04, 0.04), f.width)]
     cells = [(0.27, 0.3), (0.73, 0.3), (0.5, 0.74)] if f.count == 3 else [(0.27, 0.5), (0.73, 0.5)]
-    return [(x + rng.uniform(-0.02, 0.02), y + rng.uniform(-0.02, 0.02), 0.36) for x, y in cells]
+    return [(x + rng.uniform(-0.02, 0.02), y + rng.uniform(-0.02, 0.02), 0.40) for x, y in cells]
 
 
 def make_photo(seed: int, category: str, size: str = "12mp", *, qr: bool = True) -> Photo:
@@ -233,7 +233,7 @@ def make_photo(seed: int, category: str, size: str = "12mp", *, qr: bool = True)
         gx, gy = rng.uniform(0.1, 0.5) * w, rng.uniform(0.1, 0.5) * h
         yy, xx = np.mgrid[0:h:4, 0:w:4].astype(np.float32)
         r2 = ((xx - gx) / (0.12 * w)) ** 2 + ((yy - gy) / (0.07 * w)) ** 2
-        spot = cv2.resize(np.exp(-r2) * 255 * f.glare * 1.6, (w, h))
+        spot = cv2.resize(np.exp(-r2) * f.glare, (w, h))  # peak: grey levels added
         img += spot[..., None]
     np.clip(img, 0, 255, out=img)
     img8 = img.astype(np.uint8)

@@ -1,0 +1,211 @@
+"""Decode benchmark: the QR cascade against each library alone, per degradation category.
+
+    python -m loadtests.bench_decode [--quick] [--per-category N] [--cache DIR]
+
+Builds (and caches) synthetic phone photos of invoices with ``ocr.synth`` at 12 MP
+and 2 MP, for a tuning split (seeds 0..N-1, the one the cascade was tuned on)
+and a held-out split (seeds from 100000, never tuned on). For every photo it
+times, on one pinned CPU core per worker process, ``ocr.decode_bytes`` (the
+cascade, OCR off; JPEG decoding included) and each library alone on the full
+grayscale image (zxing-cpp, pyzbar, OpenCV QRCodeDetectorAruco and
+QRCodeDetector; JPEG decoding included). A photo counts as read when every
+invoice in it is found. Then the OCR fallback's field accuracy on photos whose
+QR was left out. Prints tables; the figures in docs/ocr.md come from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+LIBRARIES = ("zxing", "zbar", "cv_aruco", "cv")
+SPLITS = {"tune": 0, "held-out": 100_000}
+OCR_CATEGORIES = ("clean", "perspective", "lighting", "noise", "rotation")
+
+
+def _pin() -> None:
+    """One core per worker: the timings are per-core figures."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        ident = os.getpid() % len(cores)
+        os.sched_setaffinity(0, {cores[ident]})
+
+
+def _photo_path(  # noqa: PLR0917
+    cache: Path, split: str, seed: int, category: str, size: str, qr: bool
+) -> Path:
+    return cache / f"{split}-{size}-{category}-{seed}{'' if qr else '-noqr'}.jpg"
+
+
+def _make(args: tuple[Path, str, int, str, str, bool]) -> tuple[Path, list[str]]:
+    cache, split, seed, category, size, qr = args
+    from ocr.synth._photo import make_photo
+
+    path = _photo_path(cache, split, seed, category, size, qr)
+    meta = path.with_suffix(".txt")
+    if not (path.exists() and meta.exists()):
+        photo = make_photo(seed, category, size, qr=qr)
+        path.write_bytes(photo.data)
+        meta.write_text("\n".join(photo.payloads))
+    return path, meta.read_text().splitlines()
+
+
+def _measure(args: tuple[Path, list[str]]) -> dict[str, tuple[bool, float]]:
+    import cv2
+    import numpy as np
+
+    from ocr import DecodeError, decode_bytes
+    from ocr._readers import READERS
+
+    path, expected = args
+    data = path.read_bytes()
+    want = set(expected)
+    out = {}
+    start = time.perf_counter()
+    try:
+        got = set(decode_bytes(data, max_pixels=60_000_000, allow_ocr=False).payloads)
+    except DecodeError:
+        got = set()
+    out["cascade"] = (want <= got, time.perf_counter() - start)
+    for name in LIBRARIES:
+        start = time.perf_counter()
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        got = {t.strip() for t in READERS[name](gray)}
+        out[name] = (want <= got, time.perf_counter() - start)
+    return out
+
+
+def _ocr_one(args: tuple[Path, list[str]]) -> dict[str, bool]:
+    from ocr import DecodeError, decode_bytes
+    from verify import parse_qr
+
+    path, expected = args
+    want = parse_qr(expected[0])
+    try:
+        result = decode_bytes(path.read_bytes(), max_pixels=60_000_000)
+        got = result.invoices[0] if result.invoices else None
+    except DecodeError:
+        got = None
+    fields = {
+        "code": "code",
+        "number": "number",
+        "issue_date": "issue_date",
+        "amount": "amount",
+        "check_code": "check_code",
+    }
+    marks = {f: got is not None and getattr(got, a) == getattr(want, a) for f, a in fields.items()}
+    marks["all"] = all(marks.values())
+    return marks
+
+
+def _pct(values: list[bool]) -> str:
+    return f"{100 * sum(values) / max(1, len(values)):5.1f}%"
+
+
+def _ms(values: list[float], q: float) -> str:
+    if not values:
+        return "   -"
+    values = sorted(values)
+    return f"{1000 * values[min(len(values) - 1, int(q * len(values)))]:5.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 photos per category and split")
+    parser.add_argument("--per-category", type=int, default=8, help="photos per category and split")
+    parser.add_argument("--sizes", default="12mp,2mp")
+    parser.add_argument("--ocr", type=int, default=None, help="QR-less photos for the OCR figure")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument(
+        "--cache", default=os.environ.get("FAPIAO_BENCH_CACHE", "/tmp/fapiao-bench-decode")
+    )
+    args = parser.parse_args(argv)
+    from ocr.synth._photo import CATEGORIES
+    from ocr.synth._render import font_path
+
+    if font_path() is None:
+        print("no CJK font (Debian fonts-noto-cjk): cannot render invoices")
+        return 2
+    n = 3 if args.quick else args.per_category
+    n_ocr = args.ocr if args.ocr is not None else (3 if args.quick else 12)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    sizes = args.sizes.split(",")
+    jobs = [
+        (cache, split, base + i, category, size, True)
+        for size in sizes
+        for split, base in SPLITS.items()
+        for category in CATEGORIES
+        for i in range(n)
+    ]
+    ocr_jobs = [
+        (
+            cache,
+            "held-out",
+            SPLITS["held-out"] + i,
+            OCR_CATEGORIES[i % len(OCR_CATEGORIES)],
+            "12mp",
+            False,
+        )
+        for i in range(n_ocr)
+    ]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_pin) as pool:
+        made = list(pool.map(_make, jobs + ocr_jobs, chunksize=4))
+        print(f"photos ready: {len(made)} in {time.perf_counter() - t0:.0f} s (cache {cache})")
+        measured = list(pool.map(_measure, made[: len(jobs)], chunksize=2))
+        ocr_marks = list(pool.map(_ocr_one, made[len(jobs) :])) if n_ocr else []
+    from ocr._readers import zbar_available
+
+    print(
+        f"bench_decode {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {n} photos per "
+        f"category and split; one core per worker; pyzbar {'on' if zbar_available() else 'OFF'}; "
+        f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+    )
+    table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float]]]] = defaultdict(list)
+    for job, m in zip(jobs, measured, strict=True):
+        _, split, _, category, size, _ = job
+        table[(size, split, category)].append(m)
+        table[(size, split, "ALL")].append(m)
+    methods = ("cascade", *LIBRARIES)
+    for size in sizes:
+        for split in SPLITS:
+            print(f"\n== {size} {split} == rate% / median ms / p95 ms")
+            print(f"{'category':12s} " + " ".join(f"{m:>22s}" for m in methods) + "  best-single")
+            for category in (*CATEGORIES, "ALL"):
+                rows = table[(size, split, category)]
+                cells = []
+                rates = {}
+                for m in methods:
+                    oks = [r[m][0] for r in rows]
+                    times = [r[m][1] for r in rows]
+                    rates[m] = sum(oks) / max(1, len(oks))
+                    cells.append(f"{_pct(oks)} {_ms(times, 0.5)} {_ms(times, 0.95)}")
+                best = max(LIBRARIES, key=lambda m: rates[m])
+                flag = "" if rates["cascade"] > rates[best] or rates["cascade"] == 1.0 else " <="
+                print(f"{category:12s} " + " ".join(f"{c:>22s}" for c in cells) + f"  {best}{flag}")
+    if ocr_marks:
+        print(
+            f"\n== OCR fallback, QR left out: {len(ocr_marks)} held-out 12 MP photos "
+            f"({', '.join(OCR_CATEGORIES)}) =="
+        )
+        for f in ("code", "number", "issue_date", "amount", "check_code", "all"):
+            print(f"{f:12s} {_pct([m[f] for m in ocr_marks])}")
+    print(f"\nwall {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
