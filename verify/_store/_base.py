@@ -33,6 +33,18 @@ class InvoiceStore(abc.ABC):
     def get_events(self, invoice_key: str) -> list[InvoiceEvent]:
         """The invoice's flow in time order, verifications included."""
 
+    def get_invoice_with_events(
+        self, invoice_key: str
+    ) -> tuple[Invoice | None, list[InvoiceEvent]]:
+        """The invoice and its flow (no events when there is no invoice)."""
+        invoice = self.get_invoice(invoice_key)
+        return invoice, (self.get_events(invoice_key) if invoice is not None else [])
+
+    @abc.abstractmethod
+    def changes_since(self, watermark: int | None) -> tuple[list[str], int]:
+        """Invoice keys written after ``watermark`` (from the change log every write
+        appends to) and the watermark to pass next; ``None`` starts from now."""
+
     @abc.abstractmethod
     def verification_counts(self, invoice_keys: Sequence[str]) -> dict[str, int]:
         """How many verifications each invoice has recorded (all time)."""
