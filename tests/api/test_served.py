@@ -134,6 +134,39 @@ def test_cli_verify_hands_off_to_the_running_service(served: Served) -> None:
 
 
 @pytest.mark.slow
+def test_an_ingest_handed_to_the_service_changes_the_answer_at_once(
+    served: Served, tmp_path: Path
+) -> None:
+    line = served.samples()["normal"]
+    f = line.split(",")
+    key = f[3] if len(f[3]) == 20 else f[2] + f[3]
+    _, before = _post(f"{served.url}/api/v1/verify", {"qr": line})
+    assert before["status"] == "normal"
+    events = tmp_path / "events.ndjson"
+    event = {
+        "event_id": "e2e-flag-1",
+        "invoice_key": key,
+        "event_time": "2026-01-02T10:00:00+08:00",
+        "kind": "flagged_abnormal",
+        "actor_tax_id": "",
+        "channel": "system",
+        "detail": {},
+    }
+    events.write_text(json.dumps(event) + "\n")
+    out = subprocess.run(
+        [FAPIAO, "ingest", "--no-progress", str(events)],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    _, after = _post(f"{served.url}/api/v1/verify", {"qr": line})
+    assert (after["code"], after["status"]) == ("001", "abnormal")  # no wait: evicted on ingest
+
+
+@pytest.mark.slow
 def test_no_input_yields_a_server_error(served: Served) -> None:
     """schemathesis cases for every documented operation (bounded): never a 5xx."""
     from hypothesis import given
