@@ -43,7 +43,8 @@ _SESSION_SETTINGS: Final = {"max_query_size": 64 * 1024 * 1024}
 inline ``IN (...)`` list; over HTTP they travel form-encoded in the body)."""
 _INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
 _BYTES: Final = {"doc": "bytes"}
-_EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS)
+_EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
+"""``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
 _STATUS_KINDS: Final = tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))
 
 

@@ -117,7 +117,12 @@ def event_columns(events: Sequence[InvoiceEvent]) -> list[list[Any]]:
     ]
 
 
+_detail_decoder: Final = msgspec.json.Decoder(dict[str, str])
+
+
 def event_from_row(row: Sequence[Any]) -> InvoiceEvent:
+    """An event from an EVENT_COLUMNS row whose ``detail`` is a Map or its JSON text."""
+    detail = row[6]
     return InvoiceEvent(
         invoice_key=row[0],
         event_time=_utc(row[1]),
@@ -125,7 +130,7 @@ def event_from_row(row: Sequence[Any]) -> InvoiceEvent:
         kind=EventKind(row[3]),
         actor_tax_id=row[4],
         channel=row[5],
-        detail=dict(row[6]),
+        detail=_detail_decoder.decode(detail) if isinstance(detail, str) else dict(detail),
     )
 
 
