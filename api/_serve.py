@@ -10,6 +10,11 @@ Workers: embedded chDB can be opened by one process only, so with the default
 embedded ClickHouse the service runs exactly one worker (``--workers N`` says so and
 goes on with one). With ``FAPIAO_CLICKHOUSE_URL`` pointing at a ClickHouse server,
 N workers share it and the Redis; limits stay exact because they live in Redis.
+
+Granian was chosen by ``loadtests/bench_verify.py --servers granian,uvicorn``: more
+verifications per second than uvicorn on the same core (see README). Tuning knobs for
+experiments: ``FAPIAO_GRANIAN_TASK_IMPL`` (asyncio|rust), ``FAPIAO_GRANIAN_RUNTIME``
+(auto|st|mt).
 """
 
 from __future__ import annotations
@@ -118,7 +123,7 @@ def _run_server(host: str, port: int, workers: int) -> None:
         )
         return
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, RuntimeModes, TaskImpl
 
     Granian(
         "api:create_app",
@@ -130,4 +135,6 @@ def _run_server(host: str, port: int, workers: int) -> None:
         backlog=2048,
         log_access=False,
         workers_kill_timeout=30,
+        task_impl=TaskImpl(os.environ.get("FAPIAO_GRANIAN_TASK_IMPL", "asyncio")),
+        runtime_mode=RuntimeModes(os.environ.get("FAPIAO_GRANIAN_RUNTIME", "auto")),
     ).serve()
