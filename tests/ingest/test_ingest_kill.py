@@ -57,6 +57,7 @@ def _ingest_and_report(data_dir: Path, *paths: Path) -> tuple[str, dict[str, Any
     return summary, json.loads(report)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kill",
     [("kill-after-batches", "3"), ("kill-before-status",)],
