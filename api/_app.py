@@ -78,6 +78,7 @@ def create_app(
         app.state.cache = services.cache
         app.state.on_invoices_changed = services.on_invoices_changed
         app.state.ocr_semaphore = asyncio.Semaphore(max(1, settings.ocr.concurrency))
+        app.state.ocr_waiting = 0
         if os.environ.get("FAPIAO_DEMO") == "1":
             from api._demo import describe, ensure_demo
 

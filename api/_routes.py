@@ -21,6 +21,8 @@ from verify import Channel, InvalidInput, ResultCode
 from verify._pipeline import Outcome, Verifier
 
 JSON = "application/json"
+OCR_QUEUE_PER_SLOT = 8
+"""Uploads allowed to wait per decoding slot; beyond that the answer is 004 (at capacity)."""
 VERIFY_MAX_BODY = 64 * 1024
 Money = str | int | float | None
 
@@ -214,6 +216,19 @@ def respond(request: Request[Any, Any, Any], outcome: Outcome, channel: str) -> 
     )
 
 
+def _full_response(
+    request: Request[Any, Any, Any], outcome: Outcome, channel: str
+) -> Response[bytes]:
+    """``respond`` for handlers declared to return a Litestar ``Response``."""
+    request.app.state.metrics.result(outcome.result.value, channel)
+    return Response(
+        render_outcome(outcome),
+        status_code=outcome.result.http_status,
+        media_type=JSON,
+        headers=dict(_limit_headers(request, outcome)),
+    )
+
+
 _RESETS = [str(60 - s) for s in range(60)]
 
 
@@ -308,19 +323,29 @@ async def verify_image(
 
     state = request.app.state
     settings = state.settings
-    blob = await data.file.read()
-    if len(blob) > settings.ocr.max_bytes:
-        raise InvalidInput("文件过大", code="file_too_large", field="file")
-    async with state.ocr_semaphore:
-        decoded = await asyncio.to_thread(
-            ocr.decode_bytes,
-            blob,
-            max_bytes=settings.ocr.max_bytes,
-            max_pixels=settings.ocr.max_pixels,
-        )
     verifier: Verifier = state.verifier
     ip = client_ip(request)
     channel = Channel.IMAGE.value
+    refused = await verifier.admit(ip)  # decoding is dear: the upload itself passes the limit
+    if refused is not None:
+        return _full_response(request, refused, channel)
+    blob = await data.file.read()
+    if len(blob) > settings.ocr.max_bytes:
+        raise InvalidInput("文件过大", code="file_too_large", field="file")
+    if state.ocr_waiting >= OCR_QUEUE_PER_SLOT * max(1, settings.ocr.concurrency):
+        busy = Outcome(result=ResultCode.AT_CAPACITY)
+        return _full_response(request, busy, channel)
+    state.ocr_waiting += 1
+    try:
+        async with state.ocr_semaphore:
+            decoded = await asyncio.to_thread(
+                ocr.decode_bytes,
+                blob,
+                max_bytes=settings.ocr.max_bytes,
+                max_pixels=settings.ocr.max_pixels,
+            )
+    finally:
+        state.ocr_waiting -= 1
     outcomes = [
         await verifier.verify_input(ip=ip, channel=channel, **_fields_of(item))
         for item in decoded.invoices

@@ -197,6 +197,15 @@ class Verifier:
                 return Outcome(result=ResultCode.TOO_FREQUENT, ip_count=ip_count)
         return Outcome(result=result, error=error, ip_count=ip_count)
 
+    async def admit(self, ip: str | None) -> Outcome | None:
+        """Pass one request through the IP limit only: None, or the 003 to answer."""
+        if ip is None or self.limits.rate_limit_per_ip <= 0:
+            return None
+        answer = await self._batcher.submit(Probe(None, ip))
+        if answer.state is State.RATE_LIMITED:
+            return Outcome(result=ResultCode.TOO_FREQUENT, ip_count=answer.ip_count)
+        return None
+
     async def verify_input(self, *, ip: str | None, channel: str, **fields: str | None) -> Outcome:
         """Parse then verify; bad input becomes a 005/rqerr outcome, never an exception."""
         try:

@@ -48,3 +48,13 @@ async def test_unreadable_files_are_4xx_with_a_code(make_client: Any) -> None:
     assert junk.json()["error"]["code"]
     assert (big.status_code, big.json()["error"]["code"]) == (413, "file_too_large")
     assert 400 <= missing.status_code < 500
+
+
+async def test_uploads_pass_the_ip_limit_before_decoding(make_client: Any) -> None:
+    async with make_client(FAPIAO_RATE_LIMIT_PER_IP="1") as client:
+        files = {"file": ("x.bin", b"\x00garbage", "image/png")}
+        first = await client.post("/api/v1/verify/image", files=files)
+        second = await client.post("/api/v1/verify/image", files=files)
+    assert first.json()["code"] == "005"
+    assert (second.status_code, second.json()["code"]) == (429, "003")
+    assert second.headers["retry-after"]
