@@ -24,7 +24,7 @@ from ingest._loader import BatchResult, Loader
 from verify import FapiaoError, Invoice, InvoiceEvent
 
 MAX_BATCH_BYTES: Final = 512 * 1024 * 1024
-_decoders: Final = {
+_decoders: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     "invoices": msgspec.json.Decoder(Invoice),
     "events": msgspec.json.Decoder(InvoiceEvent),
 }

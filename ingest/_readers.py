@@ -30,7 +30,7 @@ def open_binary(path: Path) -> tuple[IO[bytes], bool]:
     raw = path.open("rb")
     if raw.read(2) == GZIP_MAGIC:
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb"), True
+        return gzip.GzipFile(fileobj=raw, mode="rb"), True  # type: ignore[return-value]
     raw.seek(0)
     return raw, False
 
@@ -166,7 +166,7 @@ class RecordFile:
             self._raw = raw
             gz = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
             with stream:
                 yield from (read_ndjson(stream) if fmt == "ndjson" else read_csv(stream))
 

@@ -322,7 +322,7 @@ def _ingest_parallel(
     validator = ParallelValidator()
     try:
         for chunk_invoices, chunk_events, chunk_rejects in validator.validate(chunks()):
-            found: list[tuple[int, Any]] = [*chunk_invoices, *chunk_events, *chunk_rejects]
+            found: list[tuple[Any, ...]] = [*chunk_invoices, *chunk_events, *chunk_rejects]
             found.sort(key=lambda item: item[0])  # line order, as the serial path
             for item in found:
                 count(None)
