@@ -85,8 +85,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         pytest.fail(f"fapiao serve did not start:\n{out[-3000:]}")
     yield s
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.terminate()  # graceful: the service stops its private redis-server too
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     if proc.stdout:
         proc.stdout.close()
 

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,16 @@ def _answers(path: Path) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies (Linux), so a
+    killed service does not leave its private redis-server behind."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class PrivateRedis:
     """One redis-server process owned by this service (or found already running)."""
 
@@ -87,8 +98,14 @@ class PrivateRedis:
             "--logfile", str(self.directory / "redis.log"),
             "--maxmemory-policy", "volatile-lru",
         ]  # fmt: skip
+        # the death signal follows the forking *thread*: only tie it to the main one
+        on_main = threading.current_thread() is threading.main_thread()
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if on_main else None,  # noqa: PLW1509 - prctl only
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
