@@ -13,6 +13,7 @@ _schema.py run. Every driver error leaves here as :class:`verify.StoreError`.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
@@ -96,9 +97,17 @@ class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
 
 
+_last_version = [0]
+_version_lock = threading.Lock()
+
+
 def _version_now() -> int:
-    """Row versions are microseconds since the epoch: monotonic enough across processes."""
-    return time.time_ns() // 1000
+    """Row versions are microseconds since the epoch, strictly increasing in a process
+    (two writes in one microsecond must not tie)."""
+    with _version_lock:
+        version = max(time.time_ns() // 1000, _last_version[0] + 1)
+        _last_version[0] = version
+        return version
 
 
 class ClickHouseStore(InvoiceStore):
