@@ -11,9 +11,9 @@ are written to ClickHouse: larger batches, fewer parts to merge.
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
