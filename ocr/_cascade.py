@@ -103,7 +103,8 @@ def _sheet_windows(p: Picture) -> Iterable[np.ndarray]:
 
 def _sheets_stage(p: Picture) -> Iterable[str]:
     """Where the QR must be: deblur and read it even when no detector saw it."""
-    for crop in _sheet_windows(p):
+    windows = list(_sheet_windows(p))
+    for crop in windows:
         for variant in (
             crop,
             variants.sharpen(crop, sigma=2.0, amount=4.0),
@@ -116,6 +117,42 @@ def _sheets_stage(p: Picture) -> Iterable[str]:
             if texts:
                 yield from texts
                 break
+        else:
+            continue
+        if len(windows) <= 4:  # one sheet: its code is read
+            return
+
+
+def _motion_stage(p: Picture) -> Iterable[str]:
+    """Motion blur: Richardson-Lucy with a streak along the direction the blur shows.
+
+    Only the densest QR window of each sheet (the code itself), three lengths and
+    the estimated angle ±15°: nine deconvolutions of a 400 px crop.
+    """
+    windows = list(_sheet_windows(p))
+    for i in range(0, len(windows), 4):  # four windows per sheet
+        crop = max(windows[i : i + 4], key=_texture)
+        angle = variants.motion_direction(crop)
+        done = False
+        for length in (10, 7, 13):
+            for delta in (0.0, -0.26, 0.26):
+                kernel = variants.line_kernel(length, angle + delta)
+                texts = readers.read_zxing_fast(variants.deconvolve_kernel(crop, kernel))
+                if texts:
+                    yield from texts
+                    done = True
+                    break
+            if done:
+                break
+
+
+def _texture(crop: np.ndarray) -> float:
+    """Gradient energy in the window's centre: the QR is the densest thing on the sheet."""
+    import cv2
+
+    h, w = crop.shape
+    centre = crop[h // 8 : -h // 8 or None, w // 8 : -w // 8 or None]
+    return float(cv2.Laplacian(centre, cv2.CV_32F).var())
 
 
 def _others(p: Picture) -> Iterable[str]:
@@ -140,6 +177,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("enhance", _enhance),
     ("sheets", _sheets_stage),
     ("regions", _regions_stage),
+    ("motion", _motion_stage),
     ("others", _others),
 )
 

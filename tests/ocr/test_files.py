@@ -25,7 +25,9 @@ def test_image_formats_are_decoded_from_their_bytes(invoice_image, records, fmt,
         import pillow_heif
 
         pillow_heif.register_heif_opener()
-    data = encode(invoice_image, fmt, **kw)
+    # HEVC encoding is slow: the top-left corner (the QR at full size) keeps it quick
+    image = invoice_image.crop((0, 0, 480, 320)) if fmt == "HEIF" else invoice_image
+    data = encode(image, fmt, **kw)
     assert sniff(data) == sniffed
     result = decode_bytes(data)
     assert result.source == "qr"

@@ -19,18 +19,18 @@ def test_rotation_invariance(invoice_image, records, angle):
 
 
 def test_several_invoices_in_one_photo_are_all_returned(cjk_font):
-    for seed in (1, 2):
-        photo = make_photo(seed, "multi", "2mp")
-        assert len(photo.records) >= 2
-        result = decode_bytes(photo.data, allow_ocr=False)
-        assert sorted(result.payloads) == sorted(photo.payloads)
-        assert len({i.invoice_key for i in result.invoices}) == len(photo.records)
+    photo = make_photo(1, "multi", "2mp")
+    assert len(photo.records) == 3
+    result = decode_bytes(photo.data, allow_ocr=False)
+    assert sorted(result.payloads) == sorted(photo.payloads)
+    assert len({i.invoice_key for i in result.invoices}) == 3
 
 
 def test_duplicate_codes_in_one_photo_are_reported_once(invoice_image, records):
-    canvas = Image.new("RGB", (invoice_image.width * 2 + 40, invoice_image.height), "gray")
-    canvas.paste(invoice_image, (0, 0))
-    canvas.paste(invoice_image, (invoice_image.width + 40, 0))
+    small = invoice_image.reduce(2)
+    canvas = Image.new("RGB", (small.width * 2 + 40, small.height + 40), "gray")
+    canvas.paste(small, (20, 20))
+    canvas.paste(small, (small.width + 20, 20))
     result = decode_bytes(encode(canvas, "PNG"), allow_ocr=False)
     assert result.payloads == [records[0].qr_line]
 
