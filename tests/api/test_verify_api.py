@@ -210,3 +210,27 @@ async def test_status_change_by_an_ingest_elsewhere_is_seen_within_a_poll(
                 break
             await asyncio.sleep(0.1)
     assert (body["status"], body["status_label"]) == ("red_reversed", "已全额红冲")
+
+
+async def test_readyz_says_degraded_while_redis_is_away(
+    make_client: Any, store: Any, tmp_path: Any
+) -> None:
+    from verify._cache import PrivateRedis
+
+    store.insert_invoices([ordinary()])
+    own = PrivateRedis(tmp_path / "own-redis").start()
+    try:
+        async with make_client(FAPIAO_REDIS_URL=own.url) as client:
+            assert (await client.get("/readyz")).json()["cache"] == "ok"
+            assert own.process is not None
+            own.process.kill()
+            own.process.wait()
+            r = await client.post("/api/v1/verify", json={"qr": QR})
+            assert (r.status_code, r.json()["code"]) == (200, "001")  # from ClickHouse
+            ready = await client.get("/readyz")
+            metrics = (await client.get("/metrics")).text
+    finally:
+        own.process = None
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert "fapiao_cache_degraded 1.0" in metrics
