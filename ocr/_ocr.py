@@ -95,4 +95,18 @@ def ocr_invoices(gray: np.ndarray) -> list[OcrResult]:
                 best = result
         if best is not None:
             out.append(best)
+    if not any(r.invoice for r in out):
+        # the paper was not found cleanly (hard shadow, clutter): the whole photo,
+        # contrast-equalised, every line
+        whole = variants.clahe(variants.resize_long(gray, 1600))
+        lines = _recognise(whole)
+        text = "\n".join(t for t, _ in lines)
+        fields = find_fields(text)
+        invoice = to_payload(fields)
+        if invoice is not None:
+            used = [
+                s for t, s in lines if fields.number in t.replace(" ", "") or "¥" in t or "￥" in t
+            ]
+            confidence = round(min(used), 3) if used else 0.0
+            return [OcrResult(invoice=invoice, fields=fields, confidence=confidence, text=text)]
     return out
