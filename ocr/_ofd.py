@@ -101,7 +101,7 @@ def read_ofd(data: bytes) -> OfdContent:
         if custom.get("发票号码"):
             out.fields.append(_from_custom(custom))
     if not out.fields:
-        text = []
+        text: list[str] = []
         for name, info in names.items():
             if name.lower().endswith("content.xml"):
                 root = parse_xml(_read(zf, info))

@@ -22,7 +22,7 @@ def read_zxing(gray: np.ndarray) -> list[str]:
 
     results = zxingcpp.read_barcodes(
         gray,
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=zxingcpp.BarcodeFormat.QRCode,  # type: ignore[arg-type]
         try_rotate=True,
         try_downscale=True,
         text_mode=zxingcpp.TextMode.Plain,
@@ -36,7 +36,7 @@ def read_zxing_fast(gray: np.ndarray) -> list[str]:
 
     results = zxingcpp.read_barcodes(
         gray,
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=zxingcpp.BarcodeFormat.QRCode,  # type: ignore[arg-type]
         try_rotate=False,
         try_downscale=False,
         try_invert=False,
@@ -51,7 +51,8 @@ def _zbar() -> Callable[..., list[object]] | None:
         from pyzbar import pyzbar
     except (ImportError, OSError):  # libzbar0 missing: pyzbar raises at import time
         return None
-    return pyzbar.decode
+    decode: Callable[..., list[object]] = pyzbar.decode
+    return decode
 
 
 def zbar_available() -> bool:

@@ -19,7 +19,7 @@ def zxing_failures(gray: np.ndarray) -> list[np.ndarray]:
 
     found = zxingcpp.read_barcodes(
         gray,
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=zxingcpp.BarcodeFormat.QRCode,  # type: ignore[arg-type]
         try_rotate=False,
         try_downscale=True,
         try_invert=False,

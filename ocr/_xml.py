@@ -52,7 +52,10 @@ def parse_xml(data: bytes) -> ET.Element:
         raise DecodeError("XML 文件过大", code="file_too_large")
     data = _to_utf8(data)
     try:
-        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        return root
     except DefusedXmlException:
         raise DecodeError("XML 含有 DTD 或实体声明，已拒绝", code="xml_forbidden") from None
     except ET.ParseError as exc:
