@@ -1,8 +1,9 @@
 """Apply validated batches to the store, idempotently (the same code in CLI and service).
 
 - Invoices: a record whose content fingerprint equals the current version's is
-  skipped; a new or changed one is written whole, its status folded over any
-  status events already recorded (events may arrive first).
+  skipped (looked up when a probe of the batch finds any of its invoices recorded);
+  a new or changed one is written whole, its status folded over any status events
+  already recorded (events may arrive first).
 - Events: ids already recorded for the invoice are skipped (a probe of a sample of
   the batch's invoices decides whether the full check is needed); the status of every
   invoice named by a status-changing event in the batch is recomputed from all of
@@ -50,7 +51,13 @@ class Loader:
         result = BatchResult()
         if not invoices:
             return result
-        states = self.store.invoice_states([inv.invoice_key for inv in invoices])
+        keys = list(dict.fromkeys(inv.invoice_key for inv in invoices))
+        # As for events: a probe decides whether the full lookup (whose cost grows with
+        # the table) is needed. Were an existing invoice missed, it would get an equal
+        # new version (its status still folded over its recorded events below).
+        states = self.store.invoice_states(_sample(keys))
+        if states:
+            states = self.store.invoice_states(keys)
         fresh: list[Invoice] = []
         docs: list[bytes] = []
         for inv in invoices:

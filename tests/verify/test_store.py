@@ -86,7 +86,7 @@ def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[C
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1]
+    assert store.applied_migrations() == [1, 2]
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -94,7 +94,7 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1]
+        assert again.applied_migrations() == [1, 2]
     finally:
         again.close()
 
@@ -222,6 +222,28 @@ def test_driver_errors_become_store_errors(store: ClickHouseStore) -> None:
         store.get_events("26442000000000000001")
     assert info.value.code == "store_error"
     assert "invoice_events" in info.value.message
+
+
+def test_status_kinds_sql_matches_the_domain() -> None:
+    from verify import STATUS_CHANGING_EVENTS
+    from verify._store._schema import STATUS_KINDS_SQL
+
+    assert str(tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))) == STATUS_KINDS_SQL
+
+
+def test_migration_2_backfills_status_events_recorded_before_it(store: ClickHouseStore) -> None:
+    key = make_invoice().invoice_key
+    red = make_event("r1", key, kind=EventKind.RED_ISSUED, detail={"scope": "full"})
+    store._client.command("DROP VIEW invoice_status_events_mv")
+    store._client.command("DROP TABLE invoice_status_events")
+    store._client.command("DELETE FROM schema_migrations WHERE version = 2")
+    store.insert_events([red, make_event("d1", key)])
+    assert store.applied_migrations() == [1]
+    store.migrate()
+    assert store.status_events([key]) == {key: [red]}
+    red2 = make_event("r2", key, minute=9, kind=EventKind.VOIDED)
+    store.insert_events([red2])  # and the view keeps it current
+    assert store.status_events([key]) == {key: [red, red2]}
 
 
 def test_unsupported_url_is_a_store_error() -> None:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from verify._errors import StoreError
-from verify._model import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent, Status
+from verify._model import Invoice, InvoiceEvent, Status
 from verify._store._base import InvoiceStore
 from verify._store._rows import (
     EVENT_COLUMNS,
@@ -46,7 +46,6 @@ _INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
 _BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
 """``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
-_STATUS_KINDS: Final = tuple(sorted(k.value for k in STATUS_CHANGING_EVENTS))
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -303,10 +302,10 @@ class ClickHouseStore(InvoiceStore):
         for chunk in _chunks(keys):
             with _wrapped("query"):
                 rows = self._client.query(
-                    f"SELECT {_EVENT_SELECT} FROM invoice_events "
-                    "WHERE invoice_key IN {keys:Array(String)} AND kind IN {kinds:Array(String)} "
+                    f"SELECT {_EVENT_SELECT} FROM invoice_status_events "
+                    "WHERE invoice_key IN {keys:Array(String)} "
                     "ORDER BY invoice_key, event_time, event_id LIMIT 1 BY event_id",
-                    parameters={"keys": list(chunk), "kinds": list(_STATUS_KINDS)},
+                    parameters={"keys": list(chunk)},
                 ).result_rows
             for row in rows:
                 out.setdefault(row[0], []).append(event_from_row(row))
