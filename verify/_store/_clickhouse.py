@@ -225,11 +225,12 @@ class ClickHouseStore(InvoiceStore):
     def get_events(self, invoice_key: str) -> list[InvoiceEvent]:
         with _wrapped("query"):
             rows = self._client.query(
-                f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = {{key:String}} "
-                "ORDER BY event_time, event_id",
+                f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = {{key:String}}",
                 parameters={"key": invoice_key},
             ).result_rows
-        # A replayed event_id not merged away yet: keep one (cheaper here than LIMIT 1 BY).
+        # A handful of rows: sorting them and dropping a replayed event_id not merged
+        # away yet is cheaper here than ORDER BY / LIMIT 1 BY in the query (~1 ms).
+        rows.sort(key=lambda r: (r[1], r[2]))
         seen: set[str] = set()
         events = []
         for row in rows:
