@@ -34,7 +34,9 @@ MAX_PAYLOAD_CHARS = 512
 
 
 def _split_fields(text: str) -> list[str]:
-    text = to_ascii_forms(text).strip()
+    if not text.isascii():  # the usual scan is plain ASCII: nothing to translate
+        text = to_ascii_forms(text)
+    text = text.strip()
     if not text:
         raise PayloadError("二维码内容为空", code="payload_empty")
     if len(text) > MAX_PAYLOAD_CHARS:
