@@ -47,6 +47,7 @@ class Metrics(Observer):
         )
         self._hits = 0
         self._lookups = 0
+        self.hit_ratio.set_function(self._hit_ratio)  # computed when scraped, not per lookup
         # labels() costs microseconds per call: children are looked up once and kept
         self._children: dict[tuple[object, ...], object] = {}
 
@@ -69,7 +70,9 @@ class Metrics(Observer):
         self._lookups += 1
         if how != "miss":
             self._hits += 1
-        self.hit_ratio.set(self._hits / self._lookups)
+
+    def _hit_ratio(self) -> float:
+        return self._hits / self._lookups if self._lookups else 0.0
 
     def store_seconds(self, seconds: float) -> None:
         self.store_latency.observe(seconds)

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.params import Body
+from litestar.response.base import ASGIResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api._render import encode
+from api._reply import json_reply
 from api._routes import VerifyRequest
 
 
@@ -59,6 +61,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 @post("/_bench/noop", status_code=200, include_in_schema=False)
 async def bench_noop(
     request: Request[Any, Any, Any], data: Annotated[VerifyRequest, Body()]
-) -> Response[bytes]:
-    """Same request decoding and response size as a verified answer; no work."""
-    return Response(request.app.state.bench_body, media_type="application/json")
+) -> ASGIResponse:
+    """Same request decoding, response size and response path (``json_reply``) as a
+    verified answer; no work."""
+    return json_reply(request.app.state.bench_body)

@@ -17,6 +17,7 @@ from litestar.params import Body, QueryParameter
 from litestar.response.base import ASGIResponse
 
 from api._render import encode, outcome_body, render_outcome
+from api._reply import json_reply
 from verify import Channel, InvalidInput, ResultCode
 from verify._pipeline import Outcome, Verifier
 
@@ -205,45 +206,43 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
 
 
 def respond(request: Request[Any, Any, Any], outcome: Outcome, channel: str) -> ASGIResponse:
-    """The answer as a low-level response (pre-encoded headers: the hot path's last step)."""
+    """The answer as a pre-encoded reply (the hot path's last step, see api/_reply.py)."""
     state = request.app.state
     state.metrics.result(outcome.result.value, channel)
-    return ASGIResponse(
-        body=render_outcome(outcome),
-        status_code=outcome.result.http_status,
-        media_type=JSON,
-        headers=_limit_headers(request, outcome),
-    )
+    headers = _limit_headers(state.settings.limits.rate_limit_per_ip, outcome)
+    return json_reply(render_outcome(outcome), outcome.result.http_status, headers)
 
 
 def _full_response(
     request: Request[Any, Any, Any], outcome: Outcome, channel: str
 ) -> Response[bytes]:
     """``respond`` for handlers declared to return a Litestar ``Response``."""
-    request.app.state.metrics.result(outcome.result.value, channel)
+    state = request.app.state
+    state.metrics.result(outcome.result.value, channel)
+    headers = _limit_headers(state.settings.limits.rate_limit_per_ip, outcome)
     return Response(
         render_outcome(outcome),
         status_code=outcome.result.http_status,
         media_type=JSON,
-        headers=dict(_limit_headers(request, outcome)),
+        headers={k.decode(): v.decode() for k, v in headers},
     )
 
 
-_RESETS = [str(60 - s) for s in range(60)]
+_RESETS = [b"%d" % (60 - s) for s in range(60)]
 
 
-def _limit_headers(request: Request[Any, Any, Any], outcome: Outcome) -> list[tuple[str, str]]:
-    limit = request.app.state.settings.limits.rate_limit_per_ip
+def _limit_headers(limit: int, outcome: Outcome) -> list[tuple[bytes, bytes]]:
+    """``RateLimit-*`` (and ``Retry-After`` on 003), encoded."""
     if limit <= 0 or not outcome.ip_count:
         return []
     reset = _RESETS[int(time.time()) % 60]
     headers = [
-        ("ratelimit-limit", str(limit)),
-        ("ratelimit-remaining", str(max(0, limit - outcome.ip_count))),
-        ("ratelimit-reset", reset),
+        (b"ratelimit-limit", b"%d" % limit),
+        (b"ratelimit-remaining", b"%d" % max(0, limit - outcome.ip_count)),
+        (b"ratelimit-reset", reset),
     ]
     if outcome.result is ResultCode.TOO_FREQUENT:
-        headers.append(("retry-after", reset))
+        headers.append((b"retry-after", reset))
     return headers
 
 
