@@ -8,6 +8,13 @@ run: same request body, same response size (a canned 001 answer), no work. Peak
 throughput is measured with ``wrk`` when installed (closed loop, keep-alive), else
 with the asyncio load generator in loadtests/_loadgen.py; misses and latency always
 use the latter (unique keys; open loop at a fixed rate).
+
+Besides throughput, the CPU time the serving process tree (the worker, its threads
+and its private redis-server) spends per request is read from /proc around each
+peak run: on a box shared with other work that figure moves much less than
+requests/s, so it is printed too (``cpu µs`` and ``cpu ratio`` = no-op ÷ hit). CPU
+that ClickHouse's background merges spend after a run lands in the next one, so
+the smallest figure of the rounds is kept for each endpoint.
 """
 
 from __future__ import annotations
@@ -65,6 +72,29 @@ def prepare(data_dir: Path, invoices: int) -> list[str]:
     return lines
 
 
+def _tree(pid: int) -> set[int]:
+    """``pid`` and its descendants (Linux /proc; empty elsewhere)."""
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        found.add(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+    return found if os.path.exists(f"/proc/{pid}") else set()
+
+
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time of these processes (all their threads)."""
+    ticks = 0
+    for p in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{p}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK") if pids else float("nan")
+
+
 @contextlib.contextmanager
 def serving(data_dir: Path, server: str, redis_url: str | None = None) -> Iterator[int]:
     port = _free_port()
@@ -96,8 +126,10 @@ def serving(data_dir: Path, server: str, redis_url: str | None = None) -> Iterat
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 raise SystemExit(f"server did not start:\n{err[-2000:]}")
             time.sleep(0.2)
+        _served_pids[port] = proc.pid
         yield port
     finally:
+        _served_pids.pop(port, None)
         proc.terminate()
         try:
             proc.wait(30)
@@ -107,11 +139,18 @@ def serving(data_dir: Path, server: str, redis_url: str | None = None) -> Iterat
             proc.stderr.close()
 
 
+_served_pids: dict[int, int] = {}
+"""port -> pid of the ``fapiao serve`` process answering on it."""
+
+
 def _bodies(lines: Sequence[str]) -> list[bytes]:
     return [json.dumps({"qr": line}).encode() for line in lines]
 
 
-def wrk(port: int, path: str, bodies: Sequence[bytes], seconds: float, connections: int) -> float:
+def wrk(
+    port: int, path: str, bodies: Sequence[bytes], seconds: float, connections: int
+) -> tuple[float, int]:
+    """(requests/s, requests answered)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     quoted = ",\n".join(json.dumps(b.decode()) for b in bodies)
     script.write_text(
@@ -130,17 +169,18 @@ def wrk(port: int, path: str, bodies: Sequence[bytes], seconds: float, connectio
         script.unlink()
     if "Non-2xx" in out:
         raise SystemExit(f"unexpected non-2xx answers on {path}:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return rps, int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
 
 
 def closed(
     port: int, path: str, bodies: Sequence[bytes], seconds: float, connections: int
-) -> float:
+) -> tuple[float, int]:
     reqs = [post_request(path, b) for b in bodies]
     res = asyncio.run(run_closed(port, reqs, connections=connections, seconds=seconds))
     if set(res.statuses) != {200}:
         raise SystemExit(f"unexpected answers on {path}: {res.statuses}")
-    return res.rate
+    return res.rate, res.done
 
 
 @contextlib.contextmanager
@@ -174,13 +214,20 @@ def measure(
     ):
         warm = [post_request("/api/v1/verify", b) for b in hit_bodies]
         asyncio.run(run_closed(port, warm, connections=8, seconds=120, once=True))
-        noop, verify = [], []
+        pids = _tree(_served_pids[port])
+        runs: dict[str, list[tuple[float, float]]] = {"/_bench/noop": [], "/api/v1/verify": []}
         for _ in range(args.rounds):  # interleaved, so drift affects both alike
-            noop.append(peak(port, "/_bench/noop", hit_bodies, args.seconds, args.connections))
-            verify.append(peak(port, "/api/v1/verify", hit_bodies, args.seconds, args.connections))
-        out["noop_rps"] = max(noop)
-        out["hit_rps"] = max(verify)
+            for path, got in runs.items():
+                cpu = _cpu_seconds(pids)
+                rps, done = peak(port, path, hit_bodies, args.seconds, args.connections)
+                got.append((rps, (_cpu_seconds(pids) - cpu) / max(done, 1) * 1e6))
+        noop, verify = runs["/_bench/noop"], runs["/api/v1/verify"]
+        out["noop_rps"] = max(r for r, _ in noop)
+        out["hit_rps"] = max(r for r, _ in verify)
         out["ratio"] = out["hit_rps"] / out["noop_rps"]
+        out["noop_cpu_us"] = min(c for _, c in noop)
+        out["hit_cpu_us"] = min(c for _, c in verify)
+        out["cpu_ratio"] = out["noop_cpu_us"] / out["hit_cpu_us"]
         miss_reqs = [post_request("/api/v1/verify", b) for b in _bodies(misses)]
         res = asyncio.run(
             run_closed(port, miss_reqs, connections=16, seconds=args.seconds, once=True)
@@ -231,17 +278,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     header = (
         f"{'server':<8} {'noop rps':>9} {'hit rps':>9} {'ratio':>6} {'miss rps':>9} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'@ rps':>7}  loadgen"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'@ rps':>7} {'cpu µs noop/hit':>15} "
+        f"{'cpu ratio':>9}  loadgen"
     )
     print(header)
     for server, r in rows.items():
         print(
             f"{server:<8} {r['noop_rps']:>9.0f} {r['hit_rps']:>9.0f} {r['ratio']:>6.2f} "
             f"{r['miss_rps']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
-            f"{r['half_load_rps']:>7.0f}  {'wrk' if r['loadgen'] else 'asyncio'}"
+            f"{r['half_load_rps']:>7.0f} {r['noop_cpu_us']:>7.0f}/{r['hit_cpu_us']:<7.0f} "
+            f"{r['cpu_ratio']:>9.2f}  {'wrk' if r['loadgen'] else 'asyncio'}"
         )
     print("ratio = cache-hit verifications/s ÷ no-op POSTs/s (goal ≥ 0.75)")
     print("p50/p99 = open-loop latency at half the hit peak; miss = first lookups (chDB)")
+    print(
+        "cpu µs = CPU of the serving processes (worker, threads, private Redis) per request, "
+        "least of the rounds; cpu ratio = noop ÷ hit"
+    )
     return 0
 
 
