@@ -154,6 +154,29 @@ def test_events_in_time_order_and_idempotent_on_event_id(store: ClickHouseStore)
     assert store.count("invoice_events") == 2
 
 
+def test_invoice_with_events_is_one_read_of_the_newest_version_and_its_flow(
+    any_read_store: ClickHouseStore,
+) -> None:
+    inv = make_invoice()
+    key = inv.invoice_key
+    assert any_read_store.get_invoice_with_events(key) == (None, [])
+    any_read_store.insert_invoices([inv])
+    assert any_read_store.get_invoice_with_events(key) == (any_read_store.get_invoice(key), [])
+    any_read_store.set_statuses({key: Status.RED_REVERSED})  # a second version
+    late = make_event("e2", key, minute=30, kind=EventKind.BOOKED, detail={"booking": "deducted"})
+    early = make_event("e1", key, minute=5)
+    any_read_store.insert_events([late, early])
+    any_read_store.insert_events([early])  # a replay not merged away yet
+    invoice, events = any_read_store.get_invoice_with_events(key)
+    assert invoice is not None
+    assert invoice.status is Status.RED_REVERSED
+    assert invoice == any_read_store.get_invoice(key)
+    assert events == any_read_store.get_events(key)
+    assert [e.event_id for e in events] == ["e1", "e2"]
+    assert events[0].event_time == early.event_time
+    assert events[1].detail == {"booking": "deducted"}
+
+
 def test_verification_counts(store: ClickHouseStore) -> None:
     a, b = make_invoice(1).invoice_key, make_invoice(2).invoice_key
     verified = [

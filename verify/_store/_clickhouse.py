@@ -46,6 +46,10 @@ _INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
 _BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
 """``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
+_FLOW_OF_KEY: Final = (
+    f"(SELECT groupArray(({_EVENT_SELECT})) FROM invoice_events WHERE invoice_key = {{key:String}})"
+)
+"""The events of the looked-up key as one Array(Tuple) value (a scalar subquery)."""
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -84,6 +88,19 @@ def _wrapped(action: str) -> Iterator[None]:
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _flow(rows: list[Any]) -> list[InvoiceEvent]:
+    """Event rows of one invoice in time order, a replayed event_id not merged away yet
+    dropped. A handful of rows: cheaper here than ORDER BY / LIMIT 1 BY in the query."""
+    rows.sort(key=lambda r: (r[1], r[2]))
+    seen: set[str] = set()
+    events = []
+    for row in rows:
+        if row[2] not in seen:
+            seen.add(row[2])
+            events.append(event_from_row(row))
+    return events
 
 
 class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -228,23 +245,27 @@ class ClickHouseStore(InvoiceStore):
                 f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = {{key:String}}",
                 parameters={"key": invoice_key},
             ).result_rows
-        # A handful of rows: sorting them and dropping a replayed event_id not merged
-        # away yet is cheaper here than ORDER BY / LIMIT 1 BY in the query (~1 ms).
-        rows.sort(key=lambda r: (r[1], r[2]))
-        seen: set[str] = set()
-        events = []
-        for row in rows:
-            if row[2] not in seen:
-                seen.add(row[2])
-                events.append(event_from_row(row))
-        return events
+        return _flow(rows)
 
     def get_invoice_with_events(
         self, invoice_key: str
     ) -> tuple[Invoice | None, list[InvoiceEvent]]:
-        """The invoice and its flow (two point lookups on the same order-key prefix)."""
-        invoice = self.get_invoice(invoice_key)
-        return invoice, (self.get_events(invoice_key) if invoice is not None else [])
+        """The invoice and its flow in one query: the invoice's rows (one per version
+        not merged yet) each carry the flow as an array from a scalar subquery. One
+        chDB query instead of two saves a query's fixed cost (~1-2 ms)."""
+        final = " FINAL" if self.read_mode == "final" else ""
+        sql = (
+            f"SELECT {_INVOICE_SELECT}, {_FLOW_OF_KEY} FROM invoices{final} "
+            "WHERE invoice_key = {key:String}"
+        )
+        with _wrapped("query"):
+            rows = self._client.query(
+                sql, parameters={"key": invoice_key}, column_formats=_BYTES
+            ).result_rows
+        if not rows:
+            return None, []
+        newest = max(rows, key=lambda r: int(r[1]))
+        return invoice_from_row(newest[:3]), _flow(list(newest[3]))
 
     def verification_counts(self, invoice_keys: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
