@@ -19,6 +19,7 @@ from litestar.response.base import ASGIResponse
 from api._render import encode, outcome_body, render_outcome
 from api._reply import json_reply
 from verify import Channel, InvalidInput, ResultCode
+from verify._cache import PublicInvoice
 from verify._pipeline import Outcome, Verifier
 
 JSON = "application/json"
@@ -38,34 +39,6 @@ class VerifyRequest(msgspec.Struct, kw_only=True):
     check6: str | None = None
     amount: Money = None
     total: Money = None
-
-
-class PartyDoc(msgspec.Struct):
-    tax_id: str
-    name: str
-    address: str
-    phone: str
-    bank: str
-    account: str
-
-
-class InvoiceDoc(msgspec.Struct):
-    invoice_key: str
-    kind: str
-    kind_name: str
-    code: str
-    number: str
-    issue_date: str
-    amount: str
-    tax: str
-    total: str
-    check_code: str
-    seller: PartyDoc
-    buyer: PartyDoc
-    items: list[dict[str, Any]]
-    machine_no: str
-    remarks: str
-    risk_level: str
 
 
 class FlowDoc(msgspec.Struct):
@@ -90,7 +63,7 @@ class VerifyResponse(msgspec.Struct):
     status: str | None
     status_label: str | None
     verify_count: int | None
-    invoice: InvoiceDoc | None
+    invoice: PublicInvoice | None
     flow: list[FlowDoc]
     error: ErrorDoc | None
 

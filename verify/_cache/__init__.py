@@ -7,7 +7,14 @@ from verify._cache._local import LocalCache
 from verify._cache._open import open_redis_cache, redis_client, start_private_redis
 from verify._cache._private import PrivateRedis, redis_server_binary
 from verify._cache._redis import RedisCache
-from verify._cache._summary import CachedInvoice, build_summary, pack, split_counts, unpack
+from verify._cache._summary import (
+    CachedInvoice,
+    PublicInvoice,
+    build_summary,
+    pack,
+    split_counts,
+    unpack,
+)
 
 __all__ = [
     "Answer",
@@ -16,6 +23,7 @@ __all__ = [
     "LocalCache",
     "PrivateRedis",
     "Probe",
+    "PublicInvoice",
     "RedisCache",
     "ResilientCache",
     "State",
