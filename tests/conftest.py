@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from verify import open_store
+from verify._cache import PrivateRedis
+from verify._store._clickhouse import ClickHouseStore
+
 SERVER_URL_VAR = "FAPIAO_TEST_CLICKHOUSE_URL"
 
 
@@ -42,3 +46,19 @@ def store_url(request: pytest.FixtureRequest, chdb_root: Path) -> Iterator[str]:
         client.command(f"DROP DATABASE IF EXISTS {database}")
     finally:
         client.close()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[ClickHouseStore]:
+    """An open store on the test's own database."""
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real redis-server per session; tests keep apart by key prefix."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()

@@ -3,29 +3,13 @@ a fresh chDB database per test (``store_url`` from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.api.support import prefix, settings_for
-from verify import open_store
-from verify._cache import PrivateRedis
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Any]:
-    s = open_store(store_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ingest._loader import Loader
 from ingest._run import FileSummary, ingest_paths
-from verify import open_store
 from verify._store._clickhouse import ClickHouseStore
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[ClickHouseStore]:
-    s = open_store(store_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

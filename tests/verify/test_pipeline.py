@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +12,7 @@ import pytest
 
 from api._services import Services
 from tests.api.support import days_ago, digital, ordinary, prefix, qr_of, settings_for, special
-from verify import EventKind, ResultCode, Status, open_store
-from verify._cache import PrivateRedis
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Any]:
-    s = open_store(store_url)
-    yield s
-    s.close()
+from verify import EventKind, ResultCode, Status
 
 
 @pytest.fixture
