@@ -24,6 +24,7 @@ import msgspec
 
 from ingest._loader import BatchResult
 from verify import FapiaoError, Invoice, InvoiceEvent, Settings
+from verify._store._rows import PreparedInvoice
 
 LOCK_NAME: Final = "service.lock"
 INFO_NAME: Final = "service.json"
@@ -143,8 +144,9 @@ class ServiceSink:
                 code="service_unreachable",
             ) from None
 
-    def load_invoices(self, invoices: Sequence[Invoice]) -> BatchResult:
-        return self._post("invoices", invoices)
+    def load_invoices(self, invoices: Sequence[Invoice | PreparedInvoice]) -> BatchResult:
+        records = [r.invoice() if isinstance(r, PreparedInvoice) else r for r in invoices]
+        return self._post("invoices", records)
 
     def load_events(self, events: Sequence[InvoiceEvent]) -> BatchResult:
         return self._post("events", events)

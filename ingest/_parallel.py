@@ -22,6 +22,7 @@ from ingest._fast import fast_event, fast_invoice
 from ingest._readers import decode_line
 from ingest._records import RowError, is_event, parse_event, parse_invoice
 from verify import Invoice, InvoiceEvent
+from verify._store._rows import PreparedInvoice, prepare
 
 CHUNK_LINES: Final = 2_000
 PARALLEL_MIN_BYTES: Final = 16 * 1024 * 1024
@@ -29,7 +30,7 @@ PARALLEL_MIN_BYTES: Final = 16 * 1024 * 1024
 
 Reject = tuple[int, str, str | None, str, str]
 """(line, code, field, reason, raw text)"""
-Chunk = tuple[list[tuple[int, Invoice]], list[tuple[int, InvoiceEvent]], list[Reject]]
+Chunk = tuple[list[tuple[int, PreparedInvoice]], list[tuple[int, InvoiceEvent]], list[Reject]]
 
 _encoder: Final = msgspec.msgpack.Encoder(decimal_format="string")
 _decoder: Final = msgspec.msgpack.Decoder(Chunk)
@@ -50,13 +51,13 @@ def validate_line(line_no: int, line: bytes) -> Invoice | InvoiceEvent | Reject:
 
 
 def _work(lines: list[tuple[int, bytes]]) -> bytes:
-    invoices: list[tuple[int, Invoice]] = []
+    invoices: list[tuple[int, PreparedInvoice]] = []
     events: list[tuple[int, InvoiceEvent]] = []
     rejects: list[Reject] = []
     for line_no, line in lines:
         result = validate_line(line_no, line)
         if isinstance(result, Invoice):
-            invoices.append((line_no, result))
+            invoices.append((line_no, prepare(result)))  # the row, built here
         elif isinstance(result, InvoiceEvent):
             events.append((line_no, result))
         else:

@@ -28,6 +28,7 @@ from ingest._parallel import (
 from ingest._readers import RecordFile, decode_line, read_records, sniff_format
 from ingest._records import RowError, is_event, parse_event, parse_invoice
 from verify import Invoice, InvoiceEvent
+from verify._store._rows import PreparedInvoice
 
 INVOICE_BATCH = 20_000
 EVENT_BATCH = 100_000
@@ -37,7 +38,7 @@ idempotency still holds (a repeat is skipped as already recorded)."""
 
 
 class Sink(Protocol):
-    def load_invoices(self, invoices: Sequence[Invoice]) -> BatchResult: ...
+    def load_invoices(self, invoices: Sequence[Invoice | PreparedInvoice]) -> BatchResult: ...
     def load_events(self, events: Sequence[InvoiceEvent]) -> BatchResult: ...
 
 
@@ -207,7 +208,7 @@ def ingest_file(
     (default: for files of PARALLEL_MIN_BYTES or more)."""
     summary = FileSummary(path=str(path))
     rejects = _Rejects(rejects_path)
-    invoices: list[Invoice] = []
+    invoices: list[Invoice | PreparedInvoice] = []
     events: list[InvoiceEvent] = []
     invoice_keys, event_ids = _Window(), _Window()
     total_bytes = path.stat().st_size
@@ -232,7 +233,7 @@ def ingest_file(
         summary.rejected += 1
         rejects.write(str(path), line_no, err, text)
 
-    def accept(line_no: int, parsed: Invoice | InvoiceEvent) -> None:
+    def accept(line_no: int, parsed: Invoice | PreparedInvoice | InvoiceEvent) -> None:
         if isinstance(parsed, InvoiceEvent):
             first = event_ids.check(parsed.event_id, line_no)
             if first is not None:
@@ -299,7 +300,7 @@ def ingest_file(
 def _ingest_parallel(
     source: RecordFile,
     handle: Callable[[int, Any, str], None],
-    accept: Callable[[int, Invoice | InvoiceEvent], None],
+    accept: Callable[[int, Invoice | PreparedInvoice | InvoiceEvent], None],
     reject: Callable[[int, RowError, str], None],
     count: Callable[[object], None],
 ) -> None:

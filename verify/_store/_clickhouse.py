@@ -28,11 +28,13 @@ from verify._store._rows import (
     EVENT_COLUMNS,
     INVOICE_COLUMNS,
     READ_COLUMNS,
+    PreparedInvoice,
     encode_doc,
     event_columns,
     event_from_row,
     invoice_columns,
     invoice_from_row,
+    prepared_columns,
 )
 from verify._store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
 
@@ -380,6 +382,26 @@ class ClickHouseStore(InvoiceStore):
             )
         if log_changes:
             self.record_changes(inv.invoice_key for inv in invoices)
+
+    def insert_prepared(
+        self,
+        rows: Sequence[PreparedInvoice],
+        *,
+        statuses: Sequence[Status],
+        versions: Sequence[int],
+    ) -> None:
+        """As :meth:`insert_invoices` for rows ingest workers prepared (one insert);
+        ``statuses`` are the statuses to show, ``versions`` the row versions. The
+        caller logs the changed keys."""
+        if not rows:
+            return
+        with _wrapped("insert"):
+            self._client.insert(
+                "invoices",
+                prepared_columns(rows, statuses=statuses, versions=versions),
+                column_names=INVOICE_COLUMNS,
+                column_oriented=True,
+            )
 
     def set_statuses(self, statuses: dict[str, Status]) -> None:
         """Write a new version of each invoice with a new status (all else copied).

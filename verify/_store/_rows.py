@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 import msgspec
@@ -54,6 +55,65 @@ def encode_doc(invoice: Invoice) -> bytes:
     if invoice.version:
         invoice = msgspec.structs.replace(invoice, version=0)
     return _doc_encoder.encode(invoice)
+
+
+class PreparedInvoice(msgspec.Struct, array_like=True, frozen=True):
+    """A validated invoice ready to insert: the columns of its row but status and
+    version, and its ``doc``. Ingest workers build these, so the loading process
+    decodes a few plain fields a row instead of a whole Invoice with its items
+    (~25 us a row) and never re-encodes the document."""
+
+    invoice_key: str
+    kind: str
+    issue_date: dt.date
+    seller_tax_id: str
+    buyer_tax_id: str
+    total: Decimal
+    status: Status
+    """the record's own status"""
+    risk_level: str
+    source_hash: int
+    doc: bytes
+
+    def invoice(self) -> Invoice:
+        """The whole record (version 0, its own status)."""
+        return _doc_decoder.decode(self.doc)
+
+
+def prepare(invoice: Invoice) -> PreparedInvoice:
+    doc = encode_doc(invoice)
+    return PreparedInvoice(
+        invoice.invoice_key,
+        invoice.kind,
+        invoice.issue_date,
+        invoice.seller.tax_id,
+        invoice.buyer.tax_id,
+        invoice.total,
+        invoice.status,
+        invoice.risk_level.value,
+        fingerprint(doc),
+        doc,
+    )
+
+
+def prepared_columns(
+    rows: Sequence[PreparedInvoice], *, statuses: Sequence[Status], versions: Sequence[int]
+) -> list[list[Any]]:
+    """Column-oriented data for an insert into ``invoices`` (INVOICE_COLUMNS order)."""
+    return [
+        [r.invoice_key for r in rows],
+        [r.kind for r in rows],
+        [r.issue_date for r in rows],
+        [r.seller_tax_id for r in rows],
+        [r.buyer_tax_id for r in rows],
+        [r.total for r in rows],
+        [s.value for s in statuses],
+        [r.status.value for r in rows],
+        [r.risk_level for r in rows],
+        [r.source_hash for r in rows],
+        list(versions),
+        [r.doc for r in rows],
+    ]
 
 
 def fingerprint(doc: bytes) -> int:
