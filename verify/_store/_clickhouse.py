@@ -48,10 +48,6 @@ _INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
 _BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
 """``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
-_FLOW_OF_KEY: Final = (
-    f"(SELECT groupArray(({_EVENT_SELECT})) FROM invoice_events WHERE invoice_key = {{key:String}})"
-)
-"""The events of the looked-up key as one Array(Tuple) value (a scalar subquery)."""
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -252,22 +248,12 @@ class ClickHouseStore(InvoiceStore):
     def get_invoice_with_events(
         self, invoice_key: str
     ) -> tuple[Invoice | None, list[InvoiceEvent]]:
-        """The invoice and its flow in one query: the invoice's rows (one per version
-        not merged yet) each carry the flow as an array from a scalar subquery. One
-        chDB query instead of two saves a query's fixed cost (~1-2 ms)."""
-        final = " FINAL" if self.read_mode == "final" else ""
-        sql = (
-            f"SELECT {_INVOICE_SELECT}, {_FLOW_OF_KEY} FROM invoices{final} "
-            "WHERE invoice_key = {key:String}"
-        )
-        with _wrapped("query"):
-            rows = self._client.query(
-                sql, parameters={"key": invoice_key}, column_formats=_BYTES
-            ).result_rows
-        if not rows:
-            return None, []
-        newest = max(rows, key=lambda r: int(r[1]))
-        return invoice_from_row(newest[:3]), _flow(list(newest[3]))
+        """The invoice and its flow (two point lookups on the same order-key prefix).
+
+        One query with the flow as a scalar subquery (or UNION ALL) was measured no
+        faster in chDB (docs/adr/0001): the subquery costs about what a query does."""
+        invoice = self.get_invoice(invoice_key)
+        return invoice, (self.get_events(invoice_key) if invoice is not None else [])
 
     def verification_counts(self, invoice_keys: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
