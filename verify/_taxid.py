@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from verify._errors import FieldError
@@ -40,16 +41,27 @@ def validate_uscc(code: str, *, field: str = "tax_id") -> str:
     code = code.strip().upper()
     if len(code) != 18:
         raise FieldError("统一社会信用代码应为18位", code="uscc_length", field=field)
+    problem = _uscc_problem(code)
+    if problem is not None:
+        raise FieldError(problem[0], code=problem[1], field=field)
+    return code
+
+
+@functools.lru_cache(maxsize=65_536)
+def _uscc_problem(code: str) -> tuple[str, str] | None:
+    """(message, error code) of an 18-character code's first fault, or None.
+
+    Cached: a few thousand companies issue millions of invoices, so ingest and
+    verification see the same IDs again and again (~7 us a check, ~0.2 us a hit).
+    """
     if any(ch not in _USCC_VALUE for ch in code):
-        raise FieldError("统一社会信用代码含有无效字符", code="uscc_alphabet", field=field)
+        return "统一社会信用代码含有无效字符", "uscc_alphabet"
     if uscc_check_char(code[:17]) != code[17]:
-        raise FieldError("统一社会信用代码校验位错误", code="uscc_check", field=field)
+        return "统一社会信用代码校验位错误", "uscc_check"
     org = code[8:17]
     if any(ch not in _ORG_ALPHABET for ch in org[:8]) or org_code_check_char(org[:8]) != org[8]:
-        raise FieldError(
-            "统一社会信用代码中的组织机构代码校验位错误", code="uscc_org_check", field=field
-        )
-    return code
+        return "统一社会信用代码中的组织机构代码校验位错误", "uscc_org_check"
+    return None
 
 
 def validate_tax_id(tax_id: str, *, field: str = "tax_id") -> str:
