@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ocr._cascade import CLEAN_STAGES, QrFindings, read_qr
 from ocr._errors import DecodeError
-from ocr._fields_text import TextFields, find_fields, to_payload
+from ocr._fields_text import TextFields, find_fields, to_line_and_payload
 from ocr._image import Picture
 from ocr._sniff import IMAGE_TYPES, sniff
 from verify import QrPayload
@@ -107,20 +107,9 @@ def _from_qr(found: QrFindings, result: DecodeResult) -> None:
 
 
 def _add_fields(result: DecodeResult, fields: TextFields) -> None:
-    invoice = to_payload(fields)
-    if invoice is not None:
-        from ocr._fields_text import canonical_line
-
-        line = canonical_line(
-            code=invoice.code,
-            number=invoice.number,
-            issue_date=invoice.issue_date,
-            amount=fields.amount,
-            total=fields.total,
-            check_code=invoice.check_code,
-            special=fields.special,
-        )
-        result.add(line or "", invoice)
+    found = to_line_and_payload(fields)
+    if found is not None:
+        result.add(*found)
 
 
 def _decode_image(data: bytes, *, max_pixels: int, allow_ocr: bool) -> DecodeResult:

@@ -118,6 +118,12 @@ def canonical_line(
 
 def to_payload(fields: TextFields) -> QrPayload | None:
     """A complete, valid set of fields as a parsed payload; None otherwise."""
+    found = to_line_and_payload(fields)
+    return found[1] if found else None
+
+
+def to_line_and_payload(fields: TextFields) -> tuple[str, QrPayload] | None:
+    """The QR line the fields would print, and its parse; None unless complete and valid."""
     if not fields.number or fields.issue_date is None:
         return None
     line = canonical_line(
@@ -132,6 +138,6 @@ def to_payload(fields: TextFields) -> QrPayload | None:
     if line is None:
         return None
     try:
-        return parse_qr(line)
+        return line, parse_qr(line)
     except (PayloadError, FieldError):
         return None
