@@ -125,8 +125,12 @@ class Invoice(msgspec.Struct, frozen=True, kw_only=True):
     """Monotonic row version (ReplacingMergeTree): the highest one is current."""
 
 
-class InvoiceEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One step of an invoice's flow; ``event_id`` makes recording idempotent."""
+class InvoiceEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One step of an invoice's flow; ``event_id`` makes recording idempotent.
+
+    ``gc=False``: its fields (strings, a datetime, a flat string map) cannot form a
+    cycle, and the recorder queues thousands a second, each of which the cyclic GC
+    would otherwise count and traverse until it is written."""
 
     event_id: str
     invoice_key: str

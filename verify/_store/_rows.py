@@ -165,12 +165,29 @@ def invoice_from_row(row: Sequence[Any]) -> Invoice:
     )
 
 
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS: Final = dt.timedelta(milliseconds=1)
+_KIND_VALUES: Final = {k: k.value for k in EventKind}
+
+
+def _epoch_ms(value: dt.datetime) -> int:
+    """``event_time`` as the DateTime64(3) column stores it: whole milliseconds since
+    the epoch (naive = UTC), floored as clickhouse-connect floors a datetime."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return (value - _EPOCH) // _MS
+
+
 def event_columns(events: Sequence[InvoiceEvent]) -> list[list[Any]]:
+    """Column-oriented data for an insert into ``invoice_events`` (EVENT_COLUMNS order).
+
+    Times go as epoch milliseconds and kinds as plain strings, so the driver writes
+    them as they are instead of converting each datetime in Python (~1.5 us a row)."""
     return [
         [ev.invoice_key for ev in events],
-        [_utc(ev.event_time) for ev in events],
+        [_epoch_ms(ev.event_time) for ev in events],
         [ev.event_id for ev in events],
-        [ev.kind.value for ev in events],
+        [_KIND_VALUES[ev.kind] for ev in events],
         [ev.actor_tax_id for ev in events],
         [ev.channel for ev in events],
         [ev.detail for ev in events],
