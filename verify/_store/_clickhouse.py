@@ -224,17 +224,10 @@ class ClickHouseStore(InvoiceStore):
 
     def get_invoices(self, invoice_keys: Sequence[str]) -> dict[str, Invoice]:
         found: dict[str, Invoice] = {}
-        keys = list(dict.fromkeys(invoice_keys))
-        for chunk in _chunks(keys):
-            with _wrapped("query"):
-                rows = self._client.query(
-                    self._current_sql("invoice_key IN {keys:Array(String)}"),
-                    parameters={"keys": list(chunk)},
-                    column_formats=_BYTES,
-                ).result_rows
-            for row in rows:
-                inv = invoice_from_row(row)
-                found[inv.invoice_key] = inv
+        sql = self._current_sql("invoice_key IN {keys:Array(String)}")
+        for row in self._rows_for_keys(sql, invoice_keys, column_formats=_BYTES):
+            inv = invoice_from_row(row)
+            found[inv.invoice_key] = inv
         return found
 
     def get_events(self, invoice_key: str) -> list[InvoiceEvent]:
@@ -256,70 +249,65 @@ class ClickHouseStore(InvoiceStore):
         return invoice, (self.get_events(invoice_key) if invoice is not None else [])
 
     def verification_counts(self, invoice_keys: Sequence[str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        keys = list(dict.fromkeys(invoice_keys))
-        for chunk in _chunks(keys):
-            with _wrapped("query"):
-                rows = self._client.query(
-                    "SELECT invoice_key, uniqExact(event_id) FROM invoice_events "
-                    "WHERE invoice_key IN {keys:Array(String)} AND kind = 'verified' "
-                    "GROUP BY invoice_key",
-                    parameters={"keys": list(chunk)},
-                ).result_rows
-            counts.update((r[0], int(r[1])) for r in rows)
-        return counts
+        rows = self._rows_for_keys(
+            "SELECT invoice_key, uniqExact(event_id) FROM invoice_events "
+            "WHERE invoice_key IN {keys:Array(String)} AND kind = 'verified' "
+            "GROUP BY invoice_key",
+            invoice_keys,
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
     def invoice_states(self, invoice_keys: Sequence[str]) -> dict[str, InvoiceState]:
         """What ingest needs to know of the current versions: fingerprint, status, base."""
-        out: dict[str, InvoiceState] = {}
-        keys = list(dict.fromkeys(invoice_keys))
-        for chunk in _chunks(keys):
-            with _wrapped("query"):
-                rows = self._client.query(
-                    "SELECT invoice_key, source_hash, version, status, record_status, kind "
-                    "FROM invoices WHERE invoice_key IN {keys:Array(String)} "
-                    "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
-                    parameters={"keys": list(chunk)},
-                ).result_rows
-            for r in rows:
-                out[r[0]] = InvoiceState(
-                    source_hash=int(r[1]),
-                    version=int(r[2]),
-                    status=Status(r[3]),
-                    record_status=Status(r[4]),
-                    kind=r[5],
-                )
-        return out
+        rows = self._rows_for_keys(
+            "SELECT invoice_key, source_hash, version, status, record_status, kind "
+            "FROM invoices WHERE invoice_key IN {keys:Array(String)} "
+            "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
+            invoice_keys,
+        )
+        return {
+            r[0]: InvoiceState(
+                source_hash=int(r[1]),
+                version=int(r[2]),
+                status=Status(r[3]),
+                record_status=Status(r[4]),
+                kind=r[5],
+            )
+            for r in rows
+        }
 
     def existing_event_ids(self, invoice_keys: Sequence[str]) -> set[str]:
         """Event ids already recorded for these invoices (ingest skips them)."""
-        ids: set[str] = set()
-        keys = list(dict.fromkeys(invoice_keys))
-        for chunk in _chunks(keys):
-            with _wrapped("query"):
-                rows = self._client.query(
-                    "SELECT DISTINCT event_id FROM invoice_events "
-                    "WHERE invoice_key IN {keys:Array(String)}",
-                    parameters={"keys": list(chunk)},
-                ).result_rows
-            ids.update(r[0] for r in rows)
-        return ids
+        rows = self._rows_for_keys(
+            "SELECT DISTINCT event_id FROM invoice_events "
+            "WHERE invoice_key IN {keys:Array(String)}",
+            invoice_keys,
+        )
+        return {r[0] for r in rows}
 
     def status_events(self, invoice_keys: Sequence[str]) -> dict[str, list[InvoiceEvent]]:
         """The status-changing events of these invoices, each list in time order."""
         out: dict[str, list[InvoiceEvent]] = {}
-        keys = list(dict.fromkeys(invoice_keys))
-        for chunk in _chunks(keys):
-            with _wrapped("query"):
-                rows = self._client.query(
-                    f"SELECT {_EVENT_SELECT} FROM invoice_status_events "
-                    "WHERE invoice_key IN {keys:Array(String)} "
-                    "ORDER BY invoice_key, event_time, event_id LIMIT 1 BY event_id",
-                    parameters={"keys": list(chunk)},
-                ).result_rows
-            for row in rows:
-                out.setdefault(row[0], []).append(event_from_row(row))
+        rows = self._rows_for_keys(
+            f"SELECT {_EVENT_SELECT} FROM invoice_status_events "
+            "WHERE invoice_key IN {keys:Array(String)} "
+            "ORDER BY invoice_key, event_time, event_id LIMIT 1 BY event_id",
+            invoice_keys,
+        )
+        for row in rows:
+            out.setdefault(row[0], []).append(event_from_row(row))
         return out
+
+    def _rows_for_keys(
+        self, sql: str, invoice_keys: Sequence[str], **query_options: Any
+    ) -> Iterator[Any]:
+        """Rows of ``sql`` (which names ``{keys:Array(String)}``) for the distinct keys,
+        asked in chunks so that no query parameter grows without bound."""
+        for chunk in _chunks(list(dict.fromkeys(invoice_keys))):
+            with _wrapped("query"):
+                yield from self._client.query(
+                    sql, parameters={"keys": list(chunk)}, **query_options
+                ).result_rows
 
     def count(self, table: str) -> int:
         """Logical rows: invoices by key, events by event_id (tests and benchmarks)."""
