@@ -16,7 +16,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
 from litestar.response.base import ASGIResponse
 
-from api._render import encode, outcome_body, render_outcome
+from api._render import ErrorBody, encode, outcome_body, render_outcome
 from api._reply import json_reply
 from verify import Channel, InvalidInput, ResultCode
 from verify._cache import PublicInvoice
@@ -48,12 +48,6 @@ class FlowDoc(msgspec.Struct):
     detail: dict[str, str] | None = None
 
 
-class ErrorDoc(msgspec.Struct):
-    code: str
-    field: str | None
-    message: str
-
-
 class VerifyResponse(msgspec.Struct):
     """Every verify answer has this shape; 006/009/005 carry no invoice data."""
 
@@ -65,14 +59,14 @@ class VerifyResponse(msgspec.Struct):
     verify_count: int | None
     invoice: PublicInvoice | None
     flow: list[FlowDoc]
-    error: ErrorDoc | None
+    error: ErrorBody | None
 
 
 class ImageResponse(msgspec.Struct):
     source: str | None
     payloads: list[str]
     results: list[VerifyResponse]
-    error: ErrorDoc | None
+    error: ErrorBody | None
 
 
 @dataclass
