@@ -155,30 +155,15 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
     return k / max(k.sum(), 1e-6)
 
 
+_COMBINABLE = [c for c in CATEGORIES if c not in ("clean", "rotation", "multi", "combined")]
+"""Faults a "combined" photo draws three of (in CATEGORIES order, so seeds stay stable)."""
+
+
 class _Faults:
     """The degradation strengths of one photo (0 = off); lengths are frame-relative."""
 
     def __init__(self, rng: random.Random, category: str) -> None:
-        pick = (
-            {category}
-            if category != "combined"
-            else set(
-                rng.sample(
-                    [
-                        "perspective",
-                        "defocus",
-                        "motion",
-                        "noise",
-                        "jpeg",
-                        "lighting",
-                        "glare",
-                        "lowres",
-                        "crumpled",
-                    ],
-                    3,
-                )
-            )
-        )
+        pick = {category} if category != "combined" else set(rng.sample(_COMBINABLE, 3))
         self.angle = math.radians(
             rng.uniform(0, 360) if category in ("rotation", "multi") else rng.uniform(-6, 6)
         )
