@@ -165,6 +165,12 @@ class ClickHouseStore(InvoiceStore):
         if migrate:
             self.migrate()
 
+    @property
+    def client(self) -> Any:
+        """The clickhouse-connect client, for callers that run their own SQL on this
+        database (ingest's native NDJSON path: ingest/_native.py)."""
+        return self._client
+
     # -- schema -----------------------------------------------------------------------
 
     def migrate(self) -> None:
