@@ -4,6 +4,13 @@
 the buffer to the store every ``interval`` seconds (or sooner when it grows)
 through ``insert_events``, which is idempotent on ``event_id``, so a retried
 batch is never counted twice. A failed write keeps the batch for the next try.
+
+Each tick writes what was buffered *when it started* and no more. (Draining
+"until empty" never ends under steady load: the events that arrive during one
+insert became the next, tiny, insert, back to back. In chDB an insert has a fixed
+cost of several milliseconds and makes a part to merge, so a server taking 2 000
+verifications a second spent ~100 µs of CPU a verification on ~50 inserts of ~40
+events a second instead of ~5 µs on one insert of 2 000.)
 :meth:`aclose` flushes everything; if the store is still down at shutdown the
 remainder goes to a spool file in the data directory, replayed at next start.
 Nothing recorded is lost.
@@ -76,12 +83,17 @@ class EventRecorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
-            await self.flush()
+            await self.flush(drain=False)
 
-    async def flush(self) -> bool:
-        """Write what is buffered; True when the buffer is empty afterwards."""
-        while self._buffer:
-            batch = self._buffer[: self.max_batch]
+    async def flush(self, *, drain: bool = True) -> bool:
+        """Write what is buffered; True when all of it was written.
+
+        ``drain=True`` (shutdown, tests) also writes what arrives meanwhile, until
+        the buffer is empty; ``False`` (the periodic tick) writes only the events
+        buffered when it was called and leaves later ones to the next tick."""
+        todo = len(self._buffer)
+        while self._buffer and (drain or todo > 0):
+            batch = self._buffer[: self.max_batch if drain else min(self.max_batch, todo)]
             del self._buffer[: len(batch)]
             self._inflight = batch
             try:
@@ -94,6 +106,7 @@ class EventRecorder:
             finally:
                 self._inflight = []
             self.recorded += len(batch)
+            todo -= len(batch)
         return True
 
     async def aclose(self, attempts: int = 3) -> None:

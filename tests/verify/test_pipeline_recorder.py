@@ -59,3 +59,33 @@ async def test_store_down_at_shutdown_spools_and_the_next_start_replays(
         assert len(store.get_events("26427000000316294884")) == 4
     finally:
         store.close()
+
+
+async def test_a_tick_writes_what_was_buffered_then_and_leaves_later_arrivals(
+    store_url: str,
+) -> None:
+    """Verifications keep arriving while a batch is written; the periodic write must not
+    chase them with a run of tiny inserts (each costs chDB milliseconds and a part)."""
+    store = open_store(store_url)
+    arriving = iter(_events(30)[10:])
+    calls: list[int] = []
+
+    async def run(fn: Any, batch: Any) -> None:
+        calls.append(len(batch))
+        for e in [next(arriving, None) for _ in range(5)]:  # arrive during the insert
+            if e is not None:
+                rec.record(e)
+        fn(batch)
+
+    try:
+        rec = EventRecorder(store, run=run, interval=60, max_batch=4)
+        for e in _events(10):
+            rec.record(e)
+        assert await rec.flush(drain=False)
+        assert calls == [4, 4, 2]  # the 10 buffered at the tick, in max_batch pieces
+        assert rec.pending == 15  # 5 arrived during each of the three inserts
+        assert await rec.flush()  # shutdown drains everything, arrivals included
+        assert rec.pending == 0
+        assert len(store.get_events("26427000000316294884")) == 30
+    finally:
+        store.close()
