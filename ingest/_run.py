@@ -8,17 +8,19 @@ running service (:class:`ingest._handoff.ServiceSink`), in large batches.
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Final, Protocol
 
 import msgspec
 
-from ingest._loader import BatchResult
+from ingest._loader import BatchResult, Loader
+from ingest._native import NATIVE_MIN_BYTES, ChunkResult, ingest_native
 from ingest._parallel import (
     CHUNK_LINES,
     PARALLEL_MIN_BYTES,
@@ -203,11 +205,15 @@ def ingest_file(
     on_batch: Callable[[BatchResult], Any] | None = None,
     threaded: bool = True,
     parallel: bool | None = None,
+    native: bool | None = None,
 ) -> FileSummary:
     """Validate and load one file. ``parallel``: validate NDJSON in worker processes
-    (default: for files of PARALLEL_MIN_BYTES or more)."""
+    (default: for files of PARALLEL_MIN_BYTES or more). ``native``: let ClickHouse
+    parse, check and load NDJSON (ingest/_native.py; default: see use_native)."""
     summary = FileSummary(path=str(path))
     rejects = _Rejects(rejects_path)
+    if use_native(path, sink, native):
+        return _ingest_native(path, sink, summary, rejects, progress=progress, on_batch=on_batch)
     invoices: list[Invoice | PreparedInvoice] = []
     events: list[InvoiceEvent] = []
     invoice_keys, event_ids = _Window(), _Window()
@@ -297,6 +303,61 @@ def ingest_file(
     return summary
 
 
+NATIVE_ENV: Final = "FAPIAO_INGEST_NATIVE"
+"""``auto`` (default): the native path for NDJSON files of NATIVE_MIN_BYTES or more
+loaded into embedded chDB; ``on``: for every NDJSON file; ``off``: never."""
+
+
+def use_native(path: Path, sink: Sink, native: bool | None) -> bool:
+    if native is False or not isinstance(sink, Loader):
+        return False
+    if not sink.store.url.startswith("chdb:") or sniff_format(path) != "ndjson":
+        return False  # a server: the Python path (the native SQL is untested there)
+    if native:
+        return True
+    mode = os.environ.get(NATIVE_ENV, "auto").strip().lower()
+    if mode in ("0", "off", "false", "no"):
+        return False
+    if mode in ("1", "on", "true", "yes"):
+        return True
+    return path.stat().st_size >= NATIVE_MIN_BYTES
+
+
+def _ingest_native(
+    path: Path,
+    loader: Loader,
+    summary: FileSummary,
+    rejects: _Rejects,
+    *,
+    progress: Progress,
+    on_batch: Callable[[BatchResult], Any] | None,
+) -> FileSummary:
+    total_bytes = path.stat().st_size
+    started = time.monotonic()
+
+    def reject(line_no: int, err: RowError, text: str) -> None:
+        summary.rejected += 1
+        rejects.write(str(path), line_no, err, text)
+
+    def on_chunk(result: ChunkResult, done: int) -> None:
+        summary.rows += result.rows
+        for line_no, err, text in result.rejects:
+            reject(line_no, err, text)
+        summary.loaded.add(result.loaded)
+        if on_batch is not None:
+            on_batch(result.loaded)
+        progress.update(path.name, min(done, total_bytes), total_bytes, summary.rows, started)
+
+    try:
+        ingest_native(path, loader, on_chunk=on_chunk, on_error=lambda n, e: reject(n, e, ""))
+    finally:
+        rejects.close()
+        progress.done()
+    if rejects.file is not None:
+        summary.rejects_path = str(rejects.path)
+    return summary
+
+
 def _ingest_parallel(
     source: RecordFile,
     handle: Callable[[int, Any, str], None],
@@ -350,6 +411,7 @@ def ingest_paths(
     progress: bool = True,
     on_batch: Callable[[BatchResult], Any] | None = None,
     parallel: bool | None = None,
+    native: bool | None = None,
 ) -> list[FileSummary]:
     bar = Progress(progress)
     ordered = sorted(paths, key=lambda p: file_kind(p) == "events")  # stable: invoices first
@@ -359,7 +421,13 @@ def ingest_paths(
         target = (rejects_dir / name) if rejects_dir else path.with_name(name)
         out.append(
             ingest_file(
-                path, sink, rejects_path=target, progress=bar, on_batch=on_batch, parallel=parallel
+                path,
+                sink,
+                rejects_path=target,
+                progress=bar,
+                on_batch=on_batch,
+                parallel=parallel,
+                native=native,
             )
         )
     return out

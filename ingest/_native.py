@@ -1,0 +1,429 @@
+"""The native NDJSON path: ClickHouse parses, checks and loads the rows; Python only
+streams the bytes and handles what SQL does not accept.
+
+Per chunk of whole lines (CHUNK_BYTES, gzip decompressed here so a truncated file
+breaks at a precise line, as on the Python path):
+
+1. the chunk goes to a temp file; ``file(..., LineAsString)`` gives each line with
+   its row number in the chunk (``_row_number``), so line numbers are exact;
+2. SQL parses and checks each line (ingest/_native_sql.py) into per-run Memory
+   tables; the distinct taxpayer IDs and legacy codes go through the verify core
+   once each (cached for the run) and come back as a table of valid values;
+3. rows SQL does not accept (a small share) are read back with their text and go
+   through the Python path (``validate_line``): it rejects them with the exact
+   reason, or accepts them and the existing Loader loads them;
+4. duplicates within the file (invoice keys, event ids) are found over both kinds
+   of accepted rows, against a window of what earlier chunks accepted;
+5. accepted rows are written by ``INSERT ... SELECT`` with the Loader's semantics:
+   an unchanged source_hash is skipped, known event ids are skipped (a probe
+   first, as in the Loader), versions above existing ones, keys to the change log.
+
+Rows whose invoice has recorded status events and status-changing events are
+left to the Python path (about 1 %), which folds statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import tempfile
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from ingest import _native_sql as sql
+from ingest._loader import BatchResult, Loader
+from ingest._parallel import validate_line
+from ingest._readers import GZIP_MAGIC
+from ingest._records import RowError
+from verify import (
+    FieldError,
+    Invoice,
+    InvoiceEvent,
+    Status,
+    derive_kind,
+    validate_code,
+    validate_tax_id,
+)
+from verify._store._rows import PreparedInvoice
+
+CHUNK_BYTES: Final = 48 * 1024 * 1024
+NATIVE_MIN_BYTES: Final = 4 * 1024 * 1024
+"""Smaller files go the Python way: a chunk's fixed cost (a dozen queries) is ~50 ms."""
+WINDOW: Final = 1_000_000
+"""Ids remembered for duplicate detection: between WINDOW and 2 * WINDOW of the
+last accepted (the Python path: the last DEDUP_WINDOW)."""
+_PARSE_SETTINGS: Final = {"short_circuit_function_evaluation": "disable"}
+"""Lazy AND/if re-evaluates the shared JSON extraction per branch: ~12x slower."""
+_BYTES: Final = {"line": "bytes", "doc": "bytes"}
+
+
+def read_chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """``(lines before the chunk, chunk of whole lines)``; a broken gzip stream ends
+    with ``(line, RowError)`` at the line after the last whole one (as _readers)."""
+    with path.open("rb") as raw:
+        gz = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
+        base, rest = 0, b""
+        error: RowError | None = None
+        with stream:
+            while True:
+                try:
+                    data = stream.read1(size) if gz else stream.read(size)  # type: ignore[attr-defined]
+                except EOFError:
+                    error = RowError("truncated_gzip", "gzip stream ends early (truncated file)")
+                    data = b""
+                except (gzip.BadGzipFile, zlib.error) as exc:
+                    error = RowError("corrupt_gzip", f"gzip stream is corrupt: {exc}")
+                    data = b""
+                if not data:
+                    break
+                rest += data
+                if len(rest) < size:
+                    continue
+                cut = rest.rfind(b"\n") + 1
+                if cut:
+                    chunk, rest = rest[:cut], rest[cut:]
+                    yield base, chunk
+                    base += chunk.count(b"\n")
+        if error is not None:
+            cut = rest.rfind(b"\n") + 1
+            if cut:
+                yield base, rest[:cut]
+                base += rest[:cut].count(b"\n")
+            yield base + 1, error  # type: ignore[misc]
+            return
+        if rest:
+            yield base, rest if rest.endswith(b"\n") else rest + b"\n"
+
+
+@dataclass
+class ChunkResult:
+    rows: int = 0
+    loaded: BatchResult = field(default_factory=BatchResult)
+    rejects: list[tuple[int, RowError, str]] = field(default_factory=list)
+
+
+class _Ids:
+    """Taxpayer IDs and legacy codes checked by the verify core, once each a run."""
+
+    def __init__(self) -> None:
+        self.bad: set[str] = set()
+
+    def valid(self, value: str) -> bool:
+        if value in self.bad:
+            return False
+        kind, _, text = value.partition(":")
+        try:
+            if kind == "t":
+                ok = validate_tax_id(text) == text
+            else:
+                code, _, inv_kind = text.partition("/")
+                ok = validate_code(code) == code and derive_kind(code) == inv_kind
+        except FieldError:
+            ok = False
+        if not ok:
+            self.bad.add(value)
+        return ok
+
+
+class NativeRun:
+    """The per-run tables and state of one file's native ingest (``close`` drops them)."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+        self.client: Any = loader.store.client
+        self.params = sql.params()
+        self.ids = _Ids()
+        tag = uuid.uuid4().hex[:12]
+        self.t = {
+            name: f"_ingest_{tag}_{name}"
+            for name in (
+                "pi", "pe", "valid", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe",
+                "si0", "si1", "se0", "se1",
+            )
+        }  # fmt: skip
+        self.window = {"i": 0, "e": 0}
+        self.tmpdir = tempfile.mkdtemp(prefix="fapiao-ingest-")
+        c = self.cmd
+        c(sql.PARSED_INVOICES_DDL.format(name=self.t["pi"]))
+        c(sql.PARSED_EVENTS_DDL.format(name=self.t["pe"]))
+        c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
+        for name in ("xi", "xe", "di", "de", "twe"):
+            c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
+        c(f"CREATE TABLE {self.t['twi']} (n UInt64, version UInt64) ENGINE = Memory")
+        for name in ("pyi", "pye"):
+            c(f"CREATE TABLE {self.t[name]} (n UInt64, ident String) ENGINE = Memory")
+        for name in ("si0", "si1", "se0", "se1"):
+            self._seen_table(name)
+
+    def cmd(self, text: str, **params: Any) -> Any:
+        settings = _PARSE_SETTINGS if text.lstrip().startswith("INSERT") else None
+        return self.client.command(text, parameters={**self.params, **params}, settings=settings)
+
+    def rows(self, text: str, **params: Any) -> list[Any]:
+        result = self.client.query(
+            text, parameters={**self.params, **params}, column_formats=_BYTES
+        )
+        return list(result.result_rows)
+
+    def _seen_table(self, name: str) -> None:
+        self.cmd(
+            f"CREATE TABLE {self.t[name]} (h UInt64, line UInt64) "
+            "ENGINE = Join(ANY, LEFT, h) SETTINGS persistent = 0"
+        )
+
+    def close(self) -> None:
+        for name in self.t.values():
+            with contextlib.suppress(Exception):
+                self.client.command(f"DROP TABLE IF EXISTS {name}")
+        with contextlib.suppress(OSError):
+            os.rmdir(self.tmpdir)
+
+    # -- one chunk ----------------------------------------------------------------------
+
+    def chunk(self, base: int, data: bytes) -> ChunkResult:
+        t = self.t
+        for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe"):
+            self.cmd(f"TRUNCATE TABLE {t[name]}")
+        fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            del data
+            return self._chunk(base, tmp)
+        finally:
+            os.unlink(tmp)
+
+    def _chunk(self, base: int, tmp: str) -> ChunkResult:
+        t, out = self.t, ChunkResult()
+        # 2. parse and check in SQL; IDs and codes by the verify core
+        self.cmd(sql.parse_invoices_sql(t["pi"], "{src:String}"), src=tmp)
+        self.cmd(sql.parse_events_sql(t["pe"], "{src:String}"), src=tmp)
+        new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
+        good = [v for v in new if self.ids.valid(v)]
+        if good:
+            self.client.insert(t["valid"], [[v] for v in good], column_names=["v"])
+        self.cmd(sql.flag_invoices_sql(t["pi"], t["valid"], t["xi"]))
+        self.cmd(sql.flag_events_sql(t["pe"], t["valid"], t["xe"]))
+        (counts,) = self.rows(
+            f"SELECT (SELECT count() FROM {t['pi']}), (SELECT count() FROM {t['pe']})"
+        )
+        out.rows = int(counts[0]) + int(counts[1])
+        # 3. the rows SQL did not accept, through the Python path
+        texts = dict(
+            self.rows(
+                "SELECT _row_number, line FROM file({src:String}, LineAsString, 'line String') "
+                f"WHERE _row_number IN (SELECT n FROM {t['xi']} UNION ALL "
+                f"SELECT n FROM {t['xe']})",
+                src=tmp,
+            )
+        )
+        py: dict[str, dict[int, Any]] = {"i": {}, "e": {}}
+        for n in sorted(texts):
+            result = validate_line(base + n + 1, texts[n] + b"\n")
+            if isinstance(result, Invoice):
+                py["i"][n] = result
+            elif isinstance(result, InvoiceEvent):
+                py["e"][n] = result
+            else:
+                line_no, code, fld, message, text = result
+                out.rejects.append((line_no, RowError(code, message, fld), text))
+        for kind, attr in (("i", "invoice_key"), ("e", "event_id")):
+            if py[kind]:
+                rows = [[n, getattr(r, attr)] for n, r in py[kind].items()]
+                self.client.insert(t["py" + kind], rows, ["n", "ident"])
+        # 4. duplicates within the file
+        dup_sql: list[tuple[int, RowError]] = []
+        for kind in ("i", "e"):
+            for n, err in self._duplicates(kind, base):
+                if py[kind].pop(n, None) is not None:
+                    text = texts[n].decode("utf-8", "replace").rstrip("\r\n")
+                    out.rejects.append((base + n + 1, err, text))
+                else:
+                    dup_sql.append((n, err))
+        if dup_sql:
+            lines = dict(
+                self.rows(
+                    "SELECT _row_number, line FROM file({src:String}, LineAsString, "
+                    "'line String') WHERE _row_number IN {ns:Array(UInt64)}",
+                    src=tmp,
+                    ns=[n for n, _ in dup_sql],
+                )
+            )
+            for n, err in dup_sql:
+                text = lines[n].decode("utf-8", "replace").rstrip("\r\n")
+                out.rejects.append((base + n + 1, err, text))
+        out.rejects.sort(key=lambda r: r[0])
+        # 5. load: invoices (SQL, then Python), events (SQL, then Python: status last)
+        fold = self._fold()
+        out.loaded.add(self._load_invoices())
+        out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
+        out.loaded.add(self._load_events())
+        out.loaded.add(self.loader.load_events(list(py["e"].values())))
+        return out
+
+    def _duplicates(self, kind: str, base: int) -> list[tuple[int, RowError]]:
+        """Accepted rows (SQL's and Python's) whose invoice key / event id an earlier
+        row of the file has (the window of earlier chunks, or this chunk); remembers
+        the first ones for later chunks."""
+        t = self.t
+        ident = "key" if kind == "i" else "ident"
+        code, label, fld = (
+            ("duplicate_invoice", "invoice", "number")
+            if kind == "i"
+            else ("duplicate_event_id", "event_id", "event_id")
+        )
+        excl, dups, s0, s1 = t["x" + kind], t["d" + kind], t[f"s{kind}0"], t[f"s{kind}1"]
+        accepted = (
+            f"SELECT n, {ident} AS ident FROM {t['p' + kind]} "
+            f"WHERE n NOT IN (SELECT n FROM {excl}) UNION ALL SELECT n, ident FROM {t['py' + kind]}"
+        )
+        found = self.rows(
+            "SELECT ident, arraySort(groupArray(n)) AS ns, "
+            f"greatest(joinGet('{s0}', 'line', cityHash64(ident)), "
+            f"joinGet('{s1}', 'line', cityHash64(ident))) AS first "
+            f"FROM ({accepted}) GROUP BY ident HAVING length(ns) > 1 OR first > 0"
+        )
+        out: list[tuple[int, RowError]] = []
+        for value, ns, seen in found:
+            first, later = (seen, ns) if seen else (base + ns[0] + 1, ns[1:])
+            message = f"{label} {value} already on line {first}"
+            out.extend((n, RowError(code, message, fld)) for n in later)
+        if out:
+            self.client.insert(dups, [[n] for n, _ in out], ["n"])
+            self.client.insert(excl, [[n] for n, _ in out], ["n"])
+        fresh = f"SELECT * FROM ({accepted}) WHERE n NOT IN (SELECT n FROM {dups})"
+        added = int(self.cmd(f"SELECT count() FROM ({fresh})"))
+        self.cmd(
+            f"INSERT INTO {s1} SELECT cityHash64(ident), {{base:UInt64}} + n + 1 FROM ({fresh})",
+            base=base,
+        )
+        self.window[kind] += added
+        if self.window[kind] >= WINDOW:  # the older half of the window goes
+            self.cmd(f"DROP TABLE {s0}")
+            self.cmd(f"RENAME TABLE {s1} TO {s0}")
+            self._seen_table(f"s{kind}1")
+            self.window[kind] = 0
+        return out
+
+    def _fold(self) -> list[PreparedInvoice]:
+        """SQL's invoices whose key has recorded status events, taken out of the SQL
+        load: the Loader folds their status (with SQL's doc and fingerprint)."""
+        t = self.t
+        rows = self.rows(
+            "SELECT n, key, kind, issue_date, seller_tax_id, buyer_tax_id, total, "
+            f"record_status, risk_level, h, doc FROM {t['pi']} "
+            f"WHERE n NOT IN (SELECT n FROM {t['xi']}) "
+            "AND key IN (SELECT invoice_key FROM invoice_status_events)"
+        )
+        if rows:
+            self.client.insert(t["xi"], [[row[0]] for row in rows], ["n"])
+        return [
+            PreparedInvoice(*row[1:7], Status(row[7]), row[8], int(row[9]), row[10]) for row in rows
+        ]
+
+    def _load_invoices(self) -> BatchResult:
+        t, result = self.t, BatchResult()
+        ok = f"SELECT n, key, h FROM {t['pi']} WHERE n NOT IN (SELECT n FROM {t['xi']})"
+        now = time.time_ns() // 1000
+        probe = int(
+            self.cmd(
+                "SELECT count() FROM invoices WHERE invoice_key IN "
+                f"(SELECT key FROM ({ok}) ORDER BY h LIMIT 256)"
+            )
+        )
+        if probe:
+            self.cmd(
+                f"INSERT INTO {t['twi']} SELECT p.n, greatest({{now:UInt64}}, s.v + 1) "
+                f"FROM ({ok}) AS p LEFT JOIN (SELECT invoice_key, argMax(source_hash, version) "
+                "AS sh, max(version) AS v FROM invoices WHERE invoice_key IN "
+                f"(SELECT key FROM ({ok})) GROUP BY invoice_key) AS s "
+                "ON p.key = s.invoice_key WHERE s.invoice_key = '' OR s.sh != p.h",
+                now=now,
+            )
+        else:
+            self.cmd(f"INSERT INTO {t['twi']} SELECT n, {{now:UInt64}} FROM ({ok})", now=now)
+        (counts,) = self.rows(
+            f"SELECT (SELECT count() FROM ({ok})), (SELECT count() FROM {t['twi']})"
+        )
+        total, written = int(counts[0]), int(counts[1])
+        if written:
+            self.cmd(
+                "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, buyer_tax_id, "
+                "total, status, record_status, risk_level, source_hash, version, doc) "
+                "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, record_status, "
+                f"record_status, risk_level, h, w.version, doc FROM {t['pi']} AS p "
+                f"INNER JOIN {t['twi']} AS w ON p.n = w.n"
+            )
+            self.cmd(
+                f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
+                f"WHERE n IN (SELECT n FROM {t['twi']})"
+            )
+        result.invoices_written = written
+        result.invoices_unchanged = total - written
+        return result
+
+    def _load_events(self) -> BatchResult:
+        t, result = self.t, BatchResult()
+        ok = f"SELECT n, invoice_key, ident FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']})"
+        probe = int(
+            self.cmd(
+                "SELECT count() FROM invoice_events WHERE invoice_key IN (SELECT invoice_key "
+                f"FROM ({ok}) ORDER BY cityHash64(invoice_key) LIMIT 256) "
+                f"AND event_id IN (SELECT ident FROM ({ok}))"
+            )
+        )
+        known = (
+            "AND ident NOT IN (SELECT event_id FROM invoice_events WHERE invoice_key IN "
+            f"(SELECT invoice_key FROM ({ok})))"
+            if probe
+            else ""
+        )
+        self.cmd(f"INSERT INTO {t['twe']} SELECT n FROM ({ok}) WHERE 1 {known}")
+        (counts,) = self.rows(
+            f"SELECT (SELECT count() FROM ({ok})), (SELECT count() FROM {t['twe']})"
+        )
+        total, written = int(counts[0]), int(counts[1])
+        if written:
+            self.cmd(
+                "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
+                "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
+                f"actor_tax_id, channel, detail FROM {t['pe']} "
+                f"WHERE n IN (SELECT n FROM {t['twe']})"
+            )
+            self.cmd(
+                f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
+                f"FROM {t['pe']} WHERE n IN (SELECT n FROM {t['twe']})"
+            )
+        result.events_written = written
+        result.events_known = total - written
+        return result
+
+
+def ingest_native(
+    path: Path,
+    loader: Loader,
+    *,
+    on_chunk: Callable[[ChunkResult, int], Any],
+    on_error: Callable[[int, RowError], Any],
+) -> None:
+    """Ingest one NDJSON file; ``on_chunk(result, bytes_read)`` after each chunk,
+    ``on_error(line, error)`` for a broken gzip stream's end."""
+    run = NativeRun(loader)
+    done = 0
+    try:
+        for base, data in read_chunks(path):
+            if isinstance(data, RowError):
+                on_error(base, data)
+                continue
+            done += len(data)
+            on_chunk(run.chunk(base, data), done)
+    finally:
+        run.close()
