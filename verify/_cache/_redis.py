@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from verify._cache._base import Answer, HotCache, Probe, State, Window
+from verify._cache._pipe import ReplyError, probe_pipe_for
 from verify._errors import CacheError
 
 PROBE = r"""
@@ -90,6 +91,7 @@ return #KEYS
 """
 
 _ERRORS = (redis.exceptions.RedisError, OSError)
+_STATES = {s.value: s for s in State}
 
 
 class RedisCache(HotCache):
@@ -99,6 +101,7 @@ class RedisCache(HotCache):
         self.client = client
         self.prefix = prefix
         self._probe = client.register_script(PROBE)
+        self._pipe = probe_pipe_for(client, PROBE)  # None: TLS / Sentinel use redis-py
         self._fill = client.register_script(FILL)
         self._raise = client.register_script(RAISE)
 
@@ -123,7 +126,7 @@ class RedisCache(HotCache):
         packed = "".join(
             f"{pr.key or ''}\t{pr.ip if ip_on and pr.ip is not None else ''}\n" for pr in probes
         )
-        args = [
+        args: list[bytes | str | int] = [
             window.daily_limit,
             window.day_expire_at,
             window.ip_limit,
@@ -132,8 +135,14 @@ class RedisCache(HotCache):
             window.minute,
             packed,
         ]
-        rows = await self._call(self._probe, [], args)
-        return [Answer(State(r[0]), *r[1:]) for r in rows]
+        if self._pipe is None:
+            rows = await self._call(self._probe, [], args)
+        else:
+            try:
+                rows = await self._pipe.call(args)
+            except (ReplyError, OSError) as exc:
+                raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
+        return [Answer(_STATES[r[0]], *r[1:]) for r in rows]
 
     async def fill(
         self, key: str, value: bytes | None, ttl_ms: int, *, store_today: int | None, window: Window
@@ -181,5 +190,7 @@ class RedisCache(HotCache):
             return False
 
     async def aclose(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
         with contextlib.suppress(*_ERRORS):
             await self.client.aclose()
