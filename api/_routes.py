@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -303,13 +302,23 @@ async def verify_image(
         return _full_response(request, busy, channel)
     state.ocr_waiting += 1
     try:
-        async with state.ocr_semaphore:
-            decoded = await asyncio.to_thread(
-                ocr.decode_bytes,
-                blob,
-                max_bytes=settings.ocr.max_bytes,
-                max_pixels=settings.ocr.max_pixels,
-            )
+        decoded = await ocr.decode_bounded(
+            blob,
+            semaphore=state.ocr_semaphore,
+            max_bytes=settings.ocr.max_bytes,
+            max_pixels=settings.ocr.max_pixels,
+            qr_budget_s=settings.ocr.qr_budget_ms / 1000,
+            ocr_budget_s=settings.ocr.ocr_timeout_ms / 1000,
+        )
+    except ocr.DecodeError as exc:
+        if not exc.non_invoice:
+            raise
+        # QR codes were read but none is an invoice: say what they were
+        body = msgspec.structs.asdict(
+            outcome_body(Outcome(result=ResultCode.INVALID_REQUEST, error=exc))
+        )
+        body["non_invoice"] = exc.non_invoice
+        return Response(encode(body), status_code=400, media_type=JSON)
     finally:
         state.ocr_waiting -= 1
     outcomes = [

@@ -7,6 +7,7 @@ cascade (zxing-cpp, pyzbar, OpenCV) and the OCR fallback (RapidOCR) load lazily:
 importing this package does no work.
 """
 
+from ocr._bounded import decode_bounded
 from ocr._decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodeResult, decode_bytes
 from ocr._errors import CODES, DecodeError
 from ocr._sniff import sniff
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DecodeError",
     "DecodeResult",
+    "decode_bounded",
     "decode_bytes",
     "sniff",
 ]

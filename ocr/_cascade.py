@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ocr import _deblur, _regions, _sheet
 from ocr import _readers as readers
-from ocr import _regions, _sheet
 from ocr import _variants as variants
 from ocr._image import Picture
 from verify import PayloadError, QrPayload, parse_qr
@@ -54,6 +54,8 @@ def _pyramid(p: Picture) -> Iterable[str]:
 
 def _enhance(p: Picture) -> Iterable[str]:
     for side in (1000, 1400, 700):
+        if p.expired():
+            return
         g = variants.resize_long(p.work(), side)
         yield from readers.read_zxing_fast(variants.sharpen(g, sigma=2.0, amount=2.0))
         yield from readers.read_zxing_fast(variants.clahe(g))
@@ -78,6 +80,8 @@ def _regions_stage(p: Picture) -> Iterable[str]:
     f = g.shape[1] / small.shape[1]
     proposals += [pts * f for pts in _regions.blobs(small)]
     for pts in proposals[: _regions.MAX_PROPOSALS]:
+        if p.expired():
+            return
         crop = _regions.crop(g, pts)
         for variant in _crop_variants(crop):
             texts = (
@@ -90,21 +94,31 @@ def _regions_stage(p: Picture) -> Iterable[str]:
                 break
 
 
-def _sheet_windows(p: Picture) -> Iterable[np.ndarray]:
-    """The QR windows (top-left of each invoice sheet, both ways up) from the full image."""
-    g = p.work()
-    small = variants.resize_long(g, 800)
-    full = p.full()
-    f = full.shape[1] / small.shape[1]
-    for sheet in _sheet.find_sheets(small):
-        for window in _sheet.qr_windows(sheet * f):
-            yield _sheet.rectify(full, window, out_w=400, out_h=400)
+def _sheet_windows(p: Picture) -> list[np.ndarray]:
+    """The QR windows (top-left of each invoice sheet, both ways up) from the full image.
+
+    Computed once per picture: three stages look at them.
+    """
+    if "windows" not in p.memo:
+        g = p.work()
+        small = variants.resize_long(g, 800)
+        full = p.full()
+        f = full.shape[1] / small.shape[1]
+        p.memo["windows"] = [
+            _sheet.rectify(full, window, out_w=400, out_h=400)
+            for sheet in _sheet.find_sheets(small)
+            for window in _sheet.qr_windows(sheet * f)
+        ]
+    windows: list[np.ndarray] = p.memo["windows"]
+    return windows
 
 
 def _sheets_stage(p: Picture) -> Iterable[str]:
     """Where the QR must be: deblur and read it even when no detector saw it."""
-    windows = list(_sheet_windows(p))
+    windows = _sheet_windows(p)
     for crop in windows:
+        if p.expired():
+            return
         for variant in (
             crop,
             variants.sharpen(crop, sigma=2.0, amount=4.0),
@@ -129,13 +143,15 @@ def _motion_stage(p: Picture) -> Iterable[str]:
     Only the densest QR window of each sheet (the code itself), three lengths and
     the estimated angle ±15°: nine deconvolutions of a 400 px crop.
     """
-    windows = list(_sheet_windows(p))
+    windows = _sheet_windows(p)
     for i in range(0, len(windows), 4):  # four windows per sheet
         crop = max(windows[i : i + 4], key=_texture)
         angle = variants.motion_direction(crop)
         done = False
         for length in (10, 7, 13):
             for delta in (0.0, -0.26, 0.26):
+                if p.expired():
+                    return
                 kernel = variants.line_kernel(length, angle + delta)
                 texts = readers.read_zxing_fast(variants.deconvolve_kernel(crop, kernel))
                 if texts:
@@ -144,6 +160,28 @@ def _motion_stage(p: Picture) -> Iterable[str]:
                     break
             if done:
                 break
+
+
+def _deblur_stage(p: Picture) -> Iterable[str]:
+    """Wiener deconvolution of each sheet's QR window over estimated kernels.
+
+    Windows are tried densest first (the code is the densest thing on a sheet);
+    each gets streaks along its estimated blur direction and disks of several
+    radii until one reads. Bounded by the picture's deadline.
+    """
+    windows = sorted(_sheet_windows(p), key=_texture, reverse=True)
+    for crop in windows[: 2 * _DEBLUR_WINDOWS]:
+        for candidate in _deblur.candidates(crop):
+            if p.expired():
+                return
+            texts = readers.read_zxing_fast(candidate)
+            if texts:
+                yield from texts
+                break
+
+
+_DEBLUR_WINDOWS = 4
+"""Windows per sheet (both ends, both reading orders); at most two sheets are deblurred."""
 
 
 def _texture(crop: np.ndarray) -> float:
@@ -176,6 +214,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("pyramid", _pyramid),
     ("enhance", _enhance),
     ("sheets", _sheets_stage),
+    ("deblur", _deblur_stage),
     ("regions", _regions_stage),
     ("motion", _motion_stage),
     ("others", _others),
@@ -196,6 +235,8 @@ class QrFindings:
     stage: str | None = None
     """The stage that found the invoices (None when none was found)."""
     timings: dict[str, float] = field(default_factory=dict)
+    timed_out: bool = False
+    """The budget ran out before every stage had been tried."""
 
     def add(self, text: str) -> bool:
         """Record one decoded text; True when it is a new invoice."""
@@ -214,11 +255,25 @@ class QrFindings:
         return True
 
 
-def read_qr(picture: Picture, *, stages: Iterable[tuple[str, Stage]] = STAGES) -> QrFindings:
-    """Run the cascade on one picture; stops after the first stage that finds invoices."""
+def read_qr(
+    picture: Picture,
+    *,
+    stages: Iterable[tuple[str, Stage]] = STAGES,
+    budget_s: float | None = None,
+) -> QrFindings:
+    """Run the cascade on one picture; stops after the first stage that finds invoices.
+
+    ``budget_s`` bounds the whole cascade: no stage starts after it is spent, and
+    the heavy stages check it between attempts (overrun: one attempt, ~10-50 ms).
+    """
     found = QrFindings()
     expected: int | None = None
-    for name, stage in stages:
+    if budget_s is not None:
+        picture.deadline = time.perf_counter() + budget_s
+    for i, (name, stage) in enumerate(stages):
+        if i and picture.expired():  # the cheap first pass always runs
+            found.timed_out = True
+            break
         start = time.perf_counter()
         for text in stage(picture):
             found.add(text)

@@ -7,6 +7,8 @@ API runs it in a worker thread.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 from ocr._cascade import CLEAN_STAGES, QrFindings, read_qr
@@ -63,8 +65,14 @@ def decode_bytes(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_ocr: bool = True,
+    qr_budget_s: float | None = None,
+    ocr_budget_s: float | None = None,
 ) -> DecodeResult:
-    """The invoices in one file; raises :class:`DecodeError` with a precise code."""
+    """The invoices in one file; raises :class:`DecodeError` with a precise code.
+
+    ``qr_budget_s`` bounds a photo's QR cascade, ``ocr_budget_s`` its OCR fallback
+    (``ocr_timeout`` when it runs out with nothing read); None: no bound.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError("文件内容必须是字节", code="unsupported_type")
     data = bytes(data)
@@ -81,7 +89,13 @@ def decode_bytes(
             code="unsupported_type",
         )
     if kind in IMAGE_TYPES:
-        result = _decode_image(data, max_pixels=max_pixels, allow_ocr=allow_ocr)
+        result = _decode_image(
+            data,
+            max_pixels=max_pixels,
+            allow_ocr=allow_ocr,
+            qr_budget_s=qr_budget_s,
+            ocr_budget_s=ocr_budget_s,
+        )
     elif kind == "pdf":
         result = _decode_pdf(data, max_pixels=max_pixels)
     elif kind == "zip":
@@ -112,15 +126,33 @@ def _add_fields(result: DecodeResult, fields: TextFields) -> None:
         result.add(*found)
 
 
-def _decode_image(data: bytes, *, max_pixels: int, allow_ocr: bool) -> DecodeResult:
+def _decode_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    allow_ocr: bool,
+    qr_budget_s: float | None,
+    ocr_budget_s: float | None,
+) -> DecodeResult:
     picture = Picture(data, max_pixels=max_pixels)
-    found = read_qr(picture)
+    found = read_qr(picture, budget_s=qr_budget_s)
     result = DecodeResult(source="qr", stage=found.stage)
     _from_qr(found, result)
     if not result.invoices and allow_ocr:
-        from ocr._ocr import ocr_invoices
+        from ocr._ocr import OcrTimeoutError, ocr_invoices
 
-        read = [r for r in ocr_invoices(picture.work()) if r.invoice is not None]
+        deadline = math.inf if ocr_budget_s is None else time.perf_counter() + ocr_budget_s
+        try:
+            read = [
+                r for r in ocr_invoices(picture.work(), deadline=deadline) if r.invoice is not None
+            ]
+        except OcrTimeoutError:
+            if result.non_invoice:  # what was read says more than the timeout
+                return result
+            raise DecodeError(
+                f"二维码不可读，票面文字识别超时（{ocr_budget_s:.1f} 秒）",
+                code="ocr_timeout",
+            ) from None
         if read:
             result.source = "ocr"
             result.confidence = min(r.confidence for r in read)

@@ -18,6 +18,8 @@ CODES = (
     "invalid_encoding",
     "no_invoice_found",
     "not_invoice_qr",
+    "ocr_timeout",
+    "decode_timeout",
 )
 """Every code :class:`DecodeError` carries (clients match on them)."""
 

@@ -9,6 +9,8 @@ resolution is decoded only when a later stage asks for it.
 from __future__ import annotations
 
 import io
+import math
+import time
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -99,9 +101,18 @@ def _flatten(img: Image.Image) -> Image.Image:
 
 
 class Picture:
-    """One photo, decoded lazily at two resolutions: ``work()`` (cheap) and ``full()``."""
+    """One photo, decoded lazily at two resolutions: ``work()`` (cheap) and ``full()``.
+
+    ``deadline`` (a ``time.perf_counter()`` value) is when the QR cascade must stop.
+    """
+
+    deadline: float = math.inf
+
+    def expired(self) -> bool:
+        return time.perf_counter() > self.deadline
 
     def __init__(self, data: bytes, *, max_pixels: int) -> None:
+        self.memo: dict[str, object] = {}
         self._data = data
         self._max_pixels = max_pixels
         self._work: np.ndarray | None = None
@@ -115,6 +126,7 @@ class Picture:
     @classmethod
     def from_array(cls, gray: np.ndarray) -> Picture:
         self = cls.__new__(cls)
+        self.memo = {}
         self._data = b""
         self._max_pixels = gray.size
         self._full = gray

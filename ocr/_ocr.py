@@ -12,7 +12,9 @@ The RapidOCR engine (ONNX models shipped in the wheel) is loaded once, on first 
 from __future__ import annotations
 
 import functools
+import math
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,9 +59,23 @@ def _recognise(gray: np.ndarray) -> list[tuple[str, float]]:
     return [(str(text), float(score)) for _box, text, score in (result or [])]
 
 
-def _read_sheet(upright: np.ndarray) -> OcrResult:
+WHOLE_PHOTO_S = 6.0
+"""What reading the whole photo costs on one core (5-15 s): not started with less left."""
+
+
+class OcrTimeoutError(Exception):
+    """The OCR deadline passed before the fields were read."""
+
+
+def _check(deadline: float, needed: float = 0.0) -> None:
+    if time.perf_counter() + needed > deadline:
+        raise OcrTimeoutError
+
+
+def _read_sheet(upright: np.ndarray, deadline: float) -> OcrResult:
     lines: list[tuple[str, float]] = []
     for top, bottom in _BANDS:
+        _check(deadline)
         band = upright[round(top * SHEET_H) : round(bottom * SHEET_H)]
         lines.extend(_recognise(band))
     text = "\n".join(t for t, _ in lines)
@@ -71,8 +87,13 @@ def _read_sheet(upright: np.ndarray) -> OcrResult:
     return OcrResult(invoice=invoice, fields=fields, confidence=round(confidence, 3), text=text)
 
 
-def ocr_invoices(gray: np.ndarray) -> list[OcrResult]:
-    """Invoices read from printed text, one per sheet found (the whole image if none)."""
+def ocr_invoices(gray: np.ndarray, *, deadline: float = math.inf) -> list[OcrResult]:
+    """Invoices read from printed text, one per sheet found (the whole image if none).
+
+    ``deadline`` (``time.perf_counter()``) is checked between recognition calls
+    (each 0.3-2 s; the whole-photo pass is not started unless ~6 s are left):
+    :class:`OcrTimeoutError` when it passes with nothing read.
+    """
     small = variants.resize_long(gray, 800)
     f = gray.shape[1] / small.shape[1]
     sheets = _sheet.find_sheets(small, invoice_shaped=True) or [
@@ -87,7 +108,7 @@ def ocr_invoices(gray: np.ndarray) -> list[OcrResult]:
         for turn in (0, 2):  # upright, then upside down
             quad = np.roll(sheet * f, -turn, axis=0)
             upright = _sheet.rectify(gray, quad, out_w=SHEET_W, out_h=SHEET_H)
-            result = _read_sheet(upright)
+            result = _read_sheet(upright, deadline)
             if result.invoice is not None:
                 best = result
                 break
@@ -98,6 +119,7 @@ def ocr_invoices(gray: np.ndarray) -> list[OcrResult]:
     if not any(r.invoice for r in out):
         # the paper was not found cleanly (hard shadow, clutter): the whole photo,
         # contrast-equalised, every line
+        _check(deadline, WHOLE_PHOTO_S)
         whole = variants.clahe(variants.resize_long(gray, 1600))
         lines = _recognise(whole)
         text = "\n".join(t for t, _ in lines)

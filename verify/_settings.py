@@ -46,6 +46,10 @@ class OcrSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     concurrency: int = 2
+    qr_budget_ms: int = 1500
+    """Time the QR cascade may spend on one image before giving up (its heavy stages)."""
+    ocr_timeout_ms: int = 8000
+    """Time the OCR fallback may take in a request; then the answer is ``ocr_timeout``."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,6 +91,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 max_bytes=_int(env, "FAPIAO_OCR_MAX_BYTES", 20 * 1024 * 1024),
                 max_pixels=_int(env, "FAPIAO_OCR_MAX_PIXELS", 50_000_000),
                 concurrency=_int(env, "FAPIAO_OCR_CONCURRENCY", 2),
+                qr_budget_ms=_int(env, "FAPIAO_OCR_QR_BUDGET_MS", 1500),
+                ocr_timeout_ms=_int(env, "FAPIAO_OCR_TIMEOUT_MS", 8000),
             ),
         )
 

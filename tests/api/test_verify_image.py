@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import qrcode
+from PIL import Image
 
 from tests.api.support import digital, ordinary, qr_of
 
@@ -58,3 +59,30 @@ async def test_uploads_pass_the_ip_limit_before_decoding(make_client: Any) -> No
     assert first.json()["code"] == "005"
     assert (second.status_code, second.json()["code"]) == (429, "003")
     assert second.headers["retry-after"]
+
+
+async def test_foreign_qr_codes_are_returned_in_the_error_body(make_client: Any) -> None:
+    # OCR (which could still find a printed invoice beside the code) given no time:
+    # the answer must still be the codes read, not the timeout
+    async with make_client(FAPIAO_OCR_TIMEOUT_MS="0") as client:
+        r = await client.post(
+            "/api/v1/verify/image",
+            files={"file": ("wifi.png", _png("WIFI:S:cafe;T:WPA;P:secret;;"), "image/png")},
+        )
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert (body["code"], body["error"]["code"]) == ("005", "not_invoice_qr")
+    assert body["non_invoice"] == ["WIFI:S:cafe;T:WPA;P:secret;;"]
+
+
+async def test_ocr_past_its_timeout_answers_ocr_timeout(make_client: Any) -> None:
+    # no QR and no paper: the cascade reads nothing and OCR would read the whole
+    # photo (seconds); with a zero OCR budget it must not start
+    buf = io.BytesIO()
+    Image.new("L", (640, 480), 140).save(buf, format="PNG")
+    async with make_client(FAPIAO_OCR_TIMEOUT_MS="0", FAPIAO_OCR_QR_BUDGET_MS="200") as client:
+        r = await client.post(
+            "/api/v1/verify/image", files={"file": ("blank.png", buf.getvalue(), "image/png")}
+        )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "ocr_timeout"
