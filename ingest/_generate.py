@@ -104,7 +104,7 @@ def qr_line(invoice: Record) -> str:
 
 
 def iter_invoices_and_events(
-    n: int, seed: int, today: dt.date | None = None
+    n: int, seed: int, today: dt.date | None = None, *, digital_paper: bool = False
 ) -> Iterator[tuple[Record, list[Record]]]:
     """``(invoice_record, [event_records])`` for ``n`` invoices, streaming, in memory.
 
@@ -113,7 +113,7 @@ def iter_invoices_and_events(
     """
     if n < 0:
         raise ValueError("n must be >= 0")
-    maker = ChunkMaker(seed, today or china_today())
+    maker = ChunkMaker(seed, today or china_today(), digital_paper=digital_paper)
     for c in range((n + CHUNK - 1) // CHUNK):
         for invoice, events in maker.chunk(c, c * CHUNK, min(n, (c + 1) * CHUNK)):
             yield (
@@ -124,18 +124,19 @@ def iter_invoices_and_events(
 
 # -- rendering one chunk (runs in a worker process) --------------------------------------
 
-_makers: dict[tuple[int, dt.date], ChunkMaker] = {}
+_makers: dict[tuple[int, dt.date, bool], ChunkMaker] = {}
 _raw_parties: dict[int, msgspec.Raw] = {}
 """Pool parties (long-lived, shared by many invoices) encoded once, by ``id``."""
 _encoder = msgspec.json.Encoder()
 
 
-def _maker(seed: int, today: dt.date) -> ChunkMaker:
-    maker = _makers.get((seed, today))
+def _maker(seed: int, today: dt.date, digital_paper: bool = False) -> ChunkMaker:
+    maker = _makers.get((seed, today, digital_paper))
     if maker is None:
         _makers.clear()
         _raw_parties.clear()
-        maker = _makers[(seed, today)] = ChunkMaker(seed, today)
+        maker = ChunkMaker(seed, today, digital_paper=digital_paper)
+        _makers[(seed, today, digital_paper)] = maker
     return maker
 
 
@@ -177,10 +178,17 @@ def _csv(rows: list[list[str]]) -> bytes:
 
 
 def render_chunk(
-    seed: int, n: int, today: dt.date, chunk: int, *, fmt: str, gzip: bool
+    seed: int,
+    n: int,
+    today: dt.date,
+    chunk: int,
+    *,
+    fmt: str,
+    gzip: bool,
+    digital_paper: bool = False,
 ) -> tuple[bytes, bytes, int, int, dict[str, int], dict[str, int], int]:
     """One chunk as file bytes: (invoices, events, #invoices, #events, kinds, statuses, reds)."""
-    maker = _maker(seed, today)
+    maker = _maker(seed, today, digital_paper)
     gc_was_on = gc.isenabled()
     gc.disable()  # records hold no cycles; collection passes over them only cost time
     try:
@@ -208,9 +216,9 @@ def render_chunk(
     return inv_bytes, ev_bytes, *counts, dict(kinds), dict(statuses), reds
 
 
-def _render_task(task: tuple[int, int, dt.date, int, str, bool]) -> tuple[Any, ...]:
-    seed, n, today, chunk, fmt, gzip = task
-    return render_chunk(seed, n, today, chunk, fmt=fmt, gzip=gzip)
+def _render_task(task: tuple[int, int, dt.date, int, str, bool, bool]) -> tuple[Any, ...]:
+    seed, n, today, chunk, fmt, gzip, digital_paper = task
+    return render_chunk(seed, n, today, chunk, fmt=fmt, gzip=gzip, digital_paper=digital_paper)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -232,11 +240,14 @@ def generate(  # noqa: PLR0917 - the signature other parts call
     *,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    digital_paper: bool = False,
 ) -> GenerateSummary:
     """Write ``n`` invoices and their events into ``out_dir``; see the module docstring.
 
     ``workers``: processes to render chunks in (default: up to 2 when there are several
     chunks, 0 = in this process). ``progress`` is called with the invoices written so far.
+    ``digital_paper``: print ~1.5 % of 31/32 on paper (a code beside the 20-digit
+    number, DOMAIN.md §1); off by default while fapiao ingest refuses such records.
     """
     if n < 0:
         raise ValueError("n must be >= 0")
@@ -251,7 +262,7 @@ def generate(  # noqa: PLR0917 - the signature other parts call
     chunks = (n + CHUNK - 1) // CHUNK
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if chunks > 2 else 0
-    tasks = ((seed, n, today, c, fmt, gzip) for c in range(chunks))
+    tasks = ((seed, n, today, c, fmt, gzip, digital_paper) for c in range(chunks))
     totals = [0, 0, 0]
     kinds: collections.Counter[str] = collections.Counter()
     statuses: collections.Counter[str] = collections.Counter()
@@ -335,6 +346,7 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
             gzip=bool(getattr(args, "gzip", False)),
             today=settings_today(settings),
             progress=progress if show else None,
+            digital_paper=bool(getattr(args, "digital_paper", False)),
         )
     except OSError as exc:
         print(f"\nfapiao generate: cannot write {args.out}: {exc}", file=sys.stderr)

@@ -12,14 +12,26 @@ CHUNK: Final = 4096
 WINDOW_DAYS: Final = 730
 DAY: Final = 86400
 
-# kind -> weight (per mille): mostly 数电 and electronic ordinary (DOMAIN.md §1)
+# kind -> weight (per mille): mostly 数电 and electronic ordinary (DOMAIN.md §1).
+# 02 (freight special) stands for registry history: issued 2015 to mid-2016 only.
 KIND_WEIGHTS: Final[dict[str, int]] = {
     "32": 480, "31": 170, "10": 120, "01": 40, "04": 30, "08": 20, "14": 40,
-    "11": 10, "03": 10, "15": 5, "51": 45, "61": 30,
+    "11": 10, "03": 10, "15": 5, "51": 45, "61": 30, "02": 1,
 }  # fmt: skip
-PAPER_KINDS: Final = frozenset({"01", "04", "11", "03", "15"})
+DIGITAL_VEHICLE: Final = {"03": "33", "15": "34"}
+"""Paper vehicle kinds and their 数电 successors (电子发票（机动车/二手车销售统一发票）)."""
+DIGITAL_VEHICLE_SINCE: Final = "2025-01-01"
+DIGITAL_VEHICLE_PCT: Final = 40.0
+"""Share of vehicle invoices issued as 数电 from DIGITAL_VEHICLE_SINCE on."""
+DIGITAL_PAPER_PCT: Final = 1.5
+"""Share of 31/32 printed on paper (数电 paper invoice: code of the paper stock, 20-digit
+number), when asked for (``digital_paper=True``): fapiao ingest does not take them yet."""
+FREIGHT_FIRST: Final = dt.date(2015, 1, 1)
+FREIGHT_LAST: Final = dt.date(2016, 6, 30)
+"""货运专票 were issued until 2016-06-30 (国家税务总局公告2015年第99号)."""
+PAPER_KINDS: Final = frozenset({"01", "02", "04", "11", "03", "15"})
 """Kinds printed on paper: the only ones that can be voided; delivered by hand."""
-DEDUCTIBLE_KINDS: Final = frozenset({"01", "08", "31", "03", "14", "51", "61"})
+DEDUCTIBLE_KINDS: Final = frozenset({"01", "02", "08", "31", "03", "33", "14", "51", "61"})
 """Kinds whose buyer confirms use for input-tax deduction (用途确认)."""
 CHECK_CODE_KINDS: Final = frozenset({"04", "10", "11", "14"})
 """Legacy kinds printed with a 20-digit check code (verified by its last six digits)."""

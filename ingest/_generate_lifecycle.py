@@ -29,7 +29,7 @@ from ingest._generate_base import (
     event_id_prefix,
     money,
 )
-from verify import DIGITAL_KINDS
+from verify import DIGITAL_KINDS, invoice_key
 
 if TYPE_CHECKING:
     from ingest._generate_pool import Company
@@ -94,7 +94,7 @@ def lifecycle(
     sid = seller.party["tax_id"]
     bid = buyer["tax_id"] if buyer is not None else ""
     digital = kind in DIGITAL_KINDS
-    paper = kind in PAPER_KINDS
+    paper = kind in PAPER_KINDS or (digital and rec["code"] != "")  # 数电 paper
     t0 = day * DAY + 8 * 3600 + int(rnd() * 14 * 3600)
     ev: list[tuple[int, str, str, str, dict[str, str] | None]] = [
         (t0, "issued", sid, "platform" if digital else "tax_device", None)
@@ -148,7 +148,7 @@ def lifecycle(
 def events(
     m: ChunkMaker, rec: Record, ev: list[tuple[int, str, str, str, dict[str, str] | None]]
 ) -> list[Record]:
-    key = rec["code"] + rec["number"]
+    key = invoice_key(rec["code"], rec["number"])
     prefix, stamp = event_id_prefix(m.seed, key), m.cal.stamp
     return [
         {
@@ -213,7 +213,7 @@ def _red(
     )
     if not allow_red or ti >= m.cal.horizon:
         return None  # confirmed, red invoice not issued yet (or no slot left in this chunk)
-    red_key = red_rec["code"] + red_rec["number"]
+    red_key = invoice_key(red_rec["code"], red_rec["number"])
     ev.append(
         (
             ti,
@@ -238,10 +238,10 @@ def _red(
             "issued",
             sid,
             "platform" if rec["kind"] in DIGITAL_KINDS else "tax_device",
-            {"blue_invoice_key": rec["code"] + rec["number"]},
+            {"blue_invoice_key": invoice_key(rec["code"], rec["number"])},
         ),
     ]
-    if ti + 30 < m.cal.horizon and rec["kind"] not in PAPER_KINDS:
+    if ti + 30 < m.cal.horizon and rec["kind"] not in PAPER_KINDS and not red_rec["code"]:
         red_ev.append((ti + 30, "delivered", sid, "tax_digital_account", None))
     return red_rec, events(m, red_rec, red_ev)
 

@@ -23,6 +23,10 @@ from ingest import _synthdata as data
 from ingest._generate_base import (
     CHECK_CODE_KINDS,
     CHUNK,
+    DIGITAL_PAPER_PCT,
+    DIGITAL_VEHICLE,
+    DIGITAL_VEHICLE_PCT,
+    DIGITAL_VEHICLE_SINCE,
     KIND_WEIGHTS,
     M8,
     M12,
@@ -31,6 +35,7 @@ from ingest._generate_base import (
     Calendar,
     money,
 )
+from ingest._generate_freight import freight
 from ingest._generate_lifecycle import lifecycle
 from ingest._generate_pool import Company, Pool, build_pool
 from verify import DIGITAL_KINDS
@@ -43,8 +48,10 @@ _ITEM_COUNTS_CUM: Final = (55, 77, 89, 95, 100)
 class ChunkMaker:
     """Makes chunk after chunk for one seed and one ``today``."""
 
-    def __init__(self, seed: int, today: dt.date) -> None:
+    def __init__(self, seed: int, today: dt.date, *, digital_paper: bool = False) -> None:
         self.seed = seed
+        self.digital_paper = digital_paper
+        """Print a few 31/32 on paper (see DIGITAL_PAPER_PCT)."""
         self.pool: Pool = build_pool(seed)
         self.cal = Calendar(today)
         self.b8 = (seed * 7919 + 13) % M8
@@ -76,9 +83,9 @@ class ChunkMaker:
 
     def _seller(self, kind: str, rnd: Any) -> Company:
         pool = self.pool
-        if kind == "03":
+        if kind in ("03", "33"):
             return pool.dealers[int(rnd() * len(pool.dealers))]
-        if kind == "15":
+        if kind in ("15", "34"):
             return pool.used_car_markets[int(rnd() * len(pool.used_car_markets))]
         if kind == "51":
             return pool.railways[int(rnd() * len(pool.railways))]
@@ -95,8 +102,8 @@ class ChunkMaker:
         r = rnd()
         if kind in ("01", "08", "31", "14"):
             private = False
-        elif kind in ("03", "15"):
-            private = r < (0.6 if kind == "03" else 0.8)
+        elif kind in ("03", "15", "33", "34"):
+            private = r < (0.6 if kind in ("03", "33") else 0.8)
         elif kind in ("51", "61"):
             private = r < 0.4
         else:
@@ -115,7 +122,15 @@ class ChunkMaker:
     ) -> tuple[str, str]:
         if kind in DIGITAL_KINDS:
             seq = (idx * 6_364_136_223 + self.b12) % M12
-            return "", f"{yy}{seller.province}{'7' if rnd() < 0.8 else '0'}000{seq:012d}"
+            number = f"{yy}{seller.province}{'7' if rnd() < 0.8 else '0'}000{seq:012d}"
+            if self.digital_paper and kind in ("31", "32") and rnd() * 100 < DIGITAL_PAPER_PCT:
+                # 数电 paper: the code of the preprinted stock (special: 10 digits, kind
+                # digit 1; ordinary: 12 digits ending 04); the 20-digit number is the key
+                region, batch = seller.region, seller.batch
+                if kind == "31":
+                    return f"{region}{yy}{batch}130", number
+                return f"0{region}{yy}00{batch}04", number
+            return "", number
         number = f"{(idx * 48_271 + self.b8) % M8 + 1:08d}"
         region, batch = seller.region, seller.batch
         if kind == "01":
@@ -232,7 +247,7 @@ class ChunkMaker:
         _, model, code, lo, hi = data.VEHICLES[int(len(data.VEHICLES) * rnd())]
         price = rng.randint(lo // 10000, hi // 10000) * 10000
         vin = "L" + "".join(rng.choices("ABCDEFGHJKLMNPRSTUVWXYZ0123456789", k=16))
-        if kind == "15":  # used car: 车价合计, no VAT line on the invoice
+        if kind in ("15", "34"):  # used car: 车价合计, no VAT line on the invoice
             price //= 2
             item = {
                 "name": "*二手车*" + model,
@@ -302,9 +317,17 @@ class ChunkMaker:
         cal = self.cal
         day = bisect.bisect(cal.cum, rnd() * cal.cum[-1])
         kind = _KINDS[bisect.bisect(_KIND_CUM, rnd() * _KIND_CUM[-1])]
+        if kind == "02":
+            return freight(self, idx), None
+        if (
+            kind in DIGITAL_VEHICLE
+            and cal.dates[day] >= DIGITAL_VEHICLE_SINCE
+            and rnd() * 100 < DIGITAL_VEHICLE_PCT
+        ):
+            kind = DIGITAL_VEHICLE[kind]
         seller = self._seller(kind, rnd)
         buyer = self._buyer(kind, seller, rnd)
-        if kind in ("51", "61", "14", "03", "15"):
+        if kind in ("51", "61", "14", "03", "15", "33", "34"):
             items, amount, tax, remarks = self._special_items(kind, seller, rnd, rng)
         else:
             items, amount, tax = self._goods_items(kind, seller, rnd)

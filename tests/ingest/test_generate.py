@@ -23,7 +23,14 @@ from ingest._generate import (
     iter_invoices_and_events,
     qr_line,
 )
-from ingest._generate_base import CHECK_CODE_KINDS, CHUNK, PAPER_KINDS
+from ingest._generate_base import (
+    CHECK_CODE_KINDS,
+    CHUNK,
+    DIGITAL_VEHICLE_SINCE,
+    FREIGHT_FIRST,
+    FREIGHT_LAST,
+    PAPER_KINDS,
+)
 from ingest._synthdata import PLACES
 
 TODAY = dt.date(2026, 3, 31)
@@ -41,7 +48,7 @@ def invoices(pairs) -> list[dict]:
 
 
 def key(inv: dict) -> str:
-    return inv["code"] + inv["number"]
+    return verify.invoice_key(inv["code"], inv["number"])
 
 
 def test_same_seed_same_records_smaller_n_a_prefix_other_seed_other_keys(pairs) -> None:
@@ -85,7 +92,9 @@ def test_codes_and_numbers_pass_the_verify_core_and_match_kind_year_and_region(i
 
 
 def test_issue_dates_span_two_years_and_end_yesterday(invoices) -> None:
-    dates = sorted(dt.date.fromisoformat(inv["issue_date"]) for inv in invoices)
+    dates = sorted(
+        dt.date.fromisoformat(inv["issue_date"]) for inv in invoices if inv["kind"] != "02"
+    )
     assert dates[-1] <= TODAY - dt.timedelta(days=1)
     assert dates[0] >= TODAY - dt.timedelta(days=731)
     assert (dates[-1] - dates[0]).days > 600
@@ -122,6 +131,7 @@ def test_parties_look_chinese_and_complete(invoices) -> None:
 
 def test_money_adds_up_to_the_cent(invoices) -> None:
     rates = collections.Counter()
+    freight_rates = set()
     for inv in invoices:
         amount, tax, total = (Decimal(inv[f]) for f in ("amount", "tax", "total"))
         assert amount + tax == total
@@ -131,12 +141,16 @@ def test_money_adds_up_to_the_cent(invoices) -> None:
             assert item["name"].startswith("*")
             assert item["name"].count("*") == 2
             rate = Decimal(item["tax_rate"])
-            rates[item["tax_rate"]] += 1
+            if inv["kind"] == "02":
+                freight_rates.add(item["tax_rate"])
+            else:
+                rates[item["tax_rate"]] += 1
             expected = Decimal(item["amount"]) * rate
             assert abs(Decimal(item["tax"]) - expected) <= Decimal("0.01"), item
             for field in ("amount", "tax", "unit_price"):
                 assert item[field] == f"{Decimal(item[field]):.2f}"  # two decimals, never floats
     assert set(rates) == {"0.13", "0.09", "0.06", "0.03", "0.01", "0"}
+    assert freight_rates == {"0.11"}  # transport's rate until May 2018
 
 
 def test_qr_lines_parse_back_to_the_same_fields(invoices) -> None:
@@ -174,8 +188,38 @@ def test_kind_mix_is_mostly_digital_and_electronic_ordinary(invoices) -> None:
     share = {k: v / len(invoices) for k, v in kinds.items()}
     assert share["31"] + share["32"] > 0.55
     assert 0.07 < share["10"] < 0.17
-    assert {"01", "03", "04", "08", "10", "11", "14", "15", "31", "32", "51", "61"} <= set(kinds)
-    assert "02" not in kinds  # freight invoices ended long before the window
+    assert set(kinds) == set(verify.KIND_NAMES) - {"20"}  # every verification kind
+    assert 0 < share["02"] < 0.004
+    assert 0 < share["33"] < 0.01
+    assert 0 < share["34"] < share["33"]
+
+
+def test_freight_invoices_are_history_before_july_2016(pairs) -> None:
+    freight = [(inv, evs) for inv, evs in pairs if inv["kind"] == "02"]
+    assert freight
+    for inv, evs in freight:
+        assert FREIGHT_FIRST.isoformat() <= inv["issue_date"] <= FREIGHT_LAST.isoformat()
+        assert inv["code"][7] in "27"  # the kind digit of a 10-digit freight code
+        assert inv["buyer"]["tax_id"]  # a special invoice goes to a taxpayer
+        assert [ev["kind"] for ev in evs][:2] == ["issued", "delivered"]
+        assert evs[1]["channel"] == "paper"
+        assert all(ev["event_time"] < "2017" for ev in evs)
+        payload = verify.parse_qr(qr_line(inv))
+        assert payload.derived_kind == "02"
+        assert verify.secret_for(payload.kind) is verify.Secret.TOTAL
+
+
+def test_digital_vehicle_invoices_replace_paper_ones_from_2025(invoices) -> None:
+    for inv in invoices:
+        if inv["kind"] in ("33", "34"):
+            assert inv["issue_date"] >= DIGITAL_VEHICLE_SINCE
+            assert inv["code"] == ""
+            assert inv["remarks"].startswith("车辆识别代号：")
+            vehicle = "*机动车*" if inv["kind"] == "33" else "*二手车*"
+            assert inv["items"][0]["name"].startswith(vehicle)
+    late = [inv["kind"] for inv in invoices if inv["issue_date"] >= DIGITAL_VEHICLE_SINCE]
+    assert "03" in late
+    assert "33" in late
 
 
 def _status_by_rules(events: list[dict]) -> str:
@@ -376,3 +420,34 @@ def test_an_interrupted_generation_leaves_no_files(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         generate(CHUNK + 10, 1, tmp_path, today=TODAY, workers=0, progress=interrupt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_digital_paper_invoices_when_asked_carry_a_stock_code_and_a_digital_key(
+    tmp_path: Path,
+) -> None:
+    pairs = list(iter_invoices_and_events(4000, 7, TODAY, digital_paper=True))
+    paper = [(inv, evs) for inv, evs in pairs if inv["kind"] in ("31", "32") and inv["code"]]
+    assert 0.003 < len(paper) / len(pairs) < 0.03
+    for inv, evs in paper:
+        code = inv["code"]
+        assert verify.validate_code(code) == code
+        assert verify.derive_kind(code) == ("01" if inv["kind"] == "31" else "04")
+        assert len(code) == (10 if inv["kind"] == "31" else 12)
+        assert verify.validate_digital_number(inv["number"]) == inv["number"]
+        assert inv["machine_no"] == ""
+        payload = verify.parse_qr(qr_line(inv))
+        assert payload.invoice_key == inv["number"]  # the 20-digit number is the key
+        assert all(ev["invoice_key"] == inv["number"] for ev in evs)
+        kinds = [ev["kind"] for ev in evs]
+        assert "voided" in kinds or evs[1]["channel"] == "paper"  # printed, handed over
+        invoice = msgspec.convert({**inv, "invoice_key": key(inv)}, verify.Invoice, strict=False)
+        assert invoice.code == code
+    # off by default; with workers as in one process
+    plain = list(iter_invoices_and_events(2000, 7, TODAY))
+    assert not any(inv["code"] for inv, _ in plain if inv["kind"] in verify.DIGITAL_KINDS)
+    n = CHUNK + 50
+    generate(n, 3, tmp_path / "one", today=TODAY, workers=0, digital_paper=True)
+    generate(n, 3, tmp_path / "two", today=TODAY, workers=2, digital_paper=True)
+    for name in ("invoices.ndjson", "events.ndjson"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert b'"kind":"32","code":"0' in (tmp_path / "one" / "invoices.ndjson").read_bytes()
