@@ -86,7 +86,7 @@ def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[C
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1, 2]
+    assert store.applied_migrations() == [1, 2, 3]
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -94,7 +94,7 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1, 2]
+        assert again.applied_migrations() == [1, 2, 3]
     finally:
         again.close()
 
@@ -259,7 +259,7 @@ def test_migration_2_backfills_status_events_recorded_before_it(store: ClickHous
     red = make_event("r1", key, kind=EventKind.RED_ISSUED, detail={"scope": "full"})
     store._client.command("DROP VIEW invoice_status_events_mv")
     store._client.command("DROP TABLE invoice_status_events")
-    store._client.command("DELETE FROM schema_migrations WHERE version = 2")
+    store._client.command("DELETE FROM schema_migrations WHERE version >= 2")
     store.insert_events([red, make_event("d1", key)])
     assert store.applied_migrations() == [1]
     store.migrate()
@@ -267,6 +267,30 @@ def test_migration_2_backfills_status_events_recorded_before_it(store: ClickHous
     red2 = make_event("r2", key, minute=9, kind=EventKind.VOIDED)
     store.insert_events([red2])  # and the view keeps it current
     assert store.status_events([key]) == {key: [red, red2]}
+
+
+def test_migration_3_keeps_point_lookup_tables_in_compact_parts(store: ClickHouseStore) -> None:
+    def engines() -> dict[str, str]:
+        rows = store._client.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+            "AND name IN ('invoices', 'invoice_events')",
+            parameters={"db": store.database},
+        ).result_rows
+        return dict(rows)
+
+    compact = "min_bytes_for_wide_part = 1099511627776"
+    assert all(compact in engine for engine in engines().values())
+    assert len(engines()) == 2
+    # a database migrated before 3 (wide parts past 10 MB) gets the setting on migrate
+    for table in ("invoices", "invoice_events"):
+        store._client.command(
+            f"ALTER TABLE {table} MODIFY SETTING min_bytes_for_wide_part = 10485760"
+        )
+    store._client.command("DELETE FROM schema_migrations WHERE version = 3")
+    assert not any(compact in engine for engine in engines().values())
+    store.migrate()
+    assert all(compact in engine for engine in engines().values())
+    assert store.applied_migrations() == [1, 2, 3]
 
 
 def test_unsupported_url_is_a_store_error() -> None:

@@ -48,6 +48,9 @@ _INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
 _BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
 """``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
+_POINT: Final = {"max_threads": 1}
+"""Settings of a one-key read: it touches one granule a part, so reading parts on
+worker threads only adds thread handoffs (loadtests/bench_lookup.py)."""
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -224,7 +227,7 @@ class ClickHouseStore(InvoiceStore):
             sql = f"SELECT {_INVOICE_SELECT} FROM invoices WHERE invoice_key = {{key:String}}"
         with _wrapped("query"):
             rows = self._client.query(
-                sql, parameters={"key": invoice_key}, column_formats=_BYTES
+                sql, parameters={"key": invoice_key}, column_formats=_BYTES, settings=_POINT
             ).result_rows
         return invoice_from_row(max(rows, key=lambda r: int(r[1]))) if rows else None
 
@@ -241,6 +244,7 @@ class ClickHouseStore(InvoiceStore):
             rows = self._client.query(
                 f"SELECT {_EVENT_SELECT} FROM invoice_events WHERE invoice_key = {{key:String}}",
                 parameters={"key": invoice_key},
+                settings=_POINT,
             ).result_rows
         return _flow(rows)
 

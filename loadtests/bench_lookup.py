@@ -1,0 +1,203 @@
+"""Point lookup of one invoice with its flow: ``python -m loadtests.bench_lookup``.
+
+    python -m loadtests.bench_lookup --invoices 50000          # generate + ingest, then time
+    python -m loadtests.bench_lookup --data-dir DIR            # a data dir `fapiao ingest` filled
+    python -m loadtests.bench_lookup --url chdb:///DIR/clickhouse --samples 2000
+
+Times ``ClickHouseStore.get_invoice_with_events`` on random existing keys in both
+read modes (p50/p99, CPU per lookup), and in the same process, interleaved in
+rounds so that load on the machine hits every variant alike:
+
+- ``SELECT 1`` through the same clickhouse-connect client: the floor of any query;
+- the store's two reads alone (invoice, events);
+- the same two queries on chDB's own connection (Native bytes, not parsed): what
+  clickhouse-connect's Python side adds (chdb:// only);
+- one query returning the invoice and its flow together (the flow as a
+  ``groupArray`` of tuples in a scalar subquery), decoded: does one beat two?
+
+The goal of the issue is p50 <= 3 ms at 10^7 invoices. Prints a table and one JSON
+line. Lookups run in this process only (chDB: one engine per process); the optional
+ingest runs ``fapiao ingest`` in a child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+_EVENTS = "invoice_key, event_time, event_id, kind, actor_tax_id, channel, toJSONString(detail)"
+_ONE_QUERY = (
+    f"SELECT status, version, doc, (SELECT groupArray(tuple({_EVENTS})) FROM invoice_events "
+    "WHERE invoice_key = {key:String}) FROM invoices WHERE invoice_key = {key:String}"
+)
+
+
+def _prepare(n: int, work: Path) -> Path:
+    """Generate ``n`` invoices and ingest them with ``fapiao ingest`` into ``work/data``."""
+    fapiao = [sys.executable, "-m", "api.cli"]
+    gen = work / "gen"
+    subprocess.run(
+        [*fapiao, "generate", "--invoices", str(n), "--seed", "1", "--out", str(gen)],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    data = work / "data"
+    files = [str(gen / "invoices.ndjson"), str(gen / "events.ndjson")]
+    subprocess.run(
+        [*fapiao, "ingest", "--data-dir", str(data), "--no-progress", *files],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    shutil.rmtree(gen)
+    return data
+
+
+def _pct(times: list[float], q: float) -> float:
+    return sorted(times)[min(len(times) - 1, int(len(times) * q))] * 1000
+
+
+def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
+    from verify._store._clickhouse import ClickHouseStore
+
+    stores = {mode: ClickHouseStore(url, read_mode=mode) for mode in ("argmax", "final")}
+    store = stores["argmax"]
+    client = store.client
+    keys = [
+        r[0]
+        for r in client.query(
+            "SELECT invoice_key FROM invoices ORDER BY cityHash64(invoice_key) LIMIT %(n)s",
+            parameters={"n": samples},
+        ).result_rows
+    ]
+    random.Random(1).shuffle(keys)
+    if not keys:
+        raise SystemExit("no invoices in this store: ingest some first (--invoices N)")
+    info = {
+        "invoices": store.count("invoices"),
+        "events": int(client.command("SELECT count() FROM invoice_events")),
+        "parts": {
+            r[0] + ":" + r[1]: int(r[2])
+            for r in client.query(
+                "SELECT table, part_type, count() FROM system.parts WHERE active AND "
+                "database = currentDatabase() AND table IN ('invoices', 'invoice_events') "
+                "GROUP BY table, part_type ORDER BY table, part_type"
+            ).result_rows
+        },
+    }
+    from verify._store._clickhouse import _BYTES, _INVOICE_SELECT, _POINT
+
+    inv_sql = f"SELECT {_INVOICE_SELECT} FROM invoices WHERE invoice_key = {{key:String}}"
+    ev_sql = f"SELECT {_EVENTS} FROM invoice_events WHERE invoice_key = {{key:String}}"
+    variants: dict[str, Callable[[str], Any]] = {
+        "SELECT 1 (same client)": lambda k: client.query("SELECT 1").result_rows,
+        "invoice + events, argmax": stores["argmax"].get_invoice_with_events,
+        "invoice + events, final": stores["final"].get_invoice_with_events,
+        "invoice alone": store.get_invoice,
+        "events alone": store.get_events,
+        "one query (flow as groupArray)": lambda k: (
+            client.query(
+                _ONE_QUERY, parameters={"key": k}, column_formats=_BYTES, settings=_POINT
+            ).result_rows
+        ),
+    }
+    conn = _raw_connection(client)
+    if conn is not None:
+        variants["SELECT 1 (raw chdb)"] = lambda k: conn.query("SELECT 1", "Native").bytes()
+        variants["invoice + events (raw chdb, unparsed)"] = lambda k: (
+            conn.query(inv_sql + " SETTINGS max_threads = 1", "Native", params={"key": k}).bytes(),
+            conn.query(ev_sql + " SETTINGS max_threads = 1", "Native", params={"key": k}).bytes(),
+        )
+    for fn in variants.values():  # warm up: marks, primary index, page cache
+        for key in keys[:20]:
+            fn(key)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, float] = dict.fromkeys(variants, 0.0)
+    per_round = max(1, len(keys) // rounds)
+    order = list(variants)
+    for r in range(rounds):
+        random.Random(r).shuffle(order)
+        batch = keys[r * per_round : (r + 1) * per_round] or keys[:per_round]
+        for name in order:
+            fn = variants[name]
+            c0 = time.process_time()
+            for key in batch:
+                t0 = time.perf_counter()
+                fn(key)
+                times[name].append(time.perf_counter() - t0)
+            cpu[name] += time.process_time() - c0
+    for s in stores.values():
+        s.close()
+    base = _pct(times["SELECT 1 (same client)"], 0.5)
+    out = {
+        name: {
+            "p50_ms": round(_pct(t, 0.5), 3),
+            "p99_ms": round(_pct(t, 0.99), 3),
+            "cpu_ms": round(cpu[name] / len(t) * 1000, 3),
+            "x_select1": round(_pct(t, 0.5) / base, 2),
+            "n": len(t),
+        }
+        for name, t in times.items()
+    }
+    return {"info": info, "results": out}
+
+
+def _raw_connection(client: Any) -> Any:
+    """chDB's own connection under a chdb:// client (private attributes: benchmark only)."""
+    try:
+        return client._backend._handle.conn
+    except AttributeError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--invoices", type=int, help="generate and ingest N invoices first")
+    src.add_argument("--data-dir", help="a data dir that `fapiao ingest --data-dir` filled")
+    src.add_argument("--url", help="a store URL (chdb:///... or http(s)://...)")
+    p.add_argument("--samples", type=int, default=2000, help="distinct keys looked up")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-lookup-"))
+    try:
+        if args.url:
+            url = args.url
+        else:
+            t0 = time.perf_counter()
+            data = _prepare(args.invoices, work) if args.invoices else Path(args.data_dir)
+            if args.invoices:
+                print(
+                    f"generated and ingested {args.invoices} invoices in "
+                    f"{time.perf_counter() - t0:.0f} s"
+                )
+            url = f"chdb:///{data.resolve()}/clickhouse"
+        result = measure(url, args.samples, args.rounds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info = result["info"]
+    print(f"store: {info['invoices']} invoices, {info['events']} event rows, parts {info['parts']}")
+    print(f"{'variant':40s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU ms':>8s} {'x SELECT 1':>10s}")
+    for name, r in result["results"].items():
+        print(
+            f"{name:40s} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_ms']:8.2f} "
+            f"{r['x_select1']:10.2f}"
+        )
+    print("goal: invoice + events p50 <= 3 ms at 10^7 invoices")
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
