@@ -23,6 +23,10 @@ class Clock:
         """The current time, aware, in the service's zone."""
         return self._now if self._now is not None else dt.datetime.now(self.tz)
 
+    def timestamp(self) -> float:
+        """The current unix time (the pinned time's, when pinned)."""
+        return self._now.timestamp() if self._now is not None else time.time()
+
     def today(self) -> dt.date:
         return self.now().date()
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -49,7 +48,7 @@ from verify._manual import query_from_fields
 from verify._model import Invoice, InvoiceEvent
 from verify._parsing import parse_qr
 from verify._query import InvoiceQuery
-from verify._recorder import EventRecorder, verified_event
+from verify._recorder import EventRecorder
 from verify._settings import Settings
 from verify._store._base import InvoiceStore
 
@@ -116,8 +115,6 @@ class Verifier:
         self._loading: dict[str, asyncio.Future[tuple[bytes, int]]] = {}
         self._generation: dict[str, int] = {}
         self._window_cache: tuple[int, Window, dt.date] | None = None
-        self._id_prefix = os.urandom(6).hex()
-        self._seq = 0
 
     # --- windows and ids -------------------------------------------------------------
     def window(self) -> tuple[Window, dt.date]:
@@ -136,10 +133,6 @@ class Verifier:
         )
         self._window_cache = (now, window, today)
         return window, today
-
-    def _event_id(self) -> str:
-        self._seq += 1
-        return f"v-{self._id_prefix}-{self._seq:012d}"
 
     async def _probe(self, probes: Any) -> list[Answer]:
         return await self.cache.probe(probes, self.window()[0])
@@ -257,16 +250,7 @@ class Verifier:
             result = ResultCode.VERIFIED
         else:
             result = ResultCode.MISMATCH
-        now = self.clock.now()
-        self.recorder.record(
-            verified_event(
-                event_id=self._event_id(),
-                invoice_key=query.invoice_key,
-                when=now,
-                channel=channel,
-                result=str(result),
-            )
-        )
+        self.recorder.verified(query.invoice_key, channel, result.value, self.clock.timestamp())
         if result is not ResultCode.VERIFIED:
             return Outcome(
                 result=result, ip_count=ip_count, cache=how, invoice_key=query.invoice_key

@@ -89,3 +89,41 @@ async def test_a_tick_writes_what_was_buffered_then_and_leaves_later_arrivals(
         assert len(store.get_events("26427000000316294884")) == 30
     finally:
         store.close()
+
+
+async def test_hot_path_verifications_become_events_with_ids_stable_across_retries(
+    store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(store_url)
+    spool = tmp_path / "spool.ndjson"
+    try:
+        rec = EventRecorder(store, interval=60, spool=spool)
+        when = WHEN.timestamp()
+        rec.verified("26427000000316294884", "web", "001", when)
+        rec.verified("26427000000316294884", "api", "006", when + 1)
+        rec.verified("04400150011181966722", "api", "001", when)
+        pending = rec.pending_for("26427000000316294884")
+        assert [(e.channel, e.detail, e.event_time) for e in pending] == [
+            ("web", {"result": "001"}, WHEN),
+            ("api", {"result": "006"}, WHEN + dt.timedelta(seconds=1)),
+        ]
+        assert all(e.kind is EventKind.VERIFIED for e in pending)
+        ids = [e.event_id for e in pending]
+        assert len(set(ids)) == 2
+        assert [e.event_id for e in rec.pending_for("26427000000316294884")] == ids  # stable
+        store._client.command(f"DROP DATABASE {store.database}")  # down: spooled at close
+        await rec.aclose(attempts=1)
+        spooled = spool.read_bytes().splitlines()
+        assert len(spooled) == 3
+        assert all(eid.encode() in b"".join(spooled) for eid in ids)  # same ids as before
+    finally:
+        store.close()
+    store = open_store(store_url)
+    try:
+        rec = EventRecorder(store, interval=60, spool=spool)
+        await rec.start()  # replayed
+        await rec.aclose()
+        stored = store.get_events("26427000000316294884")
+        assert sorted(e.event_id for e in stored) == sorted(ids)
+    finally:
+        store.close()
