@@ -23,17 +23,33 @@ def load_generated(
 ) -> tuple[list[str], dict[str, str]]:
     """Generate ``n`` invoices with their flow (H3's generator) straight into the store.
 
-    Returns every invoice's QR line and one sample line per status.
+    Returns the QR line of every invoice a verification can succeed with today (not a
+    red-letter one, issued within the verification window) and one sample line per
+    status.
     """
     from ingest._generate import iter_invoices_and_events, qr_line
     from ingest._records import parse_event, parse_invoice
+    from verify import FapiaoError, check_issue_date, get_settings
+    from verify import today as today_in
 
+    settings = get_settings()
+    limits, today = settings.limits, today_in(settings)
     invoices, events, lines, samples = [], [], [], {}
     for record, evs in iter_invoices_and_events(n, seed):
-        invoices.append(parse_invoice(record))
+        invoice = parse_invoice(record)
+        invoices.append(invoice)
         events.extend(parse_event(e) for e in evs)
         if str(record["total"]).startswith("-"):
             continue  # a red-letter invoice: verifiable, but not what a demo shows first
+        try:  # e.g. registry history older than the window answers 005, not a verification
+            check_issue_date(
+                invoice.issue_date,
+                today=today,
+                same_day=limits.same_day,
+                window_years=limits.window_years,
+            )
+        except FapiaoError:
+            continue
         line = qr_line(record)
         lines.append(line)
         status = record.get("status", "normal")
