@@ -44,7 +44,11 @@ def _pin() -> None:
 def _photo_path(  # noqa: PLR0917
     cache: Path, split: str, seed: int, category: str, size: str, qr: bool
 ) -> Path:
-    return cache / f"{split}-{size}-{category}-{seed}{'' if qr else '-noqr'}.jpg"
+    """Keyed by the generator's version and the seed: a changed generator re-renders."""
+    from ocr.synth._photo import SYNTH_VERSION
+
+    name = f"v{SYNTH_VERSION}-{split}-{size}-{category}-{seed}{'' if qr else '-noqr'}.jpg"
+    return cache / name
 
 
 def _make(args: tuple[Path, str, int, str, str, bool]) -> tuple[Path, list[str]]:
@@ -60,28 +64,31 @@ def _make(args: tuple[Path, str, int, str, str, bool]) -> tuple[Path, list[str]]
     return path, meta.read_text().splitlines()
 
 
-def _measure(args: tuple[Path, list[str]]) -> dict[str, tuple[bool, float]]:
+def _measure(args: tuple[Path, list[str], float]) -> dict[str, tuple[bool, float, str]]:
     import cv2
     import numpy as np
 
     from ocr import DecodeError, decode_bytes
     from ocr._readers import READERS
 
-    path, expected = args
+    path, expected, budget_s = args
     data = path.read_bytes()
     want = set(expected)
     out = {}
     start = time.perf_counter()
+    stage = "-"
     try:
-        got = set(decode_bytes(data, max_pixels=60_000_000, allow_ocr=False).payloads)
+        result = decode_bytes(data, max_pixels=60_000_000, allow_ocr=False, qr_budget_s=budget_s)
+        got = set(result.payloads)
+        stage = result.stage or "-"
     except DecodeError:
         got = set()
-    out["cascade"] = (want <= got, time.perf_counter() - start)
+    out["cascade"] = (want <= got, time.perf_counter() - start, stage)
     for name in LIBRARIES:
         start = time.perf_counter()
         gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         got = {t.strip() for t in READERS[name](gray)}
-        out[name] = (want <= got, time.perf_counter() - start)
+        out[name] = (want <= got, time.perf_counter() - start, name)
     return out
 
 
@@ -120,9 +127,19 @@ def _ms(values: list[float], q: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from verify._settings import OcrSettings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 photos per category and split")
-    parser.add_argument("--per-category", type=int, default=8, help="photos per category and split")
+    parser.add_argument(
+        "--per-category", type=int, default=10, help="photos per category and split"
+    )
+    parser.add_argument(
+        "--budget-ms",
+        type=int,
+        default=OcrSettings().qr_budget_ms,
+        help="the cascade's time budget per photo (the service's FAPIAO_OCR_QR_BUDGET_MS)",
+    )
     parser.add_argument("--sizes", default="12mp,2mp")
     parser.add_argument("--ocr", type=int, default=None, help="QR-less photos for the OCR figure")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -130,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cache", default=os.environ.get("FAPIAO_BENCH_CACHE", "/tmp/fapiao-bench-decode")
     )
     args = parser.parse_args(argv)
-    from ocr.synth._photo import CATEGORIES
+    from ocr.synth._photo import CATEGORIES, SYNTH_VERSION
     from ocr.synth._render import font_path
 
     if font_path() is None:
@@ -163,16 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(args.workers, initializer=_pin) as pool:
         made = list(pool.map(_make, jobs + ocr_jobs, chunksize=4))
         print(f"photos ready: {len(made)} in {time.perf_counter() - t0:.0f} s (cache {cache})")
-        measured = list(pool.map(_measure, made[: len(jobs)], chunksize=2))
+        budget = args.budget_ms / 1000
+        measured = list(
+            pool.map(_measure, [(p, e, budget) for p, e in made[: len(jobs)]], chunksize=2)
+        )
         ocr_marks = list(pool.map(_ocr_one, made[len(jobs) :])) if n_ocr else []
     from ocr._readers import zbar_available
 
     print(
         f"bench_decode {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {n} photos per "
-        f"category and split; one core per worker; pyzbar {'on' if zbar_available() else 'OFF'}; "
+        f"category and split; synth v{SYNTH_VERSION}; cascade budget {args.budget_ms} ms; "
+        f"one core per worker; pyzbar {'on' if zbar_available() else 'OFF'}; "
         f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
     )
-    table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float]]]] = defaultdict(list)
+    table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float, str]]]] = defaultdict(list)
     for job, m in zip(jobs, measured, strict=True):
         _, split, _, category, size, _ = job
         table[(size, split, category)].append(m)
@@ -194,6 +215,20 @@ def main(argv: list[str] | None = None) -> int:
                 best = max(LIBRARIES, key=lambda m: rates[m])
                 flag = "" if rates["cascade"] > rates[best] or rates["cascade"] == 1.0 else " <="
                 print(f"{category:12s} " + " ".join(f"{c:>22s}" for c in cells) + f"  {best}{flag}")
+    from ocr._cascade import STAGES
+
+    for size in sizes if n else ():
+        print(f"\n== {size}: photos read, by the cascade stage that read them (both splits) ==")
+        names = [name for name, _ in STAGES]
+        print(f"{'category':12s} " + " ".join(f"{s:>8s}" for s in names) + "   missed")
+        for category in (*CATEGORIES, "ALL"):
+            rows = [r for split in SPLITS for r in table[(size, split, category)]]
+            by = defaultdict(int)
+            for r in rows:
+                by[r["cascade"][2] if r["cascade"][0] else "missed"] += 1
+            print(
+                f"{category:12s} " + " ".join(f"{by[s]:8d}" for s in names) + f" {by['missed']:8d}"
+            )
     if ocr_marks:
         print(
             f"\n== OCR fallback, QR left out: {len(ocr_marks)} fresh 12 MP photos "

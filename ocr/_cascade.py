@@ -94,8 +94,10 @@ def _regions_stage(p: Picture) -> Iterable[str]:
                 break
 
 
-def _sheet_windows(p: Picture) -> list[np.ndarray]:
-    """The QR windows (top-left of each invoice sheet, both ways up) from the full image.
+def _sheet_windows(p: Picture) -> list[list[np.ndarray]]:
+    """Per sheet found, its four candidate QR windows (top-left corner, both ways up,
+    both reading orders) rectified from the full image, densest first: the code is
+    the densest thing on a sheet, so the first window is nearly always it.
 
     Computed once per picture: three stages look at them.
     """
@@ -105,36 +107,72 @@ def _sheet_windows(p: Picture) -> list[np.ndarray]:
         full = p.full()
         f = full.shape[1] / small.shape[1]
         p.memo["windows"] = [
-            _sheet.rectify(full, window, out_w=400, out_h=400)
+            sorted(
+                (
+                    _sheet.rectify(full, window, out_w=400, out_h=400)
+                    for window in _sheet.qr_windows(sheet * f)
+                ),
+                key=_texture,
+                reverse=True,
+            )
             for sheet in _sheet.find_sheets(small)
-            for window in _sheet.qr_windows(sheet * f)
         ]
-    windows: list[np.ndarray] = p.memo["windows"]
+    windows: list[list[np.ndarray]] = p.memo["windows"]
     return windows
 
 
+def _ranked_windows(p: Picture) -> list[tuple[int, np.ndarray]]:
+    """(sheet index, window): the densest window of every sheet, then the others."""
+    sheets = _sheet_windows(p)
+    return [(i, w[0]) for i, w in enumerate(sheets)] + [
+        (i, x) for i, w in enumerate(sheets) for x in w[1:]
+    ]
+
+
 def _sheets_stage(p: Picture) -> Iterable[str]:
-    """Where the QR must be: deblur and read it even when no detector saw it."""
-    windows = _sheet_windows(p)
-    for crop in windows:
+    """Where the QR must be: sharpen and read it even when no detector saw it."""
+    read: set[int] = set()
+    for sheet, crop in _ranked_windows(p):
         if p.expired():
             return
+        if sheet in read:
+            continue
         for variant in (
             crop,
             variants.sharpen(crop, sigma=2.0, amount=4.0),
             variants.sharpen(crop, sigma=3.0, amount=8.0),
             variants.otsu(variants.sharpen(crop, sigma=3.0, amount=8.0)),
-            variants.deconvolve(crop, 2.5),
-            variants.deconvolve(crop, 3.5),
         ):
             texts = readers.read_zxing_fast(variant)
             if texts:
                 yield from texts
+                read.add(sheet)
                 break
-        else:
+
+
+def _deblur_stage(p: Picture) -> Iterable[str]:
+    """Wiener deconvolution of each sheet's QR window over estimated kernels.
+
+    The densest window of every sheet first, then the others; each gets streaks
+    along its estimated blur direction, disks and Gaussians of several sizes until
+    one reads. Bounded by the picture's deadline.
+    """
+    read: set[int] = set()
+    for sheet, crop in _ranked_windows(p)[:_DEBLUR_WINDOWS]:
+        if sheet in read or not _deblur.looks_like_code(crop):
             continue
-        if len(windows) <= 4:  # one sheet: its code is read
-            return
+        for candidate in _deblur.candidates(crop):
+            if p.expired():
+                return
+            texts = readers.read_zxing_fast(candidate)
+            if texts:
+                yield from texts
+                read.add(sheet)
+                break
+
+
+_DEBLUR_WINDOWS = 8
+"""Windows deblurred at most (the densest of each sheet come first)."""
 
 
 def _motion_stage(p: Picture) -> Iterable[str]:
@@ -143,9 +181,8 @@ def _motion_stage(p: Picture) -> Iterable[str]:
     Only the densest QR window of each sheet (the code itself), three lengths and
     the estimated angle ±15°: nine deconvolutions of a 400 px crop.
     """
-    windows = _sheet_windows(p)
-    for i in range(0, len(windows), 4):  # four windows per sheet
-        crop = max(windows[i : i + 4], key=_texture)
+    for windows in _sheet_windows(p):
+        crop = windows[0]
         angle = variants.motion_direction(crop)
         done = False
         for length in (10, 7, 13):
@@ -160,28 +197,6 @@ def _motion_stage(p: Picture) -> Iterable[str]:
                     break
             if done:
                 break
-
-
-def _deblur_stage(p: Picture) -> Iterable[str]:
-    """Wiener deconvolution of each sheet's QR window over estimated kernels.
-
-    Windows are tried densest first (the code is the densest thing on a sheet);
-    each gets streaks along its estimated blur direction and disks of several
-    radii until one reads. Bounded by the picture's deadline.
-    """
-    windows = sorted(_sheet_windows(p), key=_texture, reverse=True)
-    for crop in windows[: 2 * _DEBLUR_WINDOWS]:
-        for candidate in _deblur.candidates(crop):
-            if p.expired():
-                return
-            texts = readers.read_zxing_fast(candidate)
-            if texts:
-                yield from texts
-                break
-
-
-_DEBLUR_WINDOWS = 4
-"""Windows per sheet (both ends, both reading orders); at most two sheets are deblurred."""
 
 
 def _texture(crop: np.ndarray) -> float:

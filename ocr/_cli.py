@@ -34,6 +34,8 @@ def _decode_file(path: str, settings: Settings, allow_ocr: bool) -> dict[str, ob
             max_bytes=settings.ocr.max_bytes,
             max_pixels=settings.ocr.max_pixels,
             allow_ocr=allow_ocr,
+            qr_budget_s=settings.ocr.qr_budget_ms / 1000,
+            ocr_budget_s=settings.ocr.ocr_timeout_ms / 1000,
         )
     except DecodeError as exc:
         out["non_invoice"] = exc.non_invoice

@@ -21,6 +21,8 @@ from ocr import _variants as variants
 
 DISK_RADII = (2.0, 3.0, 4.0, 5.0, 6.5, 8.0)
 """Defocus disk radii tried, in window pixels (the window is ~5 px per module)."""
+GAUSS_SIGMAS = (1.5, 2.5, 3.5)
+"""Gaussian blurs tried (a soft lens, or the sum of several small blurs)."""
 STREAK_LENGTHS = (5, 8, 11, 14, 18, 23)
 """Motion streak lengths tried, in window pixels."""
 ANGLE_STEPS = (0.0, -0.2, 0.2)
@@ -36,6 +38,14 @@ def disk_kernel(radius: float) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - c
     k = np.clip(radius + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)
     return k / float(k.sum())
+
+
+def gauss_kernel(sigma: float) -> np.ndarray:
+    import cv2
+
+    size = 2 * math.ceil(3 * sigma) + 1
+    k = cv2.getGaussianKernel(size, sigma)
+    return (k @ k.T).astype(np.float32)
 
 
 class Wiener:
@@ -83,6 +93,22 @@ def anisotropy(gray: np.ndarray) -> float:
     return root / max(jxx + jyy, 1e-6)
 
 
+def looks_like_code(gray: np.ndarray) -> bool:
+    """Whether a window holds a dark-and-light patch a blurred code could be.
+
+    Blur keeps the code's mix of dark and light modules (it only softens the
+    edges); blank paper, shadow or printed lines do not have it in the window's
+    centre. Saves the deconvolution sweep on windows that cannot hold a code.
+    """
+    h, w = gray.shape
+    centre = gray[h // 5 : h - h // 5, w // 5 : w - w // 5].astype(np.float32)
+    lo, hi = np.percentile(centre, (5, 95))
+    if hi - lo < 40:
+        return False
+    dark = float((centre < (lo + hi) / 2).mean())
+    return 0.12 <= dark <= 0.8
+
+
 def candidates(gray: np.ndarray) -> Iterator[np.ndarray]:
     """Deblurred versions of one QR window, likeliest first (lazy: stop when one reads).
 
@@ -103,6 +129,8 @@ def candidates(gray: np.ndarray) -> Iterator[np.ndarray]:
         for nsr in NSR:
             for radius in DISK_RADII:
                 yield wiener.apply(disk_kernel(radius), nsr)
+            for sigma in GAUSS_SIGMAS:
+                yield wiener.apply(gauss_kernel(sigma), nsr)
 
     order = (streaks, disks) if streak_first else (disks, streaks)
     for make in order:

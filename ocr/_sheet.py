@@ -19,12 +19,32 @@ _QR_WINDOW = (0.0, 0.0, 0.2, 0.3)
 def find_sheets(
     gray: np.ndarray, *, max_sheets: int = 4, invoice_shaped: bool = False
 ) -> list[np.ndarray]:
-    """Corner points (tl, tr, br, bl order along the long edge) of paper sheets."""
+    """Corner points (tl, tr, br, bl order along the long edge) of paper sheets.
+
+    Paper is the brightest large thing in the photo: Otsu's threshold first; when
+    that finds no invoice-shaped sheet (a pale desk merges with the paper), a
+    threshold halfway between Otsu's and the brightest pixels.
+    """
     import cv2
 
-    h, w = gray.shape
     blur = cv2.GaussianBlur(gray, (0, 0), 2)
-    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    otsu, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    high = (otsu + float(np.percentile(blur, 99.5))) / 2
+    first = _sheets_at(blur, otsu, max_sheets)
+    if any(shaped for _, shaped in first) or high - otsu < 8:
+        found = first
+    else:
+        second = _sheets_at(blur, high, max_sheets)
+        found = second if any(shaped for _, shaped in second) else first
+    return [quad for quad, shaped in found if shaped or not invoice_shaped]
+
+
+def _sheets_at(blur: np.ndarray, level: float, max_sheets: int) -> list[tuple[np.ndarray, bool]]:
+    """Bright quadrilaterals above ``level``, each with whether it is invoice-shaped."""
+    import cv2
+
+    h, w = blur.shape
+    _, bright = cv2.threshold(blur, level, 255, cv2.THRESH_BINARY)
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, k, iterations=2)
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -43,9 +63,7 @@ def find_sheets(
         if quad is None:
             quad = cv2.boxPoints(cv2.minAreaRect(c)).astype(np.float32)
         quad = _clockwise(quad)
-        if invoice_shaped and not _invoice_shaped(quad, area):
-            continue
-        sheets.append(quad)
+        sheets.append((quad, _invoice_shaped(quad, area) and area < 0.97 * h * w))
     return sheets
 
 

@@ -35,6 +35,8 @@ CATEGORIES = (
     "multi",
     "combined",
 )
+SYNTH_VERSION = 2
+"""Bumped whenever a photo for a given seed changes (benchmark caches key on it)."""
 SIZES = {"12mp": (4000, 3000), "2mp": (1632, 1224)}
 
 
@@ -155,30 +157,57 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
     return k / max(k.sum(), 1e-6)
 
 
+def _disk_kernel(radius: float) -> np.ndarray:
+    """A lens out of focus: a uniform disk (anti-aliased edge) of ``radius`` pixels."""
+    size = 2 * math.ceil(radius) + 3
+    c = size // 2
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - c
+    k = np.clip(radius + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)
+    return k / float(k.sum())
+
+
 _COMBINABLE = [c for c in CATEGORIES if c not in ("clean", "rotation", "multi", "combined")]
 """Faults a "combined" photo draws three of (in CATEGORIES order, so seeds stay stable)."""
 
 
 class _Faults:
-    """The degradation strengths of one photo (0 = off); lengths are frame-relative."""
+    """The degradation strengths of one photo (0 = off); lengths are frame-relative.
+
+    Every photo carries the mild faults of a hand-held phone picture (some blur, a
+    little shake, the sheet not filling the frame); the category adds a strong one.
+    Strong defocus is a disk (a lens out of focus), not a Gaussian.
+    """
 
     def __init__(self, rng: random.Random, category: str) -> None:
         pick = {category} if category != "combined" else set(rng.sample(_COMBINABLE, 3))
+        if category not in ("clean", "combined") and rng.random() < SECOND_FAULT:
+            pick.add(rng.choice([c for c in _SECOND if c != category]))
         self.angle = math.radians(
             rng.uniform(0, 360) if category in ("rotation", "multi") else rng.uniform(-6, 6)
         )
-        self.persp = rng.uniform(0.25, 0.45) if "perspective" in pick else rng.uniform(0.0, 0.08)
-        self.width = rng.uniform(0.40, 0.50) if "lowres" in pick else rng.uniform(0.65, 0.92)
-        self.defocus = (
-            rng.uniform(0.0007, 0.0010) if "defocus" in pick else rng.uniform(0.0, 0.0003)
+        self.persp = rng.uniform(0.25, 0.45) if "perspective" in pick else rng.uniform(0.0, 0.1)
+        self.width = (
+            rng.uniform(*STRENGTH["small"]) if "lowres" in pick else rng.uniform(0.55, 0.92)
         )
-        self.motion = rng.uniform(0.0025, 0.004) if "motion" in pick else 0.0
-        self.noise = rng.uniform(14, 26) if "noise" in pick else rng.uniform(1, 4)
-        self.quality = rng.randint(8, 18) if "jpeg" in pick else rng.randint(75, 92)
+        self.defocus = rng.uniform(0.0, 0.0003)
+        self.disk = rng.uniform(*STRENGTH["defocus"]) if "defocus" in pick else 0.0
+        self.motion = (
+            rng.uniform(*STRENGTH["motion"]) if "motion" in pick else rng.uniform(0.0, 0.001)
+        )
+        self.noise = rng.uniform(14, 26) if "noise" in pick else rng.uniform(1, 5)
+        self.quality = rng.randint(8, 18) if "jpeg" in pick else rng.randint(72, 92)
         self.shadow = rng.uniform(0.55, 0.8) if "lighting" in pick else 0.0
         self.glare = rng.uniform(150, 215) if "glare" in pick else 0.0
         self.crumple = rng.uniform(0.012, 0.025) if "crumpled" in pick else 0.0
         self.count = rng.randint(2, 3) if category == "multi" else 1
+
+
+STRENGTH = {"small": (0.32, 0.45), "defocus": (0.0006, 0.0010), "motion": (0.002, 0.0035)}
+"""Ranges of the strong faults (frame-relative): sheet width, defocus disk radius and
+motion streak length as fractions of the frame's width and diagonal."""
+SECOND_FAULT = 0.3
+"""Share of photos (all categories but ``clean``) that also carry a second strong fault."""
+_SECOND = ("defocus", "motion", "lowres")
 
 
 def _layout(rng: random.Random, f: _Faults) -> list[tuple[float, float, float]]:
@@ -225,8 +254,10 @@ def make_photo(seed: int, category: str, size: str = "12mp", *, qr: bool = True)
     sigma = f.defocus * diag
     if sigma > 0.3:
         img8 = cv2.GaussianBlur(img8, (0, 0), sigma)
-    if f.motion:
-        length = max(3, round(f.motion * diag))
+    if f.disk:
+        img8 = cv2.filter2D(img8, -1, _disk_kernel(f.disk * diag))
+    if f.motion * diag >= 2:
+        length = max(2, round(f.motion * diag))
         img8 = cv2.filter2D(img8, -1, _motion_kernel(length, rng.uniform(0, math.pi)))
     noisy = img8.astype(np.float32) + np.random.default_rng(rng.randrange(2**32)).normal(
         0, f.noise, (h, w, 1)
