@@ -50,9 +50,13 @@ class Coalescer(Generic[T, R]):
         self._scheduled = False
         loop = asyncio.get_running_loop()
         while self._items and self._inflight < self.max_inflight:
-            items = self._items[: self.max_batch]
-            futures = self._futures[: self.max_batch]
-            del self._items[: len(items)], self._futures[: len(futures)]
+            if len(self._items) <= self.max_batch:  # the usual case: take the lists whole
+                items, futures = self._items, self._futures
+                self._items, self._futures = [], []
+            else:
+                items = self._items[: self.max_batch]
+                futures = self._futures[: self.max_batch]
+                del self._items[: len(items)], self._futures[: len(futures)]
             self._inflight += 1
             task = loop.create_task(self._run(items, futures))
             self._tasks.add(task)

@@ -114,7 +114,7 @@ class Verifier:
         self._batcher: Coalescer[Probe, Answer] = Coalescer(self._probe)
         self._loading: dict[str, asyncio.Future[tuple[bytes, int]]] = {}
         self._generation: dict[str, int] = {}
-        self._window_cache: tuple[int, Window, dt.date] | None = None
+        self._window_cache: tuple[int, Window, dt.date, str] | None = None
 
     # --- windows and ids -------------------------------------------------------------
     def window(self) -> tuple[Window, dt.date]:
@@ -131,8 +131,13 @@ class Verifier:
             ip_limit=self.limits.rate_limit_per_ip,
             minute=now // 60,
         )
-        self._window_cache = (now, window, today)
+        self._window_cache = (now, window, today, today.isoformat())
         return window, today
+
+    def _today_iso(self) -> str:
+        self.window()
+        assert self._window_cache is not None
+        return self._window_cache[3]
 
     async def _probe(self, probes: Any) -> list[Answer]:
         return await self.cache.probe(probes, self.window()[0])
@@ -222,7 +227,7 @@ class Verifier:
         if state is State.HIT:
             assert answer.value is not None
             summary = unpack(answer.value)
-            if summary.count_day != self.window()[1].isoformat():
+            if summary.count_day != self._today_iso():
                 summary = await self._refill(key)  # entry from before midnight
         else:
             how = "miss"
