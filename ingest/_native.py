@@ -192,20 +192,22 @@ class NativeRun:
         t = self.t
         for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe"):
             self.cmd(f"TRUNCATE TABLE {t[name]}")
+        events = b'"event_id"' in data  # else no event line: skip that statement
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             del data
-            return self._chunk(base, tmp)
+            return self._chunk(base, tmp, events=events)
         finally:
             os.unlink(tmp)
 
-    def _chunk(self, base: int, tmp: str) -> ChunkResult:
+    def _chunk(self, base: int, tmp: str, *, events: bool) -> ChunkResult:
         t, out = self.t, ChunkResult()
         # 2. parse and check in SQL; IDs and codes by the verify core
         self.cmd(sql.parse_invoices_sql(t["pi"], "{src:String}"), src=tmp)
-        self.cmd(sql.parse_events_sql(t["pe"], "{src:String}"), src=tmp)
+        if events:
+            self.cmd(sql.parse_events_sql(t["pe"], "{src:String}"), src=tmp)
         new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
         good = [v for v in new if self.ids.valid(v)]
         if good:

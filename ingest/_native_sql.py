@@ -17,8 +17,13 @@ with the precise reason or accepts it. So it flags, among others:
 Taxpayer IDs and legacy invoice codes are checked by the verify core in Python
 (once per distinct value, ingest/_native.py) and handed to SQL as a table of
 valid values. Constants (kinds, statuses, event kinds) come from the verify core
-as query parameters. The doc column is JSON of the Invoice (verify/_store/_rows.py
-reads both JSON and msgpack docs); its cityHash64 is the source_hash.
+as query parameters. The ``doc`` column is the accepted line itself with its
+``invoice_key`` put first (verify/_store/_rows.py reads JSON and msgpack docs);
+its cityHash64 is the source_hash.
+
+The statements run with short-circuit evaluation off (ingest/_native.py: lazy AND
+re-evaluated the shared JSON extraction per branch), so no function here may
+throw on any input: the *OrZero forms, guarded arguments.
 """
 
 from __future__ import annotations
@@ -28,15 +33,15 @@ from typing import Any, Final
 
 import msgspec
 
-from ingest._fast import _Event, _Invoice
+from ingest._fast import _Event, _Invoice, _Item, _Party
 from ingest._records import INVOICE_KINDS
 from verify import DIGITAL_KINDS, STATUS_CHANGING_EVENTS, EventKind, RiskLevel, Status
 
 _WS: Final = "".join(
     f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace()
 )  # Python's whitespace (what str.strip removes), as an RE2 class body
-_MONEY: Final = r"^-?(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$"
-"""Amounts whose quantized text we can write exactly (no leading zeros)."""
+_MONEY: Final = r"^-?(0|[1-9][0-9]{0,12})\.[0-9]{2}$"
+"""Amounts already in their quantized form (Decimal(x).quantize(0.01) has the same text)."""
 
 
 def params() -> dict[str, Any]:
@@ -44,16 +49,20 @@ def params() -> dict[str, Any]:
     return {
         "inv_keys": [f.name for f in msgspec.structs.fields(_Invoice)],
         "ev_keys": [f.name for f in msgspec.structs.fields(_Event)],
+        "party_keys": [f.name for f in msgspec.structs.fields(_Party)],
+        "item_keys": [f.name for f in msgspec.structs.fields(_Item)],
         "kinds": sorted(INVOICE_KINDS),
         "digital": sorted(DIGITAL_KINDS),
         "statuses": [s.value for s in Status],
         "risks": [r.value for r in RiskLevel],
         "ev_kinds": [k.value for k in EventKind if k not in STATUS_CHANGING_EVENTS],
         "re_blank": r"^[ \t\r\n\x0b\x0c]*$",
-        "re_ws_edge": f"^[{_WS}]|[{_WS}]$",
-        "re_scalar": r'"\s*:\s*[^"\s\[{]',
-        "re_container": r":\s*[\[{]",
-        "re_items": r"^\[\s*(\{[^{}\[\]]*\}\s*(,\s*\{[^{}\[\]]*\}\s*)*)?\]$",
+        "re_ws_quote": (rf'[{{\[,:]\s*"([{_WS}]|\\[tnrf])|([{_WS}]|\\[tnrf])"\s*[:,}}\]]'),
+        "re_nonstring": r'"\s*:\s*[^"\s]',
+        "re_seller": r'"seller"\s*:\s*\{',
+        "re_buyer": r'"buyer"\s*:\s*\{',
+        "re_items": r'"items"\s*:\s*\[',
+        "re_detail": r'"detail"\s*:\s*\{',
         "re_money": _MONEY,
         "re_num": r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$",
         "re_rate": r"^0(\.[0-9]{1,10})?$",
@@ -65,49 +74,25 @@ def params() -> dict[str, Any]:
 
 
 def _text(x: str, limit: int = 2000) -> str:
-    """A text field the fast path keeps as is: no edge whitespace, not too long."""
-    return f"(lengthUTF8({x}) <= {limit} AND NOT match({x}, {{re_ws_edge:String}}))"
+    """A text field the fast path keeps as is (no edge whitespace: _SHAPE), not too long."""
+    return f"(lengthUTF8({x}) <= {limit})"
 
 
-def _money_text(x: str) -> str:
-    """Decimal(x).quantize(0.01) as text, for an x matching re_money."""
+def _object(m: str, keys_param: str) -> str:
+    """A Map of one JSON object: its keys unique and all known."""
     return (
-        f"multiIf(position({x}, '.') = 0, concat({x}, '.00'), "
-        f"length({x}) - position({x}, '.') = 1, concat({x}, '0'), {x})"
+        f"(arrayUniq(mapKeys({m})) = length({m}) "
+        f"AND hasAll({{{keys_param}:Array(String)}}, mapKeys({m})))"
     )
 
 
-# Short-circuit evaluation is off (ingest/_native.py): every function here must
-# not throw on any input (the *OrZero forms, guarded arguments).
-_PARTY_T: Final = (
-    "Tuple(tax_id String, name String, address String, phone String, bank String, account String)"
-)
-_ITEM_T: Final = (
-    "Tuple(name Nullable(String), spec String, unit String, quantity Nullable(String), "
-    "unit_price Nullable(String), amount Nullable(String), tax_rate Nullable(String), "
-    "tax Nullable(String))"
-)
 _INVOICE_T: Final = (
     "Tuple(kind String, code String, number String, issue_date String, amount String, "
-    "tax String, total String, check_code String, status Nullable(String), "
-    f"risk_level Nullable(String), seller {_PARTY_T}, buyer {_PARTY_T}, "
-    f"items Array({_ITEM_T}), machine_no String, remarks String, invoice_key String)"
+    "tax String, total String, check_code String, status String, risk_level String, "
+    "seller Map(String, String), buyer Map(String, String), "
+    "items Array(Map(String, String)), machine_no String, remarks String, invoice_key String)"
 )
-_DOC_ITEM_T: Final = (
-    "Tuple(name String, spec String, unit String, quantity Nullable(String), "
-    "unit_price Nullable(String), amount String, tax_rate String, tax String)"
-)
-_DOC_T: Final = (
-    "Tuple(invoice_key String, kind String, code String, number String, issue_date String, "
-    "amount String, tax String, total String, check_code String, status String, "
-    f"risk_level String, seller {_PARTY_T}, buyer {_PARTY_T}, items Array({_DOC_ITEM_T}), "
-    "machine_no String, remarks String, version UInt8)"
-)
-
-_EVENT_T: Final = (
-    "Tuple(event_id String, invoice_key String, event_time String, kind String, "
-    "actor_tax_id String, channel String)"
-)
+"""One parse of an invoice line (first of duplicate keys: those are flagged)."""
 
 PARSED_INVOICES_DDL: Final = """
 CREATE TABLE {name} (
@@ -125,111 +110,82 @@ CREATE TABLE {name} (
 """
 
 
-def _lines(source: str) -> str:
-    """The chunk's non-blank lines with their 0-based row number in the chunk."""
+def _lines(source: str, events: bool) -> str:
+    """The chunk's non-blank lines of one kind with their 0-based row number in the
+    chunk (an event line names "event_id", as for ingest/_parallel.validate_line)."""
     return (
         f"SELECT _row_number AS n, line FROM file({source}, LineAsString, 'line String') "
-        "WHERE NOT match(line, {re_blank:String})"
+        "WHERE NOT match(line, {re_blank:String}) "
+        f"AND position(line, '\"event_id\"') {'>' if events else '='} 0"
     )
 
 
-def _shape(keys_param: str) -> str:
-    """Checks of the top-level object common to invoices and events."""
-    return (
-        "isValidUTF8(line) AND position(line, {escape_u:String}) = 0 AND isValidJSON(line) "
-        "AND notEmpty(kv) AND arrayUniq(keys) = length(keys) "
-        f"AND hasAll({{{keys_param}:Array(String)}}, keys) "
-        "AND NOT match(line, {re_scalar:String})"
-    )
-
-
-def _field(name: str) -> str:
-    return f"arrayFirst(x -> x.1 = '{name}', kv).2"
-
-
-def _unique_keys(raw: str) -> str:
-    return f"(arrayUniq(JSONExtractKeys({raw})) = length(JSONExtractKeys({raw})))"
+_SHAPE: Final = (
+    "startsWith(line, '{') AND isValidUTF8(line) AND position(line, {escape_u:String}) = 0 "
+    "AND NOT match(line, {re_ws_quote:String})"
+)
+"""The line: an object, UTF-8, no \\u escape, no whitespace (nor an escaped one) just
+inside an opening or closing quote: no string starts or ends with what Python strips."""
 
 
 def parse_invoices_sql(table: str, source: str) -> str:
-    """Invoice lines of the chunk into ``table`` (PARSED_INVOICES_DDL), checked."""
+    """Invoice lines of the chunk into ``table`` (PARSED_INVOICES_DDL), checked.
+
+    The line itself, with the derived ``invoice_key`` put first, is the ``doc``: an
+    accepted line holds only known keys, strings and quantized amounts, so
+    msgspec decodes it into the Invoice the fast path builds from it."""
     item_ok = (
         "arrayAll(i -> "
-        "tupleElement(i, 'name') IS NOT NULL AND tupleElement(i, 'name') != '' AND "
-        + _text("assumeNotNull(tupleElement(i, 'name'))")
-        + " AND "
-        + _text("tupleElement(i, 'spec')")
-        + " AND "
-        + _text("tupleElement(i, 'unit')")
-        + " AND (tupleElement(i, 'quantity') IS NULL"
-        " OR match(assumeNotNull(tupleElement(i, 'quantity')), {re_num:String}))"
-        " AND (tupleElement(i, 'unit_price') IS NULL"
-        " OR match(assumeNotNull(tupleElement(i, 'unit_price')), {re_num:String}))"
-        " AND match(ifNull(tupleElement(i, 'amount'), ''), {re_money:String})"
-        " AND match(ifNull(tupleElement(i, 'tax_rate'), ''), {re_rate:String})"
-        " AND match(ifNull(tupleElement(i, 'tax'), ''), {re_money:String}), items)"
+        + _object("i", "item_keys")
+        + " AND i['name'] != '' AND "
+        + " AND ".join(_text(f"i['{f}']") for f in ("name", "spec", "unit"))
+        + " AND (NOT mapContains(i, 'quantity') OR match(i['quantity'], {re_num:String}))"
+        " AND (NOT mapContains(i, 'unit_price') OR match(i['unit_price'], {re_num:String}))"
+        " AND match(i['amount'], {re_money:String}) AND match(i['tax_rate'], {re_rate:String})"
+        " AND match(i['tax'], {re_money:String}), items)"
     )
-    party_ok = " AND ".join(
-        _text(f"tupleElement({p}, '{f}')")
+    party_text = " AND ".join(
+        _text(f"{p}['{f}']")
         for p in ("seller", "buyer")
         for f in ("tax_id", "name", "address", "phone", "bank", "account")
-    )
-    doc_items = (
-        "arrayMap(i -> tuple(assumeNotNull(tupleElement(i, 'name')), tupleElement(i, 'spec'), "
-        "tupleElement(i, 'unit'), tupleElement(i, 'quantity'), tupleElement(i, 'unit_price'), "
-        + _money_text("ifNull(tupleElement(i, 'amount'), '')")
-        + ", ifNull(tupleElement(i, 'tax_rate'), ''), "
-        + _money_text("ifNull(tupleElement(i, 'tax'), '')")
-        + "), items)"
     )
     return f"""
 INSERT INTO {table}
 SELECT n, pre_ok, key, kind, code, if(pre_ok, toDateOrZero(issue_date_s), toDate(0)),
-       tupleElement(seller, 'tax_id'), tupleElement(buyer, 'tax_id'),
+       seller['tax_id'], buyer['tax_id'],
        if(pre_ok, toDecimal64OrZero(total_s, 2), toDecimal64(0, 2)), record_status, risk,
        if(pre_ok, cityHash64(doc), 0), if(pre_ok, doc, '')
 FROM (
     SELECT n, line,
-        JSONExtractKeysAndValuesRaw(line) AS kv,
-        arrayMap(x -> x.1, kv) AS keys,
-        {_field("seller")} AS seller_raw,
-        {_field("buyer")} AS buyer_raw,
-        {_field("items")} AS items_raw,
-        JSONExtract(line, '{_INVOICE_T}') AS r,
-        tupleElement(r, 'kind') AS kind,
-        tupleElement(r, 'code') AS code,
-        tupleElement(r, 'number') AS number,
-        tupleElement(r, 'issue_date') AS issue_date_s,
-        tupleElement(r, 'amount') AS amount_s,
-        tupleElement(r, 'tax') AS tax_s,
-        tupleElement(r, 'total') AS total_s,
-        tupleElement(r, 'check_code') AS check_code,
-        ifNull(tupleElement(r, 'status'), 'normal') AS record_status,
-        ifNull(tupleElement(r, 'risk_level'), '01') AS risk,
-        tupleElement(r, 'seller') AS seller,
-        tupleElement(r, 'buyer') AS buyer,
-        tupleElement(r, 'items') AS items,
-        tupleElement(r, 'machine_no') AS machine_no,
-        tupleElement(r, 'remarks') AS remarks,
+        JSONExtractKeys(line) AS keys,
+        JSONExtract(line, '{_INVOICE_T}') AS m,
+        tupleElement(m, 'seller') AS seller,
+        tupleElement(m, 'buyer') AS buyer,
+        tupleElement(m, 'items') AS items,
+        tupleElement(m, 'kind') AS kind,
+        tupleElement(m, 'code') AS code,
+        tupleElement(m, 'number') AS number,
+        tupleElement(m, 'issue_date') AS issue_date_s,
+        tupleElement(m, 'amount') AS amount_s,
+        tupleElement(m, 'tax') AS tax_s,
+        tupleElement(m, 'total') AS total_s,
+        tupleElement(m, 'check_code') AS check_code,
+        if(has(keys, 'status'), tupleElement(m, 'status'), 'normal') AS record_status,
+        if(has(keys, 'risk_level'), tupleElement(m, 'risk_level'), '01') AS risk,
         if(length(number) = 20, number, concat(code, number)) AS key,
         kind IN {{digital:Array(String)}} AS digital,
-        match(amount_s, {{re_money:String}}) AND match(tax_s, {{re_money:String}})
-            AND match(total_s, {{re_money:String}}) AS money_form,
         toDecimal128OrZero(amount_s, 2) AS amount_d,
         toDecimal128OrZero(tax_s, 2) AS tax_d,
-        {item_ok} AS items_form,
         (
-            {_shape("inv_keys")}
-            AND has(keys, 'kind') AND has(keys, 'number') AND has(keys, 'issue_date')
-            AND has(keys, 'amount') AND has(keys, 'tax') AND has(keys, 'total')
-            AND has(keys, 'seller')
-            AND countMatches(line, {{re_container:String}})
-                = 1 + has(keys, 'buyer') + has(keys, 'items')
-            AND startsWith(seller_raw, '{{') AND {_unique_keys("seller_raw")}
-            AND (buyer_raw = '' OR (startsWith(buyer_raw, '{{')
-                 AND {_unique_keys("buyer_raw")}))
-            AND (items_raw = '' OR (match(items_raw, {{re_items:String}})
-                 AND arrayAll(x -> {_unique_keys("x")}, JSONExtractArrayRaw(items_raw))))
+            {_SHAPE}
+            AND arrayUniq(keys) = length(keys) AND hasAll({{inv_keys:Array(String)}}, keys)
+            AND has(keys, 'code') AND has(keys, 'seller')
+            AND countMatches(line, {{re_nonstring:String}}) = 1 + has(keys, 'buyer')
+                + has(keys, 'items')
+            AND countMatches(line, {{re_seller:String}}) = 1
+            AND countMatches(line, {{re_buyer:String}}) = has(keys, 'buyer')
+            AND countMatches(line, {{re_items:String}}) = has(keys, 'items')
+            AND {_object("seller", "party_keys")} AND {_object("buyer", "party_keys")}
             AND kind IN {{kinds:Array(String)}}
             AND if(digital,
                    code = '' AND match(number, '^[0-9]{{20}}$')
@@ -240,24 +196,21 @@ FROM (
             AND issue_date_s BETWEEN '1970-01-01' AND '2149-06-06'
             AND toString(toDate32OrZero(issue_date_s)) = issue_date_s
             AND (check_code = '' OR match(check_code, '^[0-9]{{5,32}}$'))
-            AND money_form AND amount_d + tax_d = toDecimal128OrZero(total_s, 2)
-            AND items_form
+            AND match(amount_s, {{re_money:String}}) AND match(tax_s, {{re_money:String}})
+            AND match(total_s, {{re_money:String}})
+            AND amount_d + tax_d = toDecimal128OrZero(total_s, 2)
+            AND {item_ok}
             AND (empty(items) OR (
-                arraySum(arrayMap(i -> toDecimal128OrZero(ifNull(tupleElement(i, 'amount'), ''),
-                                                          2), items)) = amount_d
-                AND arraySum(arrayMap(i -> toDecimal128OrZero(ifNull(tupleElement(i, 'tax'), ''),
-                                                              2), items)) = tax_d))
-            AND (tupleElement(r, 'invoice_key') = '' OR tupleElement(r, 'invoice_key') = key)
+                arraySum(arrayMap(i -> toDecimal128OrZero(i['amount'], 2), items)) = amount_d
+                AND arraySum(arrayMap(i -> toDecimal128OrZero(i['tax'], 2), items)) = tax_d))
+            AND (tupleElement(m, 'invoice_key') = '' OR tupleElement(m, 'invoice_key') = key)
             AND record_status IN {{statuses:Array(String)}} AND risk IN {{risks:Array(String)}}
-            AND tupleElement(seller, 'tax_id') != ''
-            AND {party_ok} AND {_text("machine_no")} AND {_text("remarks")}
+            AND seller['tax_id'] != ''
+            AND {party_text} AND {_text("tupleElement(m, 'machine_no')")}
+            AND {_text("tupleElement(m, 'remarks')")}
         ) AS pre_ok,
-        toJSONString(CAST(tuple(key, kind, code, number, issue_date_s,
-            {_money_text("amount_s")}, {_money_text("tax_s")}, {_money_text("total_s")},
-            check_code, record_status, risk, seller, buyer, {doc_items}, machine_no, remarks,
-            0), '{_DOC_T}')) AS doc
-    FROM ({_lines(source)})
-    WHERE position(line, '"event_id"') = 0
+        concat('{{"invoice_key":"', key, '",', substring(line, 2)) AS doc
+    FROM ({_lines(source, events=False)})
 )
 """
 
@@ -266,27 +219,19 @@ def parse_events_sql(table: str, source: str) -> str:
     """Event lines of the chunk into ``table`` (PARSED_EVENTS_DDL), checked."""
     return f"""
 INSERT INTO {table}
-SELECT n, pre_ok, event_id, invoice_key,
+SELECT n, pre_ok, m['event_id'], m['invoice_key'],
        if(pre_ok, addSeconds(makeDateTime64(if(pre_ok, y, 1970), if(pre_ok, mo, 1),
                                             if(pre_ok, d, 1), if(pre_ok, hh, 0),
                                             if(pre_ok, mi, 0), if(pre_ok, ss, 0),
                                             if(pre_ok, ms, 0), 3, 'UTC'),
                              -offset_s),
           toDateTime64(0, 3, 'UTC')),
-       kind, actor, channel, if(pre_ok, detail, map())
+       m['kind'], m['actor_tax_id'], m['channel'], if(pre_ok, detail, map())
 FROM (
     SELECT n, line,
-        JSONExtractKeysAndValuesRaw(line) AS kv,
-        arrayMap(x -> x.1, kv) AS keys,
-        {_field("detail")} AS detail_raw,
-        JSONExtract(line, '{_EVENT_T}') AS r,
-        tupleElement(r, 'event_id') AS event_id,
-        tupleElement(r, 'invoice_key') AS invoice_key,
-        tupleElement(r, 'event_time') AS t,
-        tupleElement(r, 'kind') AS kind,
-        tupleElement(r, 'actor_tax_id') AS actor,
-        tupleElement(r, 'channel') AS channel,
-        JSONExtract(if(detail_raw = '', '{{}}', detail_raw), 'Map(String, String)') AS detail,
+        JSONExtract(line, 'Map(String, String)') AS m,
+        JSONExtract(m['detail'], 'Map(String, String)') AS detail,
+        m['event_time'] AS t,
         toUInt16OrZero(substring(t, 1, 4)) AS y,
         toUInt8OrZero(substring(t, 6, 2)) AS mo,
         toUInt8OrZero(substring(t, 9, 2)) AS d,
@@ -306,22 +251,19 @@ FROM (
             AND (tz = 'Z' OR (toUInt8OrZero(substring(tz, 2, 2)) <= 18
                               AND toUInt8OrZero(substring(tz, 5, 2)) <= 59)) AS time_form,
         (
-            {_shape("ev_keys")}
-            AND has(keys, 'event_id') AND has(keys, 'invoice_key') AND has(keys, 'event_time')
-            AND has(keys, 'kind')
-            AND countMatches(line, {{re_container:String}}) = has(keys, 'detail')
-            AND (detail_raw = '' OR (startsWith(detail_raw, '{{')
-                 AND {_unique_keys("detail_raw")}))
-            AND event_id != '' AND {_text("event_id", 128)}
-            AND match(invoice_key, '^([0-9]{{18}}|[0-9]{{20}})$')
-            AND kind IN {{ev_kinds:Array(String)}}
-            AND {_text("channel")} AND {_text("actor")}
+            {_SHAPE} AND {_object("m", "ev_keys")}
+            AND mapContains(m, 'invoice_key') AND mapContains(m, 'event_time')
+            AND countMatches(line, {{re_nonstring:String}}) = mapContains(m, 'detail')
+            AND countMatches(line, {{re_detail:String}}) = mapContains(m, 'detail')
+            AND arrayUniq(mapKeys(detail)) = length(detail)
+            AND m['event_id'] != '' AND {_text("m['event_id']", 128)}
+            AND match(m['invoice_key'], '^([0-9]{{18}}|[0-9]{{20}})$')
+            AND m['kind'] IN {{ev_kinds:Array(String)}}
+            AND {_text("m['channel']")} AND {_text("m['actor_tax_id']")}
             AND time_form
-            AND toDayOfMonth(toDate32OrZero(substring(t, 1, 10))) = d
             AND toString(toDate32OrZero(substring(t, 1, 10))) = substring(t, 1, 10)
         ) AS pre_ok
-    FROM ({_lines(source)})
-    WHERE position(line, '"event_id"') > 0
+    FROM ({_lines(source, events=True)})
 )
 """
 

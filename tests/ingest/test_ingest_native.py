@@ -1,0 +1,252 @@
+"""The native NDJSON path (SQL checks and loads) gives what the Python path gives.
+
+The same files (generated data, every reject reason, and rows SQL must leave to
+Python: padded text, numbers as JSON numbers, duplicate keys, escapes, CRLF...)
+go through both paths into two databases: accepted keys, invoices, flows,
+statuses, rejects (line, code, field) and counts must be identical.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ingest import _native, generate
+from ingest._loader import Loader
+from ingest._run import FileSummary, ingest_paths
+from tests.ingest.samples import digital_invoice, event, key_of, ndjson, paper_invoice
+from tests.ingest.test_ingest_rejects import BAD_EVENTS, BAD_INVOICES
+from verify import open_store
+from verify._store._clickhouse import ClickHouseStore
+
+
+@pytest.fixture
+def stores(chdb_root: Path) -> Iterator[dict[bool, ClickHouseStore]]:
+    """Two fresh databases: True for the native path, False for the Python path."""
+    tag = uuid.uuid4().hex[:10]
+    opened = {
+        native: open_store(f"chdb://{chdb_root}?database=t_native_{tag}_{int(native)}")
+        for native in (True, False)
+    }
+    yield opened
+    for s in opened.values():
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    out = tmp_path_factory.mktemp("gen")
+    generate(400, 7, out, today=dt.date(2026, 11, 20), workers=0)
+    return (out / "invoices.ndjson").read_bytes(), (out / "events.ndjson").read_bytes()
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+MORE_BAD_INVOICES = [
+    (digital_invoice(901, invoice_key="26442000000000000999"), "invoice_key_mismatch",
+     "invoice_key"),
+    (digital_invoice(902, check_code="12ab5"), "check_code_format", "check_code"),
+    (digital_invoice(903, risk_level="09"), "unknown_risk_level", "risk_level"),
+    (digital_invoice(904, remarks="x" * 2001), "field_too_long", "remarks"),
+    (digital_invoice(905, items=[{"name": "a", "amount": "89.17", "tax_rate": "1.13",
+                                  "tax": "11.59"}]), "tax_rate", "items[0].tax_rate"),
+    (digital_invoice(906, items=[{"name": "", "amount": "89.17", "tax_rate": "0.13",
+                                  "tax": "11.59"}]), "field_missing", "items[0].name"),
+    (digital_invoice(907, items=[{"name": "a", "amount": "89.17", "tax_rate": "0.13",
+                                  "tax": "11.58"}]), "items_tax_mismatch", "items"),
+    (digital_invoice(908, buyer="nobody"), "field_type", "buyer"),
+    (digital_invoice(909, remarks={"a": "b"}), "field_type", "remarks"),
+    (digital_invoice(910, number="26442000000000000910", kind="04"), "code_format", "code"),
+]  # fmt: skip
+MORE_BAD_EVENTS = [
+    (event("x" * 129, "26442000000000000001"), "event_id_too_long", "event_id"),
+    (event("e10", "26442000000000000001", event_time="2026-02-30T10:00:00+08:00"),
+     "event_time_format", "event_time"),
+    (event("e11", "26442000000000000001", detail={"a": {"b": "c"}}), "field_type", "detail.a"),
+    (event("e12", "26442000000000000001", detail="x"), "field_type", "detail"),
+]  # fmt: skip
+
+
+def _odd_invoices() -> list[bytes]:
+    """Valid for Python, all outside what SQL accepts (so Python must take them)."""
+    base = 700
+    inv = digital_invoice
+    records = [
+        inv(base + 1, remarks="  padded  "),
+        inv(base + 2, amount=89.17, tax="11.59", total="100.76"),
+        inv(base + 3, amount="89.1", tax="11.66", total="100.76",
+            items=[]),  # quantized on the way in
+        inv(base + 4, code=None),
+        inv(base + 5, remarks="全角\u3000"),
+        inv(base + 6, status=""),
+        inv(base + 7, extra_field="ignored"),
+        inv(base + 8, seller={"tax_id": "91350100m000100y43", "name": "小写"}),
+        paper_invoice(base + 9, status="voided"),
+        inv(base + 15, issue_date="2026/03/30"),
+        inv(base + 10, items=[{"name": "x", "amount": "89.17", "tax_rate": "0.13",
+                               "tax": "11.59", "quantity": 2}]),
+    ]  # fmt: skip
+    lines = [_line(r) for r in records]
+    lines.append(_line(inv(base + 11)).replace(b'"remarks": ""', b'"remarks": "a\\u00e9"'))
+    lines.append(_line(inv(base + 12)).replace(b'"remarks": ""', b'"remarks": "x", "remarks": ""'))
+    lines.append(_line(inv(base + 13)) + b"\r")  # CRLF
+    lines.append(  # duplicate keys: the last one counts (a total_mismatch)
+        _line(inv(base + 16)).replace(b'"total": "100.76"', b'"total": "100.76", "total": "9.99"')
+    )
+    lines.append(_line(inv(base + 17, buyer="x", remarks={"a": "b"})))
+    lines.append(b"   ")  # blank: not a row
+    lines.append(_line(inv(base + 14, invoice_key="26442000000000000714")))
+    return lines
+
+
+def _odd_events(keys: list[str]) -> list[bytes]:
+    k1, k2 = keys[0], keys[1]
+    records = [
+        event("odd-1", k1, "delivered", event_time="2026-03-30T10:15:00"),  # China time
+        event("odd-2", k1, "booked", event_time="2026-03-30T02:15:00.123456Z"),
+        event("odd-3", k1, "delivered", channel=" email "),
+        event("odd-4", k2, "delivered", detail={"n": 1}),
+        event("odd-5", "", "delivered", code=k2[:12], number=k2[12:]) if len(k2) == 20 else
+        event("odd-5", k2, "delivered"),
+        event("odd-6", k2, "flagged_abnormal"),
+        event("odd-7", k2, "abnormal_cleared", event_time="2026-03-31T10:15:00+08:00"),
+        event("odd-8", k1, "red_issued", detail={"scope": "partial", "amount": "-1.00"}),
+        event("odd-1", k2, "delivered"),  # duplicate of a Python-accepted row
+        event("odd-9", k2, "delivered", event_time="2026-03-30T10:15:00.5-05:30"),
+    ]  # fmt: skip
+    dup_detail = _line(event("odd-10", k2, detail={"a": "1"})).replace(
+        b'"a": "1"', b'"a": "1", "a": "2"'
+    )
+    return [*map(_line, records), dup_detail]
+
+
+def _ingest(store: ClickHouseStore, native: bool, *paths: Path) -> list[FileSummary]:
+    out = paths[0].parent / f"rejects-{native}-{uuid.uuid4().hex[:6]}"
+    out.mkdir()
+    return ingest_paths(list(paths), Loader(store), rejects_dir=out, progress=False, native=native)
+
+
+def _rejects(summary: FileSummary) -> list[tuple[int, str, str | None]]:
+    if not summary.rejects_path:
+        return []
+    rows = [json.loads(x) for x in Path(summary.rejects_path).read_text().splitlines()]
+    return [(r["line"], r["code"], r["field"]) for r in rows]
+
+
+def _state(store: ClickHouseStore) -> dict[str, Any]:
+    keys = sorted(r[0] for r in store.client.query("SELECT DISTINCT invoice_key FROM invoices")
+                  .result_rows)  # fmt: skip
+    invoices = store.get_invoices(keys)
+    event_keys = sorted(
+        r[0] for r in store.client.query("SELECT DISTINCT invoice_key FROM invoice_events")
+        .result_rows
+    )  # fmt: skip
+    return {
+        "invoices": {k: msgspec.structs.replace(v, version=0) for k, v in invoices.items()},
+        "events": {k: store.get_events(k) for k in event_keys},
+    }
+
+
+def _counts(s: FileSummary) -> tuple[int, ...]:
+    r = s.loaded
+    return (s.rows, s.rejected, r.invoices_written, r.invoices_unchanged, r.events_written,
+            r.events_known, r.status_changes)  # fmt: skip
+
+
+def _files(tmp_path: Path, generated: tuple[bytes, bytes], gz: bool = False) -> list[Path]:
+    inv, ev = generated
+    first = [json.loads(x) for x in inv.splitlines()[:2]]
+    keys = [r["number"] if len(r["number"]) == 20 else r["code"] + r["number"] for r in first]
+    bad_inv = [_line(r) for r, _, _ in BAD_INVOICES + MORE_BAD_INVOICES]
+    bad_inv += [b"{broken", b"[1]", b'{"kind": "\xff"}', b'{"kind": "32"} trailing']
+    inv_lines = inv.splitlines()
+    # bad and odd rows spread through the file, a duplicate invoice across chunks
+    mixed = inv_lines[:50] + bad_inv + inv_lines[50:200] + _odd_invoices() + inv_lines[200:]
+    mixed.append(inv_lines[10])
+    ev_lines = ev.splitlines()
+    bad_ev = [_line(r) for r, _, _ in BAD_EVENTS + MORE_BAD_EVENTS]
+    ev_mixed = ev_lines[:100] + bad_ev + _odd_events(keys) + ev_lines[100:] + [ev_lines[5]]
+    paths = []
+    for name, lines in (("invoices.ndjson", mixed), ("events.ndjson", ev_mixed)):
+        data = b"\n".join(lines) + b"\n"
+        path = tmp_path / (name + (".gz" if gz else ""))
+        path.write_bytes(gzip.compress(data) if gz else data)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_native_path_gives_the_python_result(tmp_path, generated, stores, monkeypatch, gz):
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 64 * 1024)  # many chunks
+    paths = _files(tmp_path, generated, gz=gz)
+    got = {native: _ingest(stores[native], native, *paths) for native in (True, False)}
+    for native_s, python_s in zip(got[True], got[False], strict=True):
+        assert _rejects(native_s) == _rejects(python_s)
+        assert _counts(native_s) == _counts(python_s)
+    assert _rejects(got[True][0])  # the bad rows were there
+    assert len(_rejects(got[True][0])) >= len(BAD_INVOICES) + 4
+    native_state, python_state = _state(stores[True]), _state(stores[False])
+    assert native_state["invoices"].keys() == python_state["invoices"].keys()
+    assert native_state == python_state
+    # the generated lines did go the native way (the odd ones the Python way)
+    docs = stores[True].client.query("SELECT countIf(startsWith(doc, '{')) FROM invoices")
+    assert docs.result_rows[0][0] >= 390
+
+
+def test_native_reingest_writes_nothing(tmp_path, generated, stores, monkeypatch):
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 256 * 1024)
+    store = stores[True]
+    paths = _files(tmp_path, generated)
+    _ingest(store, True, *paths)
+    versions = store.count("invoice_versions")
+    before = _state(store)
+    again = _ingest(store, True, *paths)
+    assert sum(s.loaded.invoices_written + s.loaded.events_written for s in again) == 0
+    assert sum(s.loaded.status_changes for s in again) == 0
+    assert store.count("invoice_versions") == versions
+    assert _state(store) == before
+
+
+def test_truncated_gzip_native_matches_python(tmp_path, stores, monkeypatch):
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 16 * 1024)
+    records = [digital_invoice(n, remarks="x" * 200) for n in range(1000, 1300)]
+    whole = gzip.compress(ndjson(records))
+    path = tmp_path / "inv.ndjson.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    got = {native: _ingest(stores[native], native, path)[0] for native in (True, False)}
+    assert _rejects(got[True]) == _rejects(got[False])
+    assert [c for _, c, _ in _rejects(got[True])] == ["truncated_gzip"]
+    assert _counts(got[True]) == _counts(got[False])
+    assert _state(stores[True]) == _state(stores[False])
+
+
+def test_status_events_fold_over_natively_loaded_invoices(tmp_path, stores):
+    inv = [paper_invoice(n) for n in range(1, 6)] + [digital_invoice(n) for n in range(1, 6)]
+    keys = [key_of(r) for r in inv]
+    events = [event(f"v{k}", k, "voided") for k in keys[:3]]
+    events += [event(f"r{k}", k, "red_issued", detail={"scope": "full"}) for k in keys[5:7]]
+    events += [event(f"d{k}", k) for k in keys]
+    (tmp_path / "a").mkdir()
+    first_ev = tmp_path / "a" / "ev.ndjson"
+    first_ev.write_bytes(ndjson(events))
+    inv_path = tmp_path / "inv.ndjson"
+    inv_path.write_bytes(ndjson(inv))
+    for native in (True, False):
+        # events first: the invoices then fold over recorded status events
+        _ingest(stores[native], native, first_ev)
+        _ingest(stores[native], native, inv_path)
+    native_state = _state(stores[True])
+    assert native_state == _state(stores[False])
+    statuses = {k: v.status.value for k, v in native_state["invoices"].items()}
+    assert [statuses[k] for k in keys[:3]] == ["voided"] * 3
+    assert [statuses[k] for k in keys[5:7]] == ["red_reversed"] * 2
