@@ -126,8 +126,10 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             # parts: ~15-20 files a query); a compact part keeps all columns in one
             # file. Measured in chDB on the same data: invoice lookup 2.3 -> 1.9 ms,
             # events 3.5 -> 2.4 ms, insert CPU unchanged (3.1 us a row either way).
-            # Parts written from now on (inserts and merges) are compact; parts
-            # already on disk turn compact as merges rewrite them.
+            # Parts written from now on are compact, and merges of compact parts stay
+            # compact; a merge that takes in a wide part written before this migration
+            # writes a wide part (so an old data dir keeps its wide parts; reload it, or
+            # leave it: reads are correct with either).
             f"ALTER TABLE invoices MODIFY SETTING {COMPACT_PARTS_SQL}",
             f"ALTER TABLE invoice_events MODIFY SETTING {COMPACT_PARTS_SQL}",
         ),
