@@ -61,6 +61,8 @@ last accepted (the Python path: the last DEDUP_WINDOW)."""
 _PARSE_SETTINGS: Final = {"short_circuit_function_evaluation": "disable"}
 """Lazy AND/if re-evaluates the shared JSON extraction per branch: ~12x slower."""
 _BYTES: Final = {"line": "bytes", "doc": "bytes"}
+_ACTIVE: set[str] = set()
+"""Tags of the runs in progress in this process (their work tables are not stale)."""
 
 
 def read_chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
@@ -103,6 +105,15 @@ def read_chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[tuple[int, byte
             yield base, rest if rest.endswith(b"\n") else rest + b"\n"
 
 
+def _kinds(data: bytes) -> str:
+    """Which kinds of lines a chunk holds: "e" for event lines (they name "event_id",
+    as for ingest/_parallel.validate_line), "i" for any other non-blank line."""
+    if b'"event_id"' not in data:
+        return "i"
+    has_invoice = any(b'"event_id"' not in line and line.strip() for line in data.split(b"\n"))
+    return "ie" if has_invoice else "e"
+
+
 @dataclass
 class ChunkResult:
     rows: int = 0
@@ -141,7 +152,10 @@ class NativeRun:
         self.client: Any = loader.store.client
         self.params = sql.params()
         self.ids = _Ids()
+        self._drop_stale()
         tag = uuid.uuid4().hex[:12]
+        _ACTIVE.add(tag)
+        self.tag = tag
         self.t = {
             name: f"_ingest_{tag}_{name}"
             for name in (
@@ -179,7 +193,19 @@ class NativeRun:
             "ENGINE = Join(ANY, LEFT, h) SETTINGS persistent = 0"
         )
 
+    def _drop_stale(self) -> None:
+        """Work tables a killed run left behind (their Memory data died with it)."""
+        rows = self.rows(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() "
+            "AND startsWith(name, '_ingest_')"
+        )
+        for (name,) in rows:
+            if name.split("_")[2] not in _ACTIVE:
+                with contextlib.suppress(Exception):
+                    self.client.command(f"DROP TABLE IF EXISTS {name}")
+
     def close(self) -> None:
+        _ACTIVE.discard(self.tag)
         for name in self.t.values():
             with contextlib.suppress(Exception):
                 self.client.command(f"DROP TABLE IF EXISTS {name}")
@@ -192,28 +218,32 @@ class NativeRun:
         t = self.t
         for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe"):
             self.cmd(f"TRUNCATE TABLE {t[name]}")
-        events = b'"event_id"' in data  # else no event line: skip that statement
+        kinds = _kinds(data)
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             del data
-            return self._chunk(base, tmp, events=events)
+            return self._chunk(base, tmp, kinds)
         finally:
             os.unlink(tmp)
 
-    def _chunk(self, base: int, tmp: str, *, events: bool) -> ChunkResult:
+    def _chunk(self, base: int, tmp: str, kinds: str) -> ChunkResult:
+        """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie")."""
         t, out = self.t, ChunkResult()
         # 2. parse and check in SQL; IDs and codes by the verify core
-        self.cmd(sql.parse_invoices_sql(t["pi"], "{src:String}"), src=tmp)
-        if events:
+        if "i" in kinds:
+            self.cmd(sql.parse_invoices_sql(t["pi"], "{src:String}"), src=tmp)
+        if "e" in kinds:
             self.cmd(sql.parse_events_sql(t["pe"], "{src:String}"), src=tmp)
         new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
         good = [v for v in new if self.ids.valid(v)]
         if good:
             self.client.insert(t["valid"], [[v] for v in good], column_names=["v"])
-        self.cmd(sql.flag_invoices_sql(t["pi"], t["valid"], t["xi"]))
-        self.cmd(sql.flag_events_sql(t["pe"], t["valid"], t["xe"]))
+        if "i" in kinds:
+            self.cmd(sql.flag_invoices_sql(t["pi"], t["valid"], t["xi"]))
+        if "e" in kinds:
+            self.cmd(sql.flag_events_sql(t["pe"], t["valid"], t["xe"]))
         (counts,) = self.rows(
             f"SELECT (SELECT count() FROM {t['pi']}), (SELECT count() FROM {t['pe']})"
         )
@@ -243,7 +273,7 @@ class NativeRun:
                 self.client.insert(t["py" + kind], rows, ["n", "ident"])
         # 4. duplicates within the file
         dup_sql: list[tuple[int, RowError]] = []
-        for kind in ("i", "e"):
+        for kind in kinds:
             for n, err in self._duplicates(kind, base):
                 if py[kind].pop(n, None) is not None:
                     text = texts[n].decode("utf-8", "replace").rstrip("\r\n")
@@ -264,11 +294,13 @@ class NativeRun:
                 out.rejects.append((base + n + 1, err, text))
         out.rejects.sort(key=lambda r: r[0])
         # 5. load: invoices (SQL, then Python), events (SQL, then Python: status last)
-        fold = self._fold()
-        out.loaded.add(self._load_invoices())
-        out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
-        out.loaded.add(self._load_events())
-        out.loaded.add(self.loader.load_events(list(py["e"].values())))
+        if "i" in kinds:
+            fold = self._fold()
+            out.loaded.add(self._load_invoices())
+            out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
+        if "e" in kinds:
+            out.loaded.add(self._load_events())
+            out.loaded.add(self.loader.load_events(list(py["e"].values())))
         return out
 
     def _duplicates(self, kind: str, base: int) -> list[tuple[int, RowError]]:
@@ -341,7 +373,23 @@ class NativeRun:
                 f"(SELECT key FROM ({ok}) ORDER BY h LIMIT 256)"
             )
         )
-        if probe:
+        columns = (
+            "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, buyer_tax_id, "
+            "total, status, record_status, risk_level, source_hash, version, doc) "
+            "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, record_status, "
+            "record_status, risk_level, h, "
+        )
+        total = int(self.cmd(f"SELECT count() FROM ({ok})"))
+        if not probe:  # a first load: every row is new (no join with a write list)
+            written = total
+            if written:
+                self.cmd(
+                    f"{columns} {{now:UInt64}}, doc FROM {t['pi']} "
+                    f"WHERE n NOT IN (SELECT n FROM {t['xi']})",
+                    now=now,
+                )
+                self.cmd(f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM ({ok})")
+        else:
             self.cmd(
                 f"INSERT INTO {t['twi']} SELECT p.n, greatest({{now:UInt64}}, s.v + 1) "
                 f"FROM ({ok}) AS p LEFT JOIN (SELECT invoice_key, argMax(source_hash, version) "
@@ -350,24 +398,16 @@ class NativeRun:
                 "ON p.key = s.invoice_key WHERE s.invoice_key = '' OR s.sh != p.h",
                 now=now,
             )
-        else:
-            self.cmd(f"INSERT INTO {t['twi']} SELECT n, {{now:UInt64}} FROM ({ok})", now=now)
-        (counts,) = self.rows(
-            f"SELECT (SELECT count() FROM ({ok})), (SELECT count() FROM {t['twi']})"
-        )
-        total, written = int(counts[0]), int(counts[1])
-        if written:
-            self.cmd(
-                "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, buyer_tax_id, "
-                "total, status, record_status, risk_level, source_hash, version, doc) "
-                "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, record_status, "
-                f"record_status, risk_level, h, w.version, doc FROM {t['pi']} AS p "
-                f"INNER JOIN {t['twi']} AS w ON p.n = w.n"
-            )
-            self.cmd(
-                f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
-                f"WHERE n IN (SELECT n FROM {t['twi']})"
-            )
+            written = int(self.cmd(f"SELECT count() FROM {t['twi']}"))
+            if written:
+                self.cmd(
+                    f"{columns} w.version, doc FROM {t['pi']} AS p "
+                    f"INNER JOIN {t['twi']} AS w ON p.n = w.n"
+                )
+                self.cmd(
+                    f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
+                    f"WHERE n IN (SELECT n FROM {t['twi']})"
+                )
         result.invoices_written = written
         result.invoices_unchanged = total - written
         return result
@@ -388,21 +428,23 @@ class NativeRun:
             if probe
             else ""
         )
-        self.cmd(f"INSERT INTO {t['twe']} SELECT n FROM ({ok}) WHERE 1 {known}")
-        (counts,) = self.rows(
-            f"SELECT (SELECT count() FROM ({ok})), (SELECT count() FROM {t['twe']})"
-        )
-        total, written = int(counts[0]), int(counts[1])
+        total = int(self.cmd(f"SELECT count() FROM ({ok})"))
+        if probe:
+            self.cmd(f"INSERT INTO {t['twe']} SELECT n FROM ({ok}) WHERE 1 {known}")
+            written = int(self.cmd(f"SELECT count() FROM {t['twe']}"))
+            rows = f"n IN (SELECT n FROM {t['twe']})"
+        else:  # a first load: none of them is recorded
+            written = total
+            rows = f"n NOT IN (SELECT n FROM {t['xe']})"
         if written:
             self.cmd(
                 "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
                 "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
-                f"actor_tax_id, channel, detail FROM {t['pe']} "
-                f"WHERE n IN (SELECT n FROM {t['twe']})"
+                f"actor_tax_id, channel, detail FROM {t['pe']} WHERE {rows}"
             )
             self.cmd(
                 f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
-                f"FROM {t['pe']} WHERE n IN (SELECT n FROM {t['twe']})"
+                f"FROM {t['pe']} WHERE {rows}"
             )
         result.events_written = written
         result.events_known = total - written
@@ -421,7 +463,7 @@ def ingest_native(
     run = NativeRun(loader)
     done = 0
     try:
-        for base, data in read_chunks(path):
+        for base, data in read_chunks(path, CHUNK_BYTES):
             if isinstance(data, RowError):
                 on_error(base, data)
                 continue

@@ -4,8 +4,10 @@ Phases, each in a fresh process of its own (so peak memory is per phase, and
 chDB's one-engine-per-process rule holds):
 
 1. generate N invoices with their events (``fapiao generate``);
-2. ingest them into embedded chDB (``fapiao ingest``'s own code path: validate
-   every row, idempotent loader) — invoices, then events, timed apart;
+2. ingest them into embedded chDB (``fapiao ingest``'s own code path: for NDJSON
+   of 4 MB or more the native path, where ClickHouse parses and checks the rows
+   and Python handles what it flags, ingest/_native.py; ``--path python`` for the
+   Python path) — invoices, then events, timed apart;
 3. point lookups of one invoice with its events (p50/p99), both read modes;
 4. baseline: chDB's own ``INSERT ... SELECT FROM file(..., JSONEachRow)`` of the
    same files (native C++ parsing, no validation) in the same run;
@@ -70,7 +72,10 @@ def phase_generate(n: int, out: Path, gz: bool) -> dict[str, Any]:
     return {"code": code, "wall": time.perf_counter() - t0, "cpu": _cpu() - c0, "rss": _rss_mb()}
 
 
-def phase_ingest(out: Path, data: Path) -> dict[str, Any]:
+_NATIVE = {"auto": None, "native": True, "python": False}
+
+
+def phase_ingest(out: Path, data: Path, path_kind: str = "auto") -> dict[str, Any]:
     from ingest._loader import Loader
     from ingest._run import ingest_paths
     from verify import open_store
@@ -80,7 +85,9 @@ def phase_ingest(out: Path, data: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, path in (("invoices", inv), ("events", ev)):
         t0, c0 = time.perf_counter(), _cpu()
-        (summary,) = ingest_paths([path], Loader(store), rejects_dir=data, progress=False)
+        (summary,) = ingest_paths(
+            [path], Loader(store), rejects_dir=data, progress=False, native=_NATIVE[path_kind]
+        )
         result[name] = {
             "rows": summary.rows,
             "rejected": summary.rejected,
@@ -92,7 +99,7 @@ def phase_ingest(out: Path, data: Path) -> dict[str, Any]:
     return result
 
 
-def phase_reingest(out: Path, data: Path) -> dict[str, Any]:
+def phase_reingest(out: Path, data: Path, path_kind: str = "auto") -> dict[str, Any]:
     from ingest._loader import Loader
     from ingest._run import ingest_paths
     from verify import open_store
@@ -101,7 +108,9 @@ def phase_reingest(out: Path, data: Path) -> dict[str, Any]:
     store = open_store(f"chdb://{data}")
     versions = store.count("invoice_versions")
     t0 = time.perf_counter()
-    summaries = ingest_paths([inv, ev], Loader(store), rejects_dir=data, progress=False)
+    summaries = ingest_paths(
+        [inv, ev], Loader(store), rejects_dir=data, progress=False, native=_NATIVE[path_kind]
+    )
     wall = time.perf_counter() - t0
     written = sum(s.loaded.invoices_written + s.loaded.events_written for s in summaries)
     rows = sum(s.rows for s in summaries)
@@ -165,8 +174,8 @@ def phase_baseline(out: Path, data: Path) -> dict[str, Any]:
 
 PHASES = {
     "generate": lambda a: phase_generate(a.invoices, Path(a.out), a.gzip),
-    "ingest": lambda a: phase_ingest(Path(a.out), Path(a.data)),
-    "reingest": lambda a: phase_reingest(Path(a.out), Path(a.data)),
+    "ingest": lambda a: phase_ingest(Path(a.out), Path(a.data), a.path),
+    "reingest": lambda a: phase_reingest(Path(a.out), Path(a.data), a.path),
     "lookup": lambda a: phase_lookup(Path(a.data), a.samples),
     "baseline": lambda a: phase_baseline(Path(a.out), Path(a.data)),
 }
@@ -176,7 +185,7 @@ def _child(phase: str, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     cmd = [
         sys.executable, "-m", "loadtests.bench_ingest", "--phase", phase,
         "--invoices", str(args.invoices), "--out", str(args.out), "--data", str(data),
-        "--samples", str(args.samples),
+        "--samples", str(args.samples), "--path", args.path,
     ] + (["--gzip"] if args.gzip else [])  # fmt: skip
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -194,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=2_000, help="point lookups to time")
     p.add_argument("--gzip", action="store_true", help="generate and ingest .gz files")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument(
+        "--path",
+        choices=sorted(_NATIVE),
+        default="auto",
+        help="ingest path: auto (as fapiao ingest), native, python",
+    )
     p.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
@@ -226,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     b_wall = base["invoices"]["wall"] + base["events"]["wall"]
     b_cpu = base["invoices"]["cpu"] + base["events"]["cpu"]
     print(f"\ningest benchmark, {n:,} invoices ({size / 1e6:,.0f} MB of NDJSON"
-          f"{', gzip' if args.gzip else ''}), {time.strftime('%Y-%m-%d')}, "
+          f"{', gzip' if args.gzip else ''}, path {args.path}), {time.strftime('%Y-%m-%d')}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     head = ("phase", "rows", "seconds", "rows/s", "rows/cpu-s", "peak RSS")
     print("{:34} {:>11} {:>8} {:>12} {:>12} {:>9}".format(*head))

@@ -250,3 +250,24 @@ def test_status_events_fold_over_natively_loaded_invoices(tmp_path, stores):
     statuses = {k: v.status.value for k, v in native_state["invoices"].items()}
     assert [statuses[k] for k in keys[:3]] == ["voided"] * 3
     assert [statuses[k] for k in keys[5:7]] == ["red_reversed"] * 2
+
+
+def test_mixed_file_and_stale_work_tables(tmp_path, stores):
+    """Invoices and events in one file load as on the Python path; work tables a killed
+    run left behind are dropped by the next run, and a run leaves none of its own."""
+    store = stores[True]
+    store.client.command("CREATE TABLE _ingest_deadbeef0000_pi (n UInt64) ENGINE = Memory")
+    inv = [digital_invoice(n) for n in range(1, 20)] + [paper_invoice(3)]
+    rows = [*inv[:10], event("m1", key_of(inv[0])), *inv[10:],
+            event("m2", key_of(inv[-1]), "voided"), event("m1", key_of(inv[1]))]  # fmt: skip
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(ndjson(rows))
+    got = {native: _ingest(stores[native], native, path)[0] for native in (True, False)}
+    assert _counts(got[True]) == _counts(got[False])
+    assert _rejects(got[True]) == _rejects(got[False]) == [(23, "duplicate_event_id", "event_id")]
+    assert _state(stores[True]) == _state(stores[False])
+    left = store.client.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND startsWith(name, '_ingest_')"
+    ).result_rows
+    assert left == []
