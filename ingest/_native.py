@@ -25,32 +25,28 @@ left to the Python path (about 1 %), which folds statuses.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import tempfile
-import time
 import uuid
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
+from ingest import _native_load as native_load
 from ingest import _native_sql as sql
 from ingest._loader import BatchResult, Loader
+from ingest._native_chunks import line_kinds, read_chunks
 from ingest._parallel import validate_line
-from ingest._readers import GZIP_MAGIC
 from ingest._records import RowError
 from verify import (
     FieldError,
     Invoice,
     InvoiceEvent,
-    Status,
     derive_kind,
     validate_code,
     validate_tax_id,
 )
-from verify._store._rows import PreparedInvoice
 
 CHUNK_BYTES: Final = 48 * 1024 * 1024
 NATIVE_MIN_BYTES: Final = 4 * 1024 * 1024
@@ -63,55 +59,6 @@ _PARSE_SETTINGS: Final = {"short_circuit_function_evaluation": "disable"}
 _BYTES: Final = {"line": "bytes", "doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
-
-
-def read_chunks(path: Path, size: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
-    """``(lines before the chunk, chunk of whole lines)``; a broken gzip stream ends
-    with ``(line, RowError)`` at the line after the last whole one (as _readers)."""
-    with path.open("rb") as raw:
-        gz = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
-        base, rest = 0, b""
-        error: RowError | None = None
-        with stream:
-            while True:
-                try:
-                    data = stream.read1(size) if gz else stream.read(size)  # type: ignore[attr-defined]
-                except EOFError:
-                    error = RowError("truncated_gzip", "gzip stream ends early (truncated file)")
-                    data = b""
-                except (gzip.BadGzipFile, zlib.error) as exc:
-                    error = RowError("corrupt_gzip", f"gzip stream is corrupt: {exc}")
-                    data = b""
-                if not data:
-                    break
-                rest += data
-                if len(rest) < size:
-                    continue
-                cut = rest.rfind(b"\n") + 1
-                if cut:
-                    chunk, rest = rest[:cut], rest[cut:]
-                    yield base, chunk
-                    base += chunk.count(b"\n")
-        if error is not None:
-            cut = rest.rfind(b"\n") + 1
-            if cut:
-                yield base, rest[:cut]
-                base += rest[:cut].count(b"\n")
-            yield base + 1, error  # type: ignore[misc]
-            return
-        if rest:
-            yield base, rest if rest.endswith(b"\n") else rest + b"\n"
-
-
-def _kinds(data: bytes) -> str:
-    """Which kinds of lines a chunk holds: "e" for event lines (they name "event_id",
-    as for ingest/_parallel.validate_line), "i" for any other non-blank line."""
-    if b'"event_id"' not in data:
-        return "i"
-    has_invoice = any(b'"event_id"' not in line and line.strip() for line in data.split(b"\n"))
-    return "ie" if has_invoice else "e"
 
 
 @dataclass
@@ -218,7 +165,7 @@ class NativeRun:
         t = self.t
         for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe"):
             self.cmd(f"TRUNCATE TABLE {t[name]}")
-        kinds = _kinds(data)
+        kinds = line_kinds(data)
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -295,11 +242,11 @@ class NativeRun:
         out.rejects.sort(key=lambda r: r[0])
         # 5. load: invoices (SQL, then Python), events (SQL, then Python: status last)
         if "i" in kinds:
-            fold = self._fold()
-            out.loaded.add(self._load_invoices())
+            fold = native_load.fold(self)
+            out.loaded.add(native_load.load_invoices(self))
             out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
         if "e" in kinds:
-            out.loaded.add(self._load_events())
+            out.loaded.add(native_load.load_events(self))
             out.loaded.add(self.loader.load_events(list(py["e"].values())))
         return out
 
@@ -346,109 +293,6 @@ class NativeRun:
             self._seen_table(f"s{kind}1")
             self.window[kind] = 0
         return out
-
-    def _fold(self) -> list[PreparedInvoice]:
-        """SQL's invoices whose key has recorded status events, taken out of the SQL
-        load: the Loader folds their status (with SQL's doc and fingerprint)."""
-        t = self.t
-        rows = self.rows(
-            "SELECT n, key, kind, issue_date, seller_tax_id, buyer_tax_id, total, "
-            f"record_status, risk_level, h, doc FROM {t['pi']} "
-            f"WHERE n NOT IN (SELECT n FROM {t['xi']}) "
-            "AND key IN (SELECT invoice_key FROM invoice_status_events)"
-        )
-        if rows:
-            self.client.insert(t["xi"], [[row[0]] for row in rows], ["n"])
-        return [
-            PreparedInvoice(*row[1:7], Status(row[7]), row[8], int(row[9]), row[10]) for row in rows
-        ]
-
-    def _load_invoices(self) -> BatchResult:
-        t, result = self.t, BatchResult()
-        ok = f"SELECT n, key, h FROM {t['pi']} WHERE n NOT IN (SELECT n FROM {t['xi']})"
-        now = time.time_ns() // 1000
-        probe = int(
-            self.cmd(
-                "SELECT count() FROM invoices WHERE invoice_key IN "
-                f"(SELECT key FROM ({ok}) ORDER BY h LIMIT 256)"
-            )
-        )
-        columns = (
-            "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, buyer_tax_id, "
-            "total, status, record_status, risk_level, source_hash, version, doc) "
-            "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, record_status, "
-            "record_status, risk_level, h, "
-        )
-        total = int(self.cmd(f"SELECT count() FROM ({ok})"))
-        if not probe:  # a first load: every row is new (no join with a write list)
-            written = total
-            if written:
-                self.cmd(
-                    f"{columns} {{now:UInt64}}, doc FROM {t['pi']} "
-                    f"WHERE n NOT IN (SELECT n FROM {t['xi']})",
-                    now=now,
-                )
-                self.cmd(f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM ({ok})")
-        else:
-            self.cmd(
-                f"INSERT INTO {t['twi']} SELECT p.n, greatest({{now:UInt64}}, s.v + 1) "
-                f"FROM ({ok}) AS p LEFT JOIN (SELECT invoice_key, argMax(source_hash, version) "
-                "AS sh, max(version) AS v FROM invoices WHERE invoice_key IN "
-                f"(SELECT key FROM ({ok})) GROUP BY invoice_key) AS s "
-                "ON p.key = s.invoice_key WHERE s.invoice_key = '' OR s.sh != p.h",
-                now=now,
-            )
-            written = int(self.cmd(f"SELECT count() FROM {t['twi']}"))
-            if written:
-                self.cmd(
-                    f"{columns} w.version, doc FROM {t['pi']} AS p "
-                    f"INNER JOIN {t['twi']} AS w ON p.n = w.n"
-                )
-                self.cmd(
-                    f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
-                    f"WHERE n IN (SELECT n FROM {t['twi']})"
-                )
-        result.invoices_written = written
-        result.invoices_unchanged = total - written
-        return result
-
-    def _load_events(self) -> BatchResult:
-        t, result = self.t, BatchResult()
-        ok = f"SELECT n, invoice_key, ident FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']})"
-        probe = int(
-            self.cmd(
-                "SELECT count() FROM invoice_events WHERE invoice_key IN (SELECT invoice_key "
-                f"FROM ({ok}) ORDER BY cityHash64(invoice_key) LIMIT 256) "
-                f"AND event_id IN (SELECT ident FROM ({ok}))"
-            )
-        )
-        known = (
-            "AND ident NOT IN (SELECT event_id FROM invoice_events WHERE invoice_key IN "
-            f"(SELECT invoice_key FROM ({ok})))"
-            if probe
-            else ""
-        )
-        total = int(self.cmd(f"SELECT count() FROM ({ok})"))
-        if probe:
-            self.cmd(f"INSERT INTO {t['twe']} SELECT n FROM ({ok}) WHERE 1 {known}")
-            written = int(self.cmd(f"SELECT count() FROM {t['twe']}"))
-            rows = f"n IN (SELECT n FROM {t['twe']})"
-        else:  # a first load: none of them is recorded
-            written = total
-            rows = f"n NOT IN (SELECT n FROM {t['xe']})"
-        if written:
-            self.cmd(
-                "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
-                "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
-                f"actor_tax_id, channel, detail FROM {t['pe']} WHERE {rows}"
-            )
-            self.cmd(
-                f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
-                f"FROM {t['pe']} WHERE {rows}"
-            )
-        result.events_written = written
-        result.events_known = total - written
-        return result
 
 
 def ingest_native(

@@ -1,0 +1,68 @@
+"""Whole-line chunks of an NDJSON file for the native path (ingest/_native.py).
+
+The file is read (gzip decompressed here, with the stdlib as ingest/_readers.py
+does) in large chunks cut after their last newline; each comes with the number of
+lines before it, so a row's line number is that plus its row number in the chunk.
+A gzip stream that breaks ends with an error at the line after the last whole
+one, as on the Python path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from ingest._readers import GZIP_MAGIC
+from ingest._records import RowError
+
+
+def read_chunks(path: Path, size: int) -> Iterator[tuple[int, bytes | RowError]]:
+    """``(lines before the chunk, chunk of whole lines)``; a broken gzip stream ends
+    with ``(line, RowError)`` at the line after the last whole one (as _readers)."""
+    with path.open("rb") as raw:
+        gz = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
+        base, rest = 0, b""
+        error: RowError | None = None
+        with stream:
+            while True:
+                try:
+                    data = stream.read1(size) if gz else stream.read(size)  # type: ignore[attr-defined]
+                except EOFError:
+                    error = RowError("truncated_gzip", "gzip stream ends early (truncated file)")
+                    data = b""
+                except (gzip.BadGzipFile, zlib.error) as exc:
+                    error = RowError("corrupt_gzip", f"gzip stream is corrupt: {exc}")
+                    data = b""
+                if not data:
+                    break
+                rest += data
+                if len(rest) < size:
+                    continue
+                cut = rest.rfind(b"\n") + 1
+                if cut:
+                    chunk, rest = rest[:cut], rest[cut:]
+                    yield base, chunk
+                    base += chunk.count(b"\n")
+        if error is not None:
+            cut = rest.rfind(b"\n") + 1
+            if cut:
+                yield base, rest[:cut]
+                base += rest[:cut].count(b"\n")
+            yield base + 1, error
+            return
+        if rest:
+            yield base, rest if rest.endswith(b"\n") else rest + b"\n"
+
+
+def line_kinds(data: bytes) -> str:
+    """Which kinds of lines a chunk holds: "e" for event lines (they name "event_id",
+    as for ingest/_parallel.validate_line), "i" for any other non-blank line."""
+    if b'"event_id"' not in data:
+        return "i"
+    has_invoice = any(b'"event_id"' not in line and line.strip() for line in data.split(b"\n"))
+    return "ie" if has_invoice else "e"

@@ -1,0 +1,129 @@
+"""The native path's writes (ingest/_native.py), with the Loader's semantics.
+
+- Invoices: a probe of 256 keys decides whether the chunk's invoices may exist
+  already; if none does (a first load) every accepted row is written at once, else
+  a join with the current versions skips unchanged fingerprints and puts versions
+  above the existing ones. Invoices whose key has recorded status events are taken
+  out (``fold``): the Loader folds their status, with SQL's doc and fingerprint.
+- Events: a probe decides whether known event ids must be looked up (as the Loader
+  does); status-changing events never get here (the Python path folds them).
+Every written key goes to the change log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ingest._loader import BatchResult
+from verify import Status
+from verify._store._rows import PreparedInvoice
+
+if TYPE_CHECKING:
+    from ingest._native import NativeRun
+
+
+def fold(run: NativeRun) -> list[PreparedInvoice]:
+    """SQL's invoices whose key has recorded status events, taken out of the SQL
+    load: the Loader folds their status (with SQL's doc and fingerprint)."""
+    t = run.t
+    rows = run.rows(
+        "SELECT n, key, kind, issue_date, seller_tax_id, buyer_tax_id, total, "
+        f"record_status, risk_level, h, doc FROM {t['pi']} "
+        f"WHERE n NOT IN (SELECT n FROM {t['xi']}) "
+        "AND key IN (SELECT invoice_key FROM invoice_status_events)"
+    )
+    if rows:
+        run.client.insert(t["xi"], [[row[0]] for row in rows], ["n"])
+    return [
+        PreparedInvoice(*row[1:7], Status(row[7]), row[8], int(row[9]), row[10]) for row in rows
+    ]
+
+
+def load_invoices(run: NativeRun) -> BatchResult:
+    t, result = run.t, BatchResult()
+    ok = f"SELECT n, key, h FROM {t['pi']} WHERE n NOT IN (SELECT n FROM {t['xi']})"
+    now = time.time_ns() // 1000
+    probe = int(
+        run.cmd(
+            "SELECT count() FROM invoices WHERE invoice_key IN "
+            f"(SELECT key FROM ({ok}) ORDER BY h LIMIT 256)"
+        )
+    )
+    columns = (
+        "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, buyer_tax_id, "
+        "total, status, record_status, risk_level, source_hash, version, doc) "
+        "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, record_status, "
+        "record_status, risk_level, h, "
+    )
+    total = int(run.cmd(f"SELECT count() FROM ({ok})"))
+    if not probe:  # a first load: every row is new (no join with a write list)
+        written = total
+        if written:
+            run.cmd(
+                f"{columns} {{now:UInt64}}, doc FROM {t['pi']} "
+                f"WHERE n NOT IN (SELECT n FROM {t['xi']})",
+                now=now,
+            )
+            run.cmd(f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM ({ok})")
+    else:
+        run.cmd(
+            f"INSERT INTO {t['twi']} SELECT p.n, greatest({{now:UInt64}}, s.v + 1) "
+            f"FROM ({ok}) AS p LEFT JOIN (SELECT invoice_key, argMax(source_hash, version) "
+            "AS sh, max(version) AS v FROM invoices WHERE invoice_key IN "
+            f"(SELECT key FROM ({ok})) GROUP BY invoice_key) AS s "
+            "ON p.key = s.invoice_key WHERE s.invoice_key = '' OR s.sh != p.h",
+            now=now,
+        )
+        written = int(run.cmd(f"SELECT count() FROM {t['twi']}"))
+        if written:
+            run.cmd(
+                f"{columns} w.version, doc FROM {t['pi']} AS p "
+                f"INNER JOIN {t['twi']} AS w ON p.n = w.n"
+            )
+            run.cmd(
+                f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
+                f"WHERE n IN (SELECT n FROM {t['twi']})"
+            )
+    result.invoices_written = written
+    result.invoices_unchanged = total - written
+    return result
+
+
+def load_events(run: NativeRun) -> BatchResult:
+    t, result = run.t, BatchResult()
+    ok = f"SELECT n, invoice_key, ident FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']})"
+    probe = int(
+        run.cmd(
+            "SELECT count() FROM invoice_events WHERE invoice_key IN (SELECT invoice_key "
+            f"FROM ({ok}) ORDER BY cityHash64(invoice_key) LIMIT 256) "
+            f"AND event_id IN (SELECT ident FROM ({ok}))"
+        )
+    )
+    known = (
+        "AND ident NOT IN (SELECT event_id FROM invoice_events WHERE invoice_key IN "
+        f"(SELECT invoice_key FROM ({ok})))"
+        if probe
+        else ""
+    )
+    total = int(run.cmd(f"SELECT count() FROM ({ok})"))
+    if probe:
+        run.cmd(f"INSERT INTO {t['twe']} SELECT n FROM ({ok}) WHERE 1 {known}")
+        written = int(run.cmd(f"SELECT count() FROM {t['twe']}"))
+        rows = f"n IN (SELECT n FROM {t['twe']})"
+    else:  # a first load: none of them is recorded
+        written = total
+        rows = f"n NOT IN (SELECT n FROM {t['xe']})"
+    if written:
+        run.cmd(
+            "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
+            "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
+            f"actor_tax_id, channel, detail FROM {t['pe']} WHERE {rows}"
+        )
+        run.cmd(
+            f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
+            f"FROM {t['pe']} WHERE {rows}"
+        )
+    result.events_written = written
+    result.events_known = total - written
+    return result
