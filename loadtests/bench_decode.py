@@ -64,7 +64,12 @@ def _make(args: tuple[Path, str, int, str, str, bool]) -> tuple[Path, list[str]]
     return path, meta.read_text().splitlines()
 
 
-def _measure(args: tuple[Path, list[str], float]) -> dict[str, tuple[bool, float, str]]:
+def _measure(args: tuple[Path, list[str], float]) -> dict[str, tuple[bool, float, str, float]]:
+    """Per method: (read every invoice, CPU seconds, stage, wall seconds).
+
+    CPU time of this thread (cv2 runs single-threaded here) is one core's work,
+    whatever else the machine does; the cascade's budget is counted in it too.
+    """
     import cv2
     import numpy as np
 
@@ -75,20 +80,26 @@ def _measure(args: tuple[Path, list[str], float]) -> dict[str, tuple[bool, float
     data = path.read_bytes()
     want = set(expected)
     out = {}
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.thread_time()
     stage = "-"
     try:
-        result = decode_bytes(data, max_pixels=60_000_000, allow_ocr=False, qr_budget_s=budget_s)
+        result = decode_bytes(
+            data,
+            max_pixels=60_000_000,
+            allow_ocr=False,
+            qr_budget_s=budget_s,
+            budget_clock=time.thread_time,
+        )
         got = set(result.payloads)
         stage = result.stage or "-"
     except DecodeError:
         got = set()
-    out["cascade"] = (want <= got, time.perf_counter() - start, stage)
+    out["cascade"] = (want <= got, time.thread_time() - cpu, stage, time.perf_counter() - wall)
     for name in LIBRARIES:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.thread_time()
         gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         got = {t.strip() for t in READERS[name](gray)}
-        out[name] = (want <= got, time.perf_counter() - start, name)
+        out[name] = (want <= got, time.thread_time() - cpu, name, time.perf_counter() - wall)
     return out
 
 
@@ -142,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="12mp,2mp")
     parser.add_argument("--ocr", type=int, default=None, help="QR-less photos for the OCR figure")
+    parser.add_argument("--json", help="also write one JSON line per photo measured here")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument(
         "--cache", default=os.environ.get("FAPIAO_BENCH_CACHE", "/tmp/fapiao-bench-decode")
@@ -193,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         f"one core per worker; pyzbar {'on' if zbar_available() else 'OFF'}; "
         f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
     )
+    if args.json:
+        import json
+
+        with open(args.json, "w", encoding="utf-8") as out:
+            for job, m in zip(jobs, measured, strict=True):
+                _, split, seed, category, size, _ = job
+                row = {"size": size, "split": split, "category": category, "seed": seed}
+                out.write(json.dumps(row | {k: list(v) for k, v in m.items()}) + "\n")
     table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float, str]]]] = defaultdict(list)
     for job, m in zip(jobs, measured, strict=True):
         _, split, _, category, size, _ = job
@@ -201,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = ("cascade", *LIBRARIES)
     for size in sizes if n else ():
         for split in SPLITS:
-            print(f"\n== {size} {split} == rate% / median ms / p95 ms")
+            print(f"\n== {size} {split} == rate% / median / p95 (CPU ms, one core)")
             print(f"{'category':12s} " + " ".join(f"{m:>22s}" for m in methods) + "  best-single")
             for category in (*CATEGORIES, "ALL"):
                 rows = table[(size, split, category)]
@@ -236,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         for f in ("code", "number", "issue_date", "amount", "check_code", "all"):
             print(f"{f:12s} {_pct([m[f] for m in ocr_marks])}")
+    for size in sizes if n else ():
+        walls = [r["cascade"][3] for split in SPLITS for r in table[(size, split, "ALL")]]
+        print(
+            f"cascade {size}, wall clock under this load: median {_ms(walls, 0.5)} ms, "
+            f"p95 {_ms(walls, 0.95)} ms"
+        )
     print(f"\nwall {time.perf_counter() - t0:.0f} s")
     return 0
 

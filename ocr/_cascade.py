@@ -284,7 +284,7 @@ def read_qr(
     found = QrFindings()
     expected: int | None = None
     if budget_s is not None:
-        picture.deadline = time.perf_counter() + budget_s
+        picture.deadline = picture.clock() + budget_s
     for i, (name, stage) in enumerate(stages):
         if i and picture.expired():  # the cheap first pass always runs
             found.timed_out = True
