@@ -271,3 +271,19 @@ def test_mixed_file_and_stale_work_tables(tmp_path, stores):
         "AND startsWith(name, '_ingest_')"
     ).result_rows
     assert left == []
+
+
+def test_duplicate_window_rotates(tmp_path, stores, monkeypatch):
+    """The window of first occurrences rotates (here every 30 ids): a repeat inside it is
+    still a duplicate, one far beyond it is skipped as already recorded."""
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 4 * 1024)
+    monkeypatch.setattr(_native, "WINDOW", 30)
+    key = "26442000000000000077"
+    rows = [event(f"w{i}", key) for i in range(200)]
+    rows += [event("w190", key), event("w0", key)]
+    path = tmp_path / "ev.ndjson"
+    path.write_bytes(ndjson(rows))
+    (summary,) = _ingest(stores[True], True, path)
+    assert _rejects(summary) == [(201, "duplicate_event_id", "event_id")]
+    assert (summary.loaded.events_written, summary.loaded.events_known) == (200, 1)
+    assert len(stores[True].get_events(key)) == 200
