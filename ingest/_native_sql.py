@@ -28,6 +28,7 @@ throw on any input: the *OrZero forms, guarded arguments.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any, Final
 
@@ -37,15 +38,17 @@ from ingest._fast import _Event, _Invoice, _Item, _Party
 from ingest._records import INVOICE_KINDS
 from verify import DIGITAL_KINDS, STATUS_CHANGING_EVENTS, EventKind, RiskLevel, Status
 
-_WS: Final = "".join(
-    f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace()
-)  # Python's whitespace (what str.strip removes), as an RE2 class body
 _MONEY: Final = r"^-?(0|[1-9][0-9]{0,12})\.[0-9]{2}$"
 """Amounts already in their quantized form (Decimal(x).quantize(0.01) has the same text)."""
 
 
 def params() -> dict[str, Any]:
     """The query parameters every statement may use (constants of the verify core)."""
+    return dict(_params())
+
+
+@functools.cache
+def _params() -> dict[str, Any]:
     return {
         "inv_keys": [f.name for f in msgspec.structs.fields(_Invoice)],
         "ev_keys": [f.name for f in msgspec.structs.fields(_Event)],
@@ -57,7 +60,7 @@ def params() -> dict[str, Any]:
         "risks": [r.value for r in RiskLevel],
         "ev_kinds": [k.value for k in EventKind if k not in STATUS_CHANGING_EVENTS],
         "re_blank": r"^[ \t\r\n\x0b\x0c]*$",
-        "re_ws_quote": (rf'[{{\[,:]\s*"([{_WS}]|\\[tnrf])|([{_WS}]|\\[tnrf])"\s*[:,}}\]]'),
+        "ws": [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()],
         "re_nonstring": r'"\s*:\s*[^"\s]',
         "re_seller": r'"seller"\s*:\s*\{',
         "re_buyer": r'"buyer"\s*:\s*\{',
@@ -74,8 +77,12 @@ def params() -> dict[str, Any]:
 
 
 def _text(x: str, limit: int = 2000) -> str:
-    """A text field the fast path keeps as is (no edge whitespace: _SHAPE), not too long."""
-    return f"(lengthUTF8({x}) <= {limit})"
+    """A text field the fast path keeps as is: no edge whitespace (Python's own
+    ``str.isspace``: what ``strip`` removes), not too long."""
+    return (
+        f"(lengthUTF8({x}) <= {limit} AND NOT has({{ws:Array(String)}}, leftUTF8({x}, 1)) "
+        f"AND NOT has({{ws:Array(String)}}, rightUTF8({x}, 1)))"
+    )
 
 
 def _object(m: str, keys_param: str) -> str:
@@ -121,11 +128,9 @@ def _lines(source: str, events: bool) -> str:
 
 
 _SHAPE: Final = (
-    "startsWith(line, '{') AND isValidUTF8(line) AND position(line, {escape_u:String}) = 0 "
-    "AND NOT match(line, {re_ws_quote:String})"
+    "startsWith(line, '{') AND isValidUTF8(line) AND position(line, {escape_u:String}) = 0"
 )
-"""The line: an object, UTF-8, no \\u escape, no whitespace (nor an escaped one) just
-inside an opening or closing quote: no string starts or ends with what Python strips."""
+"""The line: an object, UTF-8, no \\u escape."""
 
 
 def parse_invoices_sql(table: str, source: str) -> str:

@@ -22,7 +22,14 @@ import pytest
 from ingest import _native, generate
 from ingest._loader import Loader
 from ingest._run import FileSummary, ingest_paths
-from tests.ingest.samples import digital_invoice, event, key_of, ndjson, paper_invoice
+from tests.ingest.samples import (
+    SELLER,
+    digital_invoice,
+    event,
+    key_of,
+    ndjson,
+    paper_invoice,
+)
 from tests.ingest.test_ingest_rejects import BAD_EVENTS, BAD_INVOICES
 from verify import open_store
 from verify._store._clickhouse import ClickHouseStore
@@ -88,6 +95,7 @@ def _odd_invoices() -> list[bytes]:
             items=[]),  # quantized on the way in
         inv(base + 4, code=None),
         inv(base + 5, remarks="全角\u3000"),
+        inv(base + 18, seller={**SELLER, "name": "\u3000前导"}),
         inv(base + 6, status=""),
         inv(base + 7, extra_field="ignored"),
         inv(base + 8, seller={"tax_id": "91350100m000100y43", "name": "小写"}),
@@ -115,6 +123,7 @@ def _odd_events(keys: list[str]) -> list[bytes]:
         event("odd-1", k1, "delivered", event_time="2026-03-30T10:15:00"),  # China time
         event("odd-2", k1, "booked", event_time="2026-03-30T02:15:00.123456Z"),
         event("odd-3", k1, "delivered", channel=" email "),
+        event("odd-11", k1, "delivered", channel="\tlead"),
         event("odd-4", k2, "delivered", detail={"n": 1}),
         event("odd-5", "", "delivered", code=k2[:12], number=k2[12:]) if len(k2) == 20 else
         event("odd-5", k2, "delivered"),
