@@ -36,7 +36,19 @@ def fold(run: NativeRun) -> list[PreparedInvoice]:
     if rows:
         run.client.insert(t["xi"], [[row[0]] for row in rows], ["n"])
     return [
-        PreparedInvoice(*row[1:7], Status(row[7]), row[8], int(row[9]), row[10]) for row in rows
+        PreparedInvoice(
+            invoice_key=row[1],
+            kind=row[2],
+            issue_date=row[3],
+            seller_tax_id=row[4],
+            buyer_tax_id=row[5],
+            total=row[6],
+            status=Status(row[7]),
+            risk_level=row[8],
+            source_hash=int(row[9]),
+            doc=row[10],
+        )
+        for row in rows
     ]
 
 

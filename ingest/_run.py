@@ -213,6 +213,7 @@ def ingest_file(
     summary = FileSummary(path=str(path))
     rejects = _Rejects(rejects_path)
     if use_native(path, sink, native):
+        assert isinstance(sink, Loader)  # use_native said so
         return _ingest_native(path, sink, summary, rejects, progress=progress, on_batch=on_batch)
     invoices: list[Invoice | PreparedInvoice] = []
     events: list[InvoiceEvent] = []
