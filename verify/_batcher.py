@@ -5,6 +5,11 @@ batches are out, the queue is sent on the next event-loop turn; while they are
 out, items accumulate and go together when one returns. Under load this forms
 large batches by itself (like Nagle's algorithm without a timer); when idle, a
 lone request waits no longer than one loop turn.
+
+One batch in flight by default: with Redis on the serving core, each batch costs two
+context switches and the caches Redis cools, so fewer, larger batches cost less CPU
+(A/B in one session, six pairs: ~20 µs a verification less than with two in flight);
+a request that arrives while a batch is out waits at most one round trip more.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ class Coalescer(Generic[T, R]):
         send: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         *,
         max_batch: int = 256,
-        max_inflight: int = 2,
+        max_inflight: int = 1,
     ) -> None:
         self._send = send
         self.max_batch = max_batch
