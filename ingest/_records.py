@@ -26,6 +26,8 @@ from verify import (
 )
 
 INVOICE_KINDS: Final = frozenset(verify.KIND_NAMES) - {"20"}
+DIGITAL_PAPER_KINDS: Final = frozenset({"31", "32"})
+"""数电 kinds also printed on paper: such an invoice carries a code (DOMAIN.md §1)."""
 """Verification kinds an invoice record may carry (QR kind 20 is stored as 08)."""
 PARTY_FIELDS: Final = ("tax_id", "name", "address", "phone", "bank", "account")
 _ITEM_TEXT: Final = ("name", "spec", "unit")
@@ -144,8 +146,10 @@ def parse_invoice(record: dict[str, Any]) -> Invoice:
     number = _text(record, "number", required=True)
     try:
         if kind in DIGITAL_KINDS:
-            if code:
+            if code and kind not in DIGITAL_PAPER_KINDS:
                 raise RowError("code_not_empty", "数电 invoices have no invoice code", "code")
+            if code:  # a 数电 paper invoice: the paper stock's code beside the number
+                code = verify.validate_code(code)
             number = verify.validate_digital_number(number)
         else:
             code = verify.validate_code(code)

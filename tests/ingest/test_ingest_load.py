@@ -104,6 +104,16 @@ def test_voided_event_on_an_electronic_invoice_does_not_void_it(tmp_path, ingest
     assert store.get_invoice(key).status is Status.NORMAL
 
 
+def test_a_digital_paper_invoice_keeps_its_code_and_is_keyed_by_its_number(
+    tmp_path, ingest, store
+) -> None:
+    """数电 kinds 31/32 with a code are printed on paper (DOMAIN.md §1)."""
+    record = digital_invoice(4, code="044031900104")
+    ingest(write(tmp_path / "a.ndjson", ndjson([record])))
+    stored = store.get_invoice(record["number"])
+    assert (stored.kind, stored.code, stored.number) == ("32", "044031900104", record["number"])
+
+
 def test_events_loaded_before_their_invoice_still_set_its_status(tmp_path, ingest, store) -> None:
     record = paper_invoice(3)
     key = key_of(record)
