@@ -16,6 +16,7 @@ from verify._kinds import derive_kind, region_digits, tax_region
 _AMOUNT = re.compile(r"-?\d{1,13}(?:\.\d{0,2})?", re.ASCII)
 _CHECK_CODE = re.compile(r"\d{5,32}", re.ASCII)
 _DATE_SEPARATORS = frozenset("-/.")
+_CENT = Decimal("0.01")
 
 # Full-width ASCII forms (U+FF01-FF5E) and the ideographic space, as OCR and Chinese
 # input methods produce them ("１２３", "，", "．"), mapped to plain ASCII; zero-width
@@ -89,7 +90,7 @@ def parse_amount(text: str, *, field: str = "amount") -> Decimal:
     if not _AMOUNT.fullmatch(text) or text.endswith("."):
         raise FieldError("金额格式不正确（最多两位小数）", code="amount_format", field=field)
     try:
-        return Decimal(text).quantize(Decimal("0.01"))
+        return Decimal(text).quantize(_CENT)
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
         raise FieldError("金额格式不正确", code="amount_format", field=field) from None
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import msgspec
 
-from verify._kinds import Secret, kind_name, region_name
+from verify._kinds import Secret, kind_name, region_name, secret_for
 
 
 class InvoiceQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,24 +58,27 @@ class QrPayload(msgspec.Struct, frozen=True, kw_only=True):
 
     def to_query(self) -> InvoiceQuery:
         """The verification this payload asks for."""
-        from verify._kinds import secret_for
-
-        secret = secret_for(self.kind)
-        if self.kind not in _TOTAL_BASIS and (
-            secret is Secret.TOTAL or (secret is Secret.CHECK6 and len(self.check_code) < 6)
-        ):
-            # A legacy QR carries the amount excluding tax (DOMAIN.md §1), not the
-            # freight / used-car total; and a QR without a check code still proves
-            # the amount. Either way the amount is what this payload can match.
-            secret = Secret.AMOUNT
+        check_code = self.check_code
+        secret = _qr_secret(self.kind, len(check_code) >= 6)
+        if secret is Secret.CHECK6:
+            return InvoiceQuery(
+                kind=self.kind,
+                code=self.code,
+                number=self.number,
+                issue_date=self.issue_date,
+                secret=secret,
+                check6=check_code[-6:],
+                invoice_key=self.invoice_key,
+                derived_kind=self.derived_kind,
+                region=self.region,
+            )
         return InvoiceQuery(
             kind=self.kind,
             code=self.code,
             number=self.number,
             issue_date=self.issue_date,
             secret=secret,
-            amount=None if secret is Secret.CHECK6 else self.amount,
-            check6=self.check_code[-6:] if secret is Secret.CHECK6 else None,
+            amount=self.amount,
             invoice_key=self.invoice_key,
             derived_kind=self.derived_kind,
             region=self.region,
@@ -103,3 +106,20 @@ class QrPayload(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _TOTAL_BASIS = frozenset({"31", "32", "33", "34", "51", "61"})
+_qr_secrets: dict[tuple[str, bool], Secret] = {}
+
+
+def _qr_secret(kind: str, has_check6: bool) -> Secret:
+    """The secret a QR payload of ``kind`` can match (memoised: a handful of keys)."""
+    secret = _qr_secrets.get((kind, has_check6))
+    if secret is None:
+        secret = secret_for(kind)
+        if kind not in _TOTAL_BASIS and (
+            secret is Secret.TOTAL or (secret is Secret.CHECK6 and not has_check6)
+        ):
+            # A legacy QR carries the amount excluding tax (DOMAIN.md §1), not the
+            # freight / used-car total; and a QR without a check code still proves
+            # the amount. Either way the amount is what this payload can match.
+            secret = Secret.AMOUNT
+        _qr_secrets[(kind, has_check6)] = secret
+    return secret
