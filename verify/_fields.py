@@ -7,6 +7,7 @@ and a stable reason code.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -113,6 +114,7 @@ def validate_check6(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=8)  # the same today and window on every verification
 def _years_before(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year - years)
