@@ -47,6 +47,7 @@ def test_fapiao_decode_prints_one_json_object_per_file(tmp_path, invoice_image, 
     assert bad["invoices"] == []
 
 
+@pytest.mark.slow  # real OCR of a page: 3-5 s on an idle core, 25 s on a loaded box
 @pytest.mark.parametrize("index", [1])
 def test_ocr_fallback_reads_the_printed_fields(cjk_font, records, index):
     record = records[index]
