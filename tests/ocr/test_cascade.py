@@ -1,0 +1,102 @@
+"""The cascade's heavy stages and its time bounds, on small images (fast)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocr import DecodeError, decode_bounded, decode_bytes
+from ocr._cascade import read_qr
+from ocr._deblur import candidates, disk_kernel
+from ocr._image import Picture
+from ocr._readers import read_zxing, read_zxing_fast
+from ocr._variants import line_kernel
+from ocr.synth._render import qr_image
+
+PAYLOAD = "01,32,,26427000000316294884,100.76,20260330,,5F98,"
+
+
+def _window(kernel: np.ndarray) -> np.ndarray:
+    """A QR window as the sheets stage cuts it (code ~5 px a module), blurred and noisy."""
+    img = np.full((400, 400), 245, np.uint8)
+    img[90:290, 90:290] = np.asarray(qr_image(PAYLOAD, 200))
+    blurred = cv2.filter2D(img.astype(np.float32), -1, kernel)
+    noise = np.random.default_rng(1).normal(0, 1.5, blurred.shape)
+    return np.clip(blurred + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [line_kernel(14, math.radians(25)), disk_kernel(6.0)],
+    ids=["motion-streak", "defocus-disk"],
+)
+def test_wiener_deblur_reads_what_no_reader_reads_blurred(kernel):
+    window = _window(kernel)
+    assert read_zxing(window) == []
+    read = next((t for c in candidates(window) if (t := read_zxing_fast(c))), None)
+    assert read == [PAYLOAD]
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_spent_budget_stops_the_cascade_after_its_cheap_first_pass():
+    blank = Picture(_png(Image.new("L", (800, 600), 128)), max_pixels=10**7)
+    found = read_qr(blank, budget_s=0.0)
+    assert list(found.timings) == ["work"]
+    assert found.timed_out
+    assert found.invoices == []
+
+
+def test_the_cheap_pass_still_reads_a_clear_code_with_no_budget():
+    img = Image.new("L", (800, 600), 255)
+    img.paste(qr_image(PAYLOAD, 240), (60, 60))
+    found = read_qr(Picture(_png(img), max_pixels=10**7), budget_s=0.0)
+    assert found.payloads == [PAYLOAD]
+    assert found.stage == "work"
+
+
+def test_ocr_without_time_left_is_ocr_timeout():
+    with pytest.raises(DecodeError) as err:
+        decode_bytes(_png(Image.new("L", (800, 600), 128)), qr_budget_s=0.0, ocr_budget_s=0.0)
+    assert err.value.code == "ocr_timeout"
+
+
+def test_foreign_codes_win_over_an_ocr_timeout():
+    img = Image.new("L", (800, 600), 255)
+    img.paste(qr_image("WIFI:S:cafe;T:WPA;P:secret;;", 240), (60, 60))
+    with pytest.raises(DecodeError) as err:
+        decode_bytes(_png(img), qr_budget_s=0.0, ocr_budget_s=0.0)
+    assert err.value.code == "not_invoice_qr"
+    assert err.value.non_invoice == ["WIFI:S:cafe;T:WPA;P:secret;;"]
+
+
+def test_decode_bounded_runs_off_the_loop_and_frees_its_slot():
+    img = Image.new("L", (800, 600), 255)
+    img.paste(qr_image(PAYLOAD, 240), (60, 60))
+
+    async def main() -> tuple[list[str], bool]:
+        slots = asyncio.Semaphore(1)
+        result = await decode_bounded(
+            _png(img),
+            semaphore=slots,
+            max_bytes=10**7,
+            max_pixels=10**7,
+            qr_budget_s=1.0,
+            ocr_budget_s=1.0,
+        )
+        await asyncio.sleep(0)  # the done-callback that frees the slot
+        return result.payloads, slots.locked()
+
+    payloads, locked = asyncio.run(main())
+    assert payloads == [PAYLOAD]
+    assert not locked
