@@ -104,7 +104,7 @@ def qr_line(invoice: Record) -> str:
 
 
 def iter_invoices_and_events(
-    n: int, seed: int, today: dt.date | None = None, *, digital_paper: bool = False
+    n: int, seed: int, today: dt.date | None = None, *, digital_paper: bool = True
 ) -> Iterator[tuple[Record, list[Record]]]:
     """``(invoice_record, [event_records])`` for ``n`` invoices, streaming, in memory.
 
@@ -130,7 +130,7 @@ _raw_parties: dict[int, msgspec.Raw] = {}
 _encoder = msgspec.json.Encoder()
 
 
-def _maker(seed: int, today: dt.date, digital_paper: bool = False) -> ChunkMaker:
+def _maker(seed: int, today: dt.date, digital_paper: bool = True) -> ChunkMaker:
     maker = _makers.get((seed, today, digital_paper))
     if maker is None:
         _makers.clear()
@@ -185,7 +185,7 @@ def render_chunk(
     *,
     fmt: str,
     gzip: bool,
-    digital_paper: bool = False,
+    digital_paper: bool = True,
 ) -> tuple[bytes, bytes, int, int, dict[str, int], dict[str, int], int]:
     """One chunk as file bytes: (invoices, events, #invoices, #events, kinds, statuses, reds)."""
     maker = _maker(seed, today, digital_paper)
@@ -240,7 +240,7 @@ def generate(  # noqa: PLR0917 - the signature other parts call
     *,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
-    digital_paper: bool = False,
+    digital_paper: bool = True,
 ) -> GenerateSummary:
     """Write ``n`` invoices and their events into ``out_dir``; see the module docstring.
 

@@ -25,7 +25,7 @@ DIGITAL_VEHICLE_PCT: Final = 40.0
 """Share of vehicle invoices issued as 数电 from DIGITAL_VEHICLE_SINCE on."""
 DIGITAL_PAPER_PCT: Final = 1.5
 """Share of 31/32 printed on paper (数电 paper invoice: code of the paper stock, 20-digit
-number), when asked for (``digital_paper=True``): fapiao ingest does not take them yet."""
+number); ``digital_paper=False`` leaves them out."""
 FREIGHT_FIRST: Final = dt.date(2015, 1, 1)
 FREIGHT_LAST: Final = dt.date(2016, 6, 30)
 """货运专票 were issued until 2016-06-30 (国家税务总局公告2015年第99号)."""

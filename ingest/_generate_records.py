@@ -48,7 +48,7 @@ _ITEM_COUNTS_CUM: Final = (55, 77, 89, 95, 100)
 class ChunkMaker:
     """Makes chunk after chunk for one seed and one ``today``."""
 
-    def __init__(self, seed: int, today: dt.date, *, digital_paper: bool = False) -> None:
+    def __init__(self, seed: int, today: dt.date, *, digital_paper: bool = True) -> None:
         self.seed = seed
         self.digital_paper = digital_paper
         """Print a few 31/32 on paper (see DIGITAL_PAPER_PCT)."""

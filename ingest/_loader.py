@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from ingest._status import fold_status
+from ingest._status import DIGITAL_PAPER_KINDS, fold_status
 from verify import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent, Status
 from verify._store._clickhouse import ClickHouseStore
 from verify._store._rows import PreparedInvoice, prepare
@@ -80,7 +80,11 @@ class Loader:
             state = states.get(inv.invoice_key)
             versions.append(max(now, state.version + 1) if state is not None else now)
             events = earlier.get(inv.invoice_key)
-            statuses.append(fold_status(inv.status, inv.kind, events) if events else inv.status)
+            statuses.append(
+                fold_status(inv.status, inv.kind, events, code=_paper_code(inv))
+                if events
+                else inv.status
+            )
         self.store.insert_prepared(fresh, statuses=statuses, versions=versions)
         result.changed_keys = [inv.invoice_key for inv in fresh]
         self.store.record_changes(result.changed_keys)
@@ -112,8 +116,16 @@ class Loader:
         if status_keys:
             states = self.store.invoice_states(status_keys)
             recorded = self.store.status_events(list(states))
+            codes = {  # only a 数电 invoice's code changes the fold (on paper: voidable)
+                key: inv.code
+                for key, inv in self.store.get_invoices(
+                    [k for k, s in states.items() if s.kind in DIGITAL_PAPER_KINDS]
+                ).items()
+            }
             for key, state in states.items():
-                status = fold_status(state.record_status, state.kind, recorded.get(key, ()))
+                status = fold_status(
+                    state.record_status, state.kind, recorded.get(key, ()), code=codes.get(key, "")
+                )
                 if status is not state.status:
                     changes[key] = status
             self.store.set_statuses(changes)
@@ -122,6 +134,12 @@ class Loader:
         self.store.record_changes(flow_keys)
         result.changed_keys = [*changes, *flow_keys]
         return result
+
+
+def _paper_code(row: PreparedInvoice) -> str:
+    """The code of a 数电 invoice printed on paper ("" for others): decoded from the
+    document only for the kinds where it matters."""
+    return row.invoice().code if row.kind in DIGITAL_PAPER_KINDS else ""
 
 
 PROBE = 256

@@ -13,6 +13,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import verify
+from ingest._status import DIGITAL_PAPER_KINDS
 from verify import (
     DIGITAL_KINDS,
     EventKind,
@@ -26,8 +27,6 @@ from verify import (
 )
 
 INVOICE_KINDS: Final = frozenset(verify.KIND_NAMES) - {"20"}
-DIGITAL_PAPER_KINDS: Final = frozenset({"31", "32"})
-"""数电 kinds also printed on paper: such an invoice carries a code (DOMAIN.md §1)."""
 """Verification kinds an invoice record may carry (QR kind 20 is stored as 08)."""
 PARTY_FIELDS: Final = ("tax_id", "name", "address", "phone", "bank", "account")
 _ITEM_TEXT: Final = ("name", "spec", "unit")

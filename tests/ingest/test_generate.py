@@ -71,7 +71,8 @@ def test_codes_and_numbers_pass_the_verify_core_and_match_kind_year_and_region(i
     for inv in invoices:
         kind, code, number, year = inv["kind"], inv["code"], inv["number"], inv["issue_date"][2:4]
         if kind in verify.DIGITAL_KINDS:
-            assert code == ""
+            assert code == "" or kind in ("31", "32")  # with a code: 数电 on paper
+            assert code == "" or verify.validate_code(code) == code
             assert verify.validate_digital_number(number) == number
             assert number[:2] == year
             seller_region = inv["seller"]["tax_id"][2:4]
@@ -167,7 +168,8 @@ def test_qr_lines_parse_back_to_the_same_fields(invoices) -> None:
         field = "total" if inv["kind"] in verify.DIGITAL_KINDS else "amount"
         assert payload.amount == Decimal(inv[field])
         assert len(payload.tail) == 4
-        assert payload.derived_kind in (None, inv["kind"])
+        # a 数电 paper invoice's code is its paper stock's (kind 01/04)
+        assert payload.derived_kind in (None, inv["kind"]) or inv["kind"] in ("31", "32")
         query = payload.to_query()
         if query.secret is verify.Secret.CHECK6:
             assert query.check6 == inv["check_code"][-6:]
@@ -271,10 +273,14 @@ def test_lifecycle_shares_are_realistic(pairs) -> None:
     assert kinds["red_confirmation_lapsed"] > 0
     assert kinds["delivered"] > 0.9 * len(pairs)
     assert kinds["booked"] > 0.3 * len(pairs)
-    paper = [inv for inv in blue if inv["kind"] in PAPER_KINDS]
+    paper = [
+        inv
+        for inv in blue
+        if inv["kind"] in PAPER_KINDS or (inv["code"] and inv["kind"] in ("31", "32"))
+    ]
     voided = [inv for inv in blue if inv["status"] == "voided"]
     assert voided
-    assert all(inv["kind"] in PAPER_KINDS for inv in voided)
+    assert all(inv in paper for inv in voided)  # only paper invoices are voided
     assert len(voided) / len(paper) < 0.06
     specials = [evs for inv, evs in pairs if inv["kind"] in ("01", "08", "31")]
     confirmed = sum(any(ev["kind"] == "use_confirmed" for ev in evs) for evs in specials)
@@ -422,7 +428,7 @@ def test_an_interrupted_generation_leaves_no_files(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_digital_paper_invoices_when_asked_carry_a_stock_code_and_a_digital_key(
+def test_digital_paper_invoices_carry_a_stock_code_and_a_digital_key(
     tmp_path: Path,
 ) -> None:
     pairs = list(iter_invoices_and_events(4000, 7, TODAY, digital_paper=True))
@@ -442,8 +448,9 @@ def test_digital_paper_invoices_when_asked_carry_a_stock_code_and_a_digital_key(
         assert "voided" in kinds or evs[1]["channel"] == "paper"  # printed, handed over
         invoice = msgspec.convert({**inv, "invoice_key": key(inv)}, verify.Invoice, strict=False)
         assert invoice.code == code
-    # off by default; with workers as in one process
-    plain = list(iter_invoices_and_events(2000, 7, TODAY))
+    # on by default, off when asked; with workers as in one process
+    assert pairs == list(iter_invoices_and_events(4000, 7, TODAY))
+    plain = list(iter_invoices_and_events(2000, 7, TODAY, digital_paper=False))
     assert not any(inv["code"] for inv, _ in plain if inv["kind"] in verify.DIGITAL_KINDS)
     n = CHUNK + 50
     generate(n, 3, tmp_path / "one", today=TODAY, workers=0, digital_paper=True)

@@ -114,6 +114,21 @@ def test_a_digital_paper_invoice_keeps_its_code_and_is_keyed_by_its_number(
     assert (stored.kind, stored.code, stored.number) == ("32", "044031900104", record["number"])
 
 
+def test_a_digital_paper_invoice_can_be_voided_an_electronic_one_cannot(
+    tmp_path, ingest, store
+) -> None:
+    paper, electronic = digital_invoice(5, code="044031900104"), digital_invoice(6)
+    keys = [paper["number"], electronic["number"]]
+    voids = [event(f"v{k}", k, "voided") for k in keys]
+    ingest(write(tmp_path / "a.ndjson", ndjson([paper, electronic, *voids])))
+    assert [store.get_invoice(k).status for k in keys] == [Status.VOIDED, Status.NORMAL]
+    # events first: the invoice's fold reads the code from its own record
+    later = digital_invoice(7, code="044031900104")
+    ingest(write(tmp_path / "ev.ndjson", ndjson([event("v7", later["number"], "voided")])))
+    ingest(write(tmp_path / "inv.ndjson", ndjson([later])))
+    assert store.get_invoice(later["number"]).status is Status.VOIDED
+
+
 def test_events_loaded_before_their_invoice_still_set_its_status(tmp_path, ingest, store) -> None:
     record = paper_invoice(3)
     key = key_of(record)
