@@ -62,25 +62,15 @@ class QrPayload(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         """The verification this payload asks for."""
         check_code = self.check_code
         secret = _qr_secret(self.kind, len(check_code) >= 6)
-        if secret is Secret.CHECK6:
-            return InvoiceQuery(
-                kind=self.kind,
-                code=self.code,
-                number=self.number,
-                issue_date=self.issue_date,
-                secret=secret,
-                check6=check_code[-6:],
-                invoice_key=self.invoice_key,
-                derived_kind=self.derived_kind,
-                region=self.region,
-            )
+        by_check6 = secret is Secret.CHECK6
         return InvoiceQuery(
             kind=self.kind,
             code=self.code,
             number=self.number,
             issue_date=self.issue_date,
             secret=secret,
-            amount=self.amount,
+            check6=check_code[-6:] if by_check6 else None,
+            amount=None if by_check6 else self.amount,
             invoice_key=self.invoice_key,
             derived_kind=self.derived_kind,
             region=self.region,
