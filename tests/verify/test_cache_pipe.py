@@ -5,7 +5,6 @@ connection, and which URLs keep redis-py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import hiredis
 import pytest
@@ -18,13 +17,6 @@ from verify._cache._pipe import ReplyError, ScriptPipe, encode_command, probe_pi
 WINDOW = Window(
     daily_limit=3, day_tag="20260101", day_expire_at=4_000_000_000, ip_limit=100, minute=1
 )
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
 
 
 def test_commands_are_encoded_as_resp_arrays_of_bulk_strings() -> None:
