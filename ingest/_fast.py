@@ -132,6 +132,22 @@ _tax_id: Final = _Cache(verify.validate_tax_id)
 _code: Final = _Cache(_legacy_code)
 
 
+def valid_tax_id(tax_id: str) -> bool:
+    """Whether ``tax_id`` is a valid taxpayer ID exactly as written (memoised)."""
+    try:
+        return _tax_id(tax_id) == tax_id
+    except _UseSlowPathError:
+        return False
+
+
+def valid_legacy_code(code: str, kind: str) -> bool:
+    """Whether ``code`` is a valid legacy invoice code of ``kind`` (memoised)."""
+    try:
+        return _code(code) == f"{code}/{kind}"
+    except _UseSlowPathError:
+        return False
+
+
 def _party(p: _Party, *, tax_id_required: bool) -> Party:
     tax_id = p.tax_id.strip()
     if tax_id:
@@ -205,7 +221,7 @@ def fast_invoice(line: bytes) -> Invoice | None:
                 return None
             verify.validate_digital_number(number)
         else:
-            if _code(code) != f"{code}/{kind}":
+            if not valid_legacy_code(code, kind):
                 return None
             verify.validate_legacy_number(number)
         check_code = verify.validate_check_code(r.check_code)

@@ -8,7 +8,7 @@ breaks at a precise line, as on the Python path):
    its row number in the chunk (``_row_number``), so line numbers are exact;
 2. SQL parses and checks each line (ingest/_native_sql.py) into per-run Memory
    tables; the distinct taxpayer IDs and legacy codes go through the verify core
-   once each (cached for the run) and come back as a table of valid values;
+   (memoised, shared with the fast path) and come back as a table of valid values;
 3. rows SQL does not accept (a small share) are read back with their text and go
    through the Python path (``validate_line``): it rejects them with the exact
    reason, or accepts them and the existing Loader loads them;
@@ -35,18 +35,12 @@ from typing import Any, Final
 
 from ingest import _native_load as native_load
 from ingest import _native_sql as sql
+from ingest._fast import valid_legacy_code, valid_tax_id
 from ingest._loader import BatchResult, Loader
 from ingest._native_chunks import line_kinds, read_chunks
 from ingest._parallel import validate_line
 from ingest._records import RowError
-from verify import (
-    FieldError,
-    Invoice,
-    InvoiceEvent,
-    derive_kind,
-    validate_code,
-    validate_tax_id,
-)
+from verify import Invoice, InvoiceEvent
 
 CHUNK_BYTES: Final = 48 * 1024 * 1024
 NATIVE_MIN_BYTES: Final = 4 * 1024 * 1024
@@ -68,27 +62,14 @@ class ChunkResult:
     rejects: list[tuple[int, RowError, str]] = field(default_factory=list)
 
 
-class _Ids:
-    """Taxpayer IDs and legacy codes checked by the verify core, once each a run."""
-
-    def __init__(self) -> None:
-        self.bad: set[str] = set()
-
-    def valid(self, value: str) -> bool:
-        if value in self.bad:
-            return False
-        kind, _, text = value.partition(":")
-        try:
-            if kind == "t":
-                ok = validate_tax_id(text) == text
-            else:
-                code, _, inv_kind = text.partition("/")
-                ok = validate_code(code) == code and derive_kind(code) == inv_kind
-        except FieldError:
-            ok = False
-        if not ok:
-            self.bad.add(value)
-        return ok
+def _valid_id(value: str) -> bool:
+    """A value SQL asks about, ``t:<taxpayer ID>`` or ``c:<code>/<kind>``, checked by the
+    verify core through the fast path's memoised checks (the same rules, once each)."""
+    tag, _, text = value.partition(":")
+    if tag == "t":
+        return valid_tax_id(text)
+    code, _, kind = text.partition("/")
+    return valid_legacy_code(code, kind)
 
 
 class NativeRun:
@@ -98,7 +79,6 @@ class NativeRun:
         self.loader = loader
         self.client: Any = loader.store.client
         self.params = sql.params()
-        self.ids = _Ids()
         self._drop_stale()
         tag = uuid.uuid4().hex[:12]
         _ACTIVE.add(tag)
@@ -184,7 +164,7 @@ class NativeRun:
         if "e" in kinds:
             self.cmd(sql.parse_events_sql(t["pe"], "{src:String}"), src=tmp)
         new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
-        good = [v for v in new if self.ids.valid(v)]
+        good = [v for v in new if _valid_id(v)]
         if good:
             self.client.insert(t["valid"], [[v] for v in good], column_names=["v"])
         if "i" in kinds:
