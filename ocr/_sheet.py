@@ -31,11 +31,14 @@ def find_sheets(
     otsu, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     high = (otsu + float(np.percentile(blur, 99.5))) / 2
     first = _sheets_at(blur, otsu, max_sheets)
-    if any(shaped for _, shaped in first) or high - otsu < 8:
-        found = first
-    else:
+    found = first
+    # A pale desk merged with (some of) the paper: a large bright blob that is not
+    # invoice-shaped. The higher threshold separates them; keep whichever level
+    # shows more invoices (several sheets on a bright desk: one may merge, one not).
+    if high - otsu >= 8 and any(not shaped for _, shaped in first):
         second = _sheets_at(blur, high, max_sheets)
-        found = second if any(shaped for _, shaped in second) else first
+        if sum(s for _, s in second) > sum(s for _, s in first):
+            found = second
     return [quad for quad, shaped in found if shaped or not invoice_shaped]
 
 
