@@ -175,6 +175,50 @@ _DEBLUR_WINDOWS = 8
 """Windows deblurred at most (the densest of each sheet come first)."""
 
 
+def _blob_windows(p: Picture) -> list[np.ndarray]:
+    """Square textured blobs (QR candidates) cut from the full image, 400 px, upright.
+
+    For codes whose sheet was not found or was found wrong (glare merging with a
+    corner of the paper, a sheet cut by the frame): the same deblurring as the
+    sheet windows, on where the code looks to be.
+    """
+    if "blobs" not in p.memo:
+        small = variants.resize_long(p.work(), 1000)
+        full = p.full()
+        f = full.shape[1] / small.shape[1]
+        p.memo["blobs"] = [
+            _regions.crop(full, pts * f, margin=0.3, out=400)
+            for pts in _regions.blobs(small)[:_BLOB_WINDOWS]
+        ]
+    windows: list[np.ndarray] = p.memo["blobs"]
+    return windows
+
+
+_BLOB_WINDOWS = 3
+
+
+def _blob_deblur_stage(p: Picture) -> Iterable[str]:
+    """Blob windows: sharpened, then deblurred (Wiener) until one reads."""
+    for crop in _blob_windows(p):
+        if p.expired():
+            return
+        if not _deblur.looks_like_code(crop):
+            continue
+        texts = readers.read_zxing_fast(crop) or readers.read_zxing_fast(
+            variants.sharpen(crop, sigma=2.0, amount=4.0)
+        )
+        if texts:
+            yield from texts
+            continue
+        for candidate in _deblur.candidates(crop):
+            if p.expired():
+                return
+            texts = readers.read_zxing_fast(candidate)
+            if texts:
+                yield from texts
+                break
+
+
 def _motion_stage(p: Picture) -> Iterable[str]:
     """Motion blur: Richardson-Lucy with a streak along the direction the blur shows.
 
@@ -230,6 +274,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("enhance", _enhance),
     ("sheets", _sheets_stage),
     ("deblur", _deblur_stage),
+    ("blobs", _blob_deblur_stage),
     ("regions", _regions_stage),
     ("motion", _motion_stage),
     ("others", _others),
@@ -305,4 +350,4 @@ def read_qr(
 def count_sheets(picture: Picture) -> int:
     """How many invoices the photo seems to show (at least 1): when to stop looking."""
     small = variants.resize_long(picture.work(), 800)
-    return max(1, len(_sheet.find_sheets(small, invoice_shaped=True)))
+    return _sheet.count_invoices(small)

@@ -16,6 +16,24 @@ SHEET_ASPECT = 1.5
 _QR_WINDOW = (0.0, 0.0, 0.2, 0.3)
 
 
+def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
+    """How many invoices the photo seems to show (at least 1).
+
+    Each invoice-shaped sheet counts one; a bright blob that is not invoice-shaped
+    (sheets lying on each other) counts as many sheets as its area holds, by the
+    median area of the invoice-shaped ones. Only tells the cascade when to stop.
+    """
+    found = _find(gray, max_sheets)
+    areas = [area for _, shaped, area in found if shaped]
+    if not areas:
+        return 1
+    typical = float(np.median(areas))
+    count = len(areas) + sum(
+        round(area / typical) for _, shaped, area in found if not shaped and area < 0.9 * gray.size
+    )
+    return max(1, min(max_sheets, count))
+
+
 def find_sheets(
     gray: np.ndarray, *, max_sheets: int = 4, invoice_shaped: bool = False
 ) -> list[np.ndarray]:
@@ -25,6 +43,11 @@ def find_sheets(
     that finds no invoice-shaped sheet (a pale desk merges with the paper), a
     threshold halfway between Otsu's and the brightest pixels.
     """
+    return [quad for quad, shaped, _ in _find(gray, max_sheets) if shaped or not invoice_shaped]
+
+
+def _find(gray: np.ndarray, max_sheets: int) -> list[tuple[np.ndarray, bool, float]]:
+    """(corners, invoice-shaped, blob area) of the bright blobs, largest first."""
     import cv2
 
     blur = cv2.GaussianBlur(gray, (0, 0), 2)
@@ -35,15 +58,17 @@ def find_sheets(
     # A pale desk merged with (some of) the paper: a large bright blob that is not
     # invoice-shaped. The higher threshold separates them; keep whichever level
     # shows more invoices (several sheets on a bright desk: one may merge, one not).
-    if high - otsu >= 8 and any(not shaped for _, shaped in first):
+    if high - otsu >= 8 and any(not shaped for _, shaped, _ in first):
         second = _sheets_at(blur, high, max_sheets)
-        if sum(s for _, s in second) > sum(s for _, s in first):
+        if sum(s for _, s, _ in second) > sum(s for _, s, _ in first):
             found = second
-    return [quad for quad, shaped in found if shaped or not invoice_shaped]
+    return found
 
 
-def _sheets_at(blur: np.ndarray, level: float, max_sheets: int) -> list[tuple[np.ndarray, bool]]:
-    """Bright quadrilaterals above ``level``, each with whether it is invoice-shaped."""
+def _sheets_at(
+    blur: np.ndarray, level: float, max_sheets: int
+) -> list[tuple[np.ndarray, bool, float]]:
+    """Bright quadrilaterals above ``level``: corners, invoice-shaped, blob area."""
     import cv2
 
     h, w = blur.shape
@@ -66,7 +91,7 @@ def _sheets_at(blur: np.ndarray, level: float, max_sheets: int) -> list[tuple[np
         if quad is None:
             quad = cv2.boxPoints(cv2.minAreaRect(c)).astype(np.float32)
         quad = _clockwise(quad)
-        sheets.append((quad, _invoice_shaped(quad, area) and area < 0.97 * h * w))
+        sheets.append((quad, _invoice_shaped(quad, area) and area < 0.97 * h * w, area))
     return sheets
 
 
