@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import msgspec
 
 from ingest._status import DIGITAL_PAPER_KINDS, fold_status
-from verify import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent, Status
+from verify import STATUS_CHANGING_EVENTS, EventKind, Invoice, InvoiceEvent, Status
 from verify._store._clickhouse import ClickHouseStore
 from verify._store._rows import PreparedInvoice, prepare
 
@@ -109,31 +109,43 @@ class Loader:
         self.store.insert_events(new)
         # Recompute for every status event in the batch, new or not: a run killed
         # between the events and the status version is completed by the rerun.
-        status_keys = list(
-            dict.fromkeys(ev.invoice_key for ev in events if ev.kind in STATUS_CHANGING_EVENTS)
+        changes = self.refold(
+            list(
+                dict.fromkeys(ev.invoice_key for ev in events if ev.kind in STATUS_CHANGING_EVENTS)
+            )
         )
-        changes: dict[str, Status] = {}
-        if status_keys:
-            states = self.store.invoice_states(status_keys)
-            recorded = self.store.status_events(list(states))
-            codes = {  # only a 数电 invoice's code changes the fold (on paper: voidable)
-                key: inv.code
-                for key, inv in self.store.get_invoices(
-                    [k for k, s in states.items() if s.kind in DIGITAL_PAPER_KINDS]
-                ).items()
-            }
-            for key, state in states.items():
-                status = fold_status(
-                    state.record_status, state.kind, recorded.get(key, ()), code=codes.get(key, "")
-                )
-                if status is not state.status:
-                    changes[key] = status
-            self.store.set_statuses(changes)
         result.status_changes = len(changes)
         flow_keys = [k for k in dict.fromkeys(ev.invoice_key for ev in new) if k not in changes]
         self.store.record_changes(flow_keys)
         result.changed_keys = [*changes, *flow_keys]
         return result
+
+    def refold(self, status_keys: Sequence[str]) -> dict[str, Status]:
+        """Recompute the status of these invoices from all their recorded status events
+        and write a version for each whose status changes (returned). Keys with no
+        recorded invoice are left alone (the invoice's load folds them later)."""
+        changes: dict[str, Status] = {}
+        if not status_keys:
+            return changes
+        states = self.store.invoice_states(status_keys)
+        recorded = self.store.status_events(list(states))
+        # A 数电 invoice's code matters only to a void (on paper: voidable); the
+        # whole record is read only for those (a few of the batch's invoices).
+        voidable = [
+            k
+            for k, s in states.items()
+            if s.kind in DIGITAL_PAPER_KINDS
+            and any(ev.kind is EventKind.VOIDED for ev in recorded.get(k, ()))
+        ]
+        codes = {key: inv.code for key, inv in self.store.get_invoices(voidable).items()}
+        for key, state in states.items():
+            status = fold_status(
+                state.record_status, state.kind, recorded.get(key, ()), code=codes.get(key, "")
+            )
+            if status is not state.status:
+                changes[key] = status
+        self.store.set_statuses(changes)
+        return changes
 
 
 def _paper_code(row: PreparedInvoice) -> str:

@@ -18,8 +18,10 @@ breaks at a precise line, as on the Python path):
    an unchanged source_hash is skipped, known event ids are skipped (a probe
    first, as in the Loader), versions above existing ones, keys to the change log.
 
-Rows whose invoice has recorded status events and status-changing events are
-left to the Python path (about 1 %), which folds statuses.
+Statuses are folded by the Loader (Python): for the invoices of a chunk whose keys
+already have recorded status events (ingest/_native_load.fold), and for the
+invoices named by a chunk's status-changing events once those are recorded
+(``Loader.refold``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class NativeRun:
             )
         }  # fmt: skip
         self.window = {"i": 0, "e": 0}
+        self.current = {"i": 1, "e": 1}
+        """Which of a kind's two seen tables (``s<kind>0``/``s<kind>1``) takes new ids."""
         self.tmpdir = tempfile.mkdtemp(prefix="fapiao-ingest-")
         c = self.cmd
         c(sql.PARSED_INVOICES_DDL.format(name=self.t["pi"]))
@@ -132,10 +136,13 @@ class NativeRun:
                     self.client.command(f"DROP TABLE IF EXISTS {name}")
 
     def close(self) -> None:
+        """Drops the work tables, emptied first: a dropped table of the Atomic database
+        keeps its data (Memory and Join tables: in memory) for 8 minutes."""
         _ACTIVE.discard(self.tag)
         for name in self.t.values():
             with contextlib.suppress(Exception):
-                self.client.command(f"DROP TABLE IF EXISTS {name}")
+                self.client.command(f"TRUNCATE TABLE IF EXISTS {name}")
+                self.client.command(f"DROP TABLE IF EXISTS {name} SYNC")
         with contextlib.suppress(OSError):
             os.rmdir(self.tmpdir)
 
@@ -262,15 +269,18 @@ class NativeRun:
             self.client.insert(excl, [[n] for n, _ in out], ["n"])
         fresh = f"SELECT * FROM ({accepted}) WHERE n NOT IN (SELECT n FROM {dups})"
         added = int(self.cmd(f"SELECT count() FROM ({fresh})"))
+        newer, older = (s1, s0) if self.current[kind] else (s0, s1)
         self.cmd(
-            f"INSERT INTO {s1} SELECT cityHash64(ident), {{base:UInt64}} + n + 1 FROM ({fresh})",
+            f"INSERT INTO {newer} SELECT cityHash64(ident), {{base:UInt64}} + n + 1 FROM ({fresh})",
             base=base,
         )
         self.window[kind] += added
-        if self.window[kind] >= WINDOW:  # the older half of the window goes
-            self.cmd(f"DROP TABLE {s0}")
-            self.cmd(f"RENAME TABLE {s1} TO {s0}")
-            self._seen_table(f"s{kind}1")
+        if self.window[kind] >= WINDOW:
+            # The older half of the window goes: emptied in place and the next to fill.
+            # Not dropped: a dropped table keeps its memory for 8 minutes (the Atomic
+            # database's delay), and a long file dropped windows faster than that.
+            self.cmd(f"TRUNCATE TABLE {older}")
+            self.current[kind] ^= 1
             self.window[kind] = 0
         return out
 

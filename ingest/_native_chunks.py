@@ -64,5 +64,9 @@ def line_kinds(data: bytes) -> str:
     as for ingest/_parallel.validate_line), "i" for any other non-blank line."""
     if b'"event_id"' not in data:
         return "i"
+    opening = b'{"event_id":'
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if data.count(b"\n" + opening) + data.startswith(opening) == lines:
+        return "e"  # every line opens with the key (a generated or exported file)
     has_invoice = any(b'"event_id"' not in line and line.strip() for line in data.split(b"\n"))
     return "ie" if has_invoice else "e"

@@ -6,7 +6,8 @@
   above the existing ones. Invoices whose key has recorded status events are taken
   out (``fold``): the Loader folds their status, with SQL's doc and fingerprint.
 - Events: a probe decides whether known event ids must be looked up (as the Loader
-  does); status-changing events never get here (the Python path folds them).
+  does); the invoices named by status-changing events are folded again by the
+  Loader (``refold``) once the chunk's events are recorded.
 Every written key goes to the change log.
 """
 
@@ -138,4 +139,11 @@ def load_events(run: NativeRun) -> BatchResult:
         )
     result.events_written = written
     result.events_known = total - written
+    # Status-changing events (new or already recorded, as in the Loader: a rerun
+    # completes a killed one): their invoices' statuses are folded again in Python.
+    keys = run.rows(
+        f"SELECT DISTINCT invoice_key FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']}) "
+        "AND kind IN {status_kinds:Array(String)}"
+    )
+    result.status_changes = len(run.loader.refold([k for (k,) in keys]))
     return result

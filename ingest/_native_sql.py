@@ -12,7 +12,7 @@ with the precise reason or accepts it. So it flags, among others:
   ``detail``;
 - any text with leading or trailing whitespace (Python strips it; the class is
   Python's own ``str.isspace``), longer than the fast path allows, numbers and
-  dates outside a strict form, and status-changing events (their fold is Python's).
+  dates outside a strict form.
 
 Taxpayer IDs and legacy invoice codes are checked by the verify core in Python
 (once per distinct value, ingest/_native.py) and handed to SQL as a table of
@@ -58,7 +58,8 @@ def _params() -> dict[str, Any]:
         "digital": sorted(DIGITAL_KINDS),
         "statuses": [s.value for s in Status],
         "risks": [r.value for r in RiskLevel],
-        "ev_kinds": [k.value for k in EventKind if k not in STATUS_CHANGING_EVENTS],
+        "ev_kinds": [k.value for k in EventKind],
+        "status_kinds": sorted(k.value for k in STATUS_CHANGING_EVENTS),
         "re_blank": r"^[ \t\r\n\x0b\x0c]*$",
         "ws": [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()],
         "re_nonstring": r'"\s*:\s*[^"\s]',
@@ -264,6 +265,8 @@ FROM (
             AND m['event_id'] != '' AND {_text("m['event_id']", 128)}
             AND match(m['invoice_key'], '^([0-9]{{18}}|[0-9]{{20}})$')
             AND m['kind'] IN {{ev_kinds:Array(String)}}
+            AND (m['kind'] != 'red_issued' OR (detail['scope'] IN ('full', 'partial')
+                 AND (detail['amount'] = '' OR match(detail['amount'], {{re_money:String}}))))
             AND {_text("m['channel']")} AND {_text("m['actor_tax_id']")}
             AND time_form
             AND toString(toDate32OrZero(substring(t, 1, 10))) = substring(t, 1, 10)
