@@ -8,10 +8,18 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
 3. ``pyramid``   zxing on smaller scales (blur and noise shrink with the image);
 4. ``enhance``   unsharp masking (defocus, motion), CLAHE (shadow, glare),
                  denoising, adaptive and Otsu binarisation, then zxing;
-5. ``regions``   crops around proposed QR regions (symbols zxing saw but could
-                 not decode, dense square blobs), upright and rescaled, each with
-                 the variants above and every library;
-6. ``others``    pyzbar and OpenCV's detectors on the working image and its
+5. ``sheets``    the QR window of every paper sheet (top-left corner), rectified
+                 from the full image, raw, sharpened and binarised;
+6. ``measured``  those windows (then textured blobs) Wiener-deconvolved with the
+                 motion streaks their cepstrum measures (six filters a window);
+7. ``grid``      the densest window of each sheet read module by module: a grid
+                 fitted to the finder patterns, then bent (crumpled paper);
+8. ``deblur``    the windows Wiener-deconvolved over a sweep of streaks and disks;
+9. ``blobs``     textured blobs cut from the full image, sharpened and swept;
+10. ``regions``  crops around proposed QR regions (symbols zxing saw but could
+                 not decode, dense square blobs), each with variants and every library;
+11. ``motion``   Richardson-Lucy with a streak;
+12. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -27,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ocr import _deblur, _regions, _sheet
+from ocr import _deblur, _grid, _regions, _sheet
 from ocr import _readers as readers
 from ocr import _variants as variants
 from ocr._image import Picture
@@ -129,9 +137,15 @@ def _ranked_windows(p: Picture) -> list[tuple[int, np.ndarray]]:
     ]
 
 
+def _read_sheets(p: Picture) -> set[int]:
+    """Sheets whose window a stage has read: the later window stages skip them."""
+    read: set[int] = p.memo.setdefault("read_sheets", set())  # type: ignore[assignment]
+    return read
+
+
 def _sheets_stage(p: Picture) -> Iterable[str]:
     """Where the QR must be: sharpen and read it even when no detector saw it."""
-    read: set[int] = set()
+    read = _read_sheets(p)
     for sheet, crop in _ranked_windows(p):
         if p.expired():
             return
@@ -150,18 +164,35 @@ def _sheets_stage(p: Picture) -> Iterable[str]:
                 break
 
 
-def _deblur_stage(p: Picture) -> Iterable[str]:
-    """Wiener deconvolution of each sheet's QR window over estimated kernels.
+def _grid_stage(p: Picture) -> Iterable[str]:
+    """The densest window of every sheet, read module by module (``_grid``): a
+    code on bent paper, fitted with a bent grid, drawn clean and read."""
+    read = _read_sheets(p)
+    for sheet, windows in enumerate(_sheet_windows(p)):
+        if sheet in read:
+            continue
+        for grid in _grid.grids(windows[0], candidates=1):
+            if p.expired():
+                return
+            texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
+                _grid.draw(grid.T)  # a mirrored window: the transposed grid
+            )
+            if texts:
+                yield from texts
+                read.add(sheet)
+                break
 
-    The densest window of every sheet first, then the others; each gets streaks
-    along its estimated blur direction, disks and Gaussians of several sizes until
-    one reads. Bounded by the picture's deadline.
-    """
-    read: set[int] = set()
+
+def _deblur_windows(
+    p: Picture, attempts: Callable[[np.ndarray], Iterable[np.ndarray]]
+) -> Iterable[str]:
+    """Each sheet's windows (the densest first, ``_DEBLUR_WINDOWS`` at most) through
+    ``attempts`` until one reads; a sheet read is not tried again."""
+    read = _read_sheets(p)
     for sheet, crop in _ranked_windows(p)[:_DEBLUR_WINDOWS]:
         if sheet in read or not _deblur.looks_like_code(crop):
             continue
-        for candidate in _deblur.candidates(crop):
+        for candidate in attempts(crop):
             if p.expired():
                 return
             texts = readers.read_zxing_fast(candidate)
@@ -169,6 +200,30 @@ def _deblur_stage(p: Picture) -> Iterable[str]:
                 yield from texts
                 read.add(sheet)
                 break
+
+
+def _measured_stage(p: Picture) -> Iterable[str]:
+    """Wiener deconvolution with the streaks each window's cepstrum measures: the
+    sheets' windows, then the textured blobs (a sheet found wrong)."""
+    yield from _deblur_windows(p, _deblur.measured)
+    for crop in _blob_windows(p):
+        if p.expired() or not _deblur.looks_like_code(crop):
+            continue
+        for candidate in _deblur.measured(crop):
+            texts = readers.read_zxing_fast(candidate)
+            if texts:
+                yield from texts
+                break
+
+
+def _deblur_stage(p: Picture) -> Iterable[str]:
+    """Wiener deconvolution of each sheet's QR window over a sweep of kernels.
+
+    The densest window of every sheet first, then the others; each gets streaks
+    along its estimated blur direction, disks and Gaussians of several sizes until
+    one reads. Bounded by the picture's deadline.
+    """
+    return _deblur_windows(p, _deblur.candidates)
 
 
 _DEBLUR_WINDOWS = 8
@@ -273,6 +328,8 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("pyramid", _pyramid),
     ("enhance", _enhance),
     ("sheets", _sheets_stage),
+    ("measured", _measured_stage),
+    ("grid", _grid_stage),
     ("deblur", _deblur_stage),
     ("blobs", _blob_deblur_stage),
     ("regions", _regions_stage),

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr import DecodeError, decode_bounded, decode_bytes
+from ocr import DecodeError, _grid, decode_bounded, decode_bytes
 from ocr._cascade import read_qr
-from ocr._deblur import candidates, disk_kernel
+from ocr._deblur import candidates, cepstrum_streaks, disk_kernel, measured
 from ocr._image import Picture
 from ocr._readers import read_zxing, read_zxing_fast
 from ocr._variants import line_kernel
@@ -41,6 +41,44 @@ def test_wiener_deblur_reads_what_no_reader_reads_blurred(kernel):
     assert read_zxing(window) == []
     read = next((t for c in candidates(window) if (t := read_zxing_fast(c))), None)
     assert read == [PAYLOAD]
+
+
+def test_the_cepstrum_measures_a_streak_and_its_first_filter_reads_it():
+    window = _window(line_kernel(19, math.radians(-40)))
+    assert read_zxing(window) == []
+    # among the deepest three minima (the code's own module period can come first);
+    # a streak has no sense: -40 degrees and 140 degrees are the same streak
+    assert any(
+        abs(length - 19) <= 1.5 and abs(math.sin(angle - math.radians(-40))) < 0.08
+        for length, angle in cepstrum_streaks(window)
+    )
+    read = next((t for c in measured(window) if (t := read_zxing_fast(c))), None)
+    assert read == [PAYLOAD]
+
+
+def _bent_window(amplitude: float) -> np.ndarray:
+    """A crisp code on paper bent in waves (the grid's rows and columns curve)."""
+    img = np.full((400, 400), 240, np.uint8)
+    img[90:290, 90:290] = np.asarray(qr_image(PAYLOAD, 200))
+    yy, xx = np.mgrid[0:400, 0:400].astype(np.float32)
+    map_x = xx + amplitude * np.sin(yy / 400 * 2 * math.pi + 0.4)
+    map_y = yy + amplitude * np.sin(xx / 400 * 2 * math.pi * 1.1 + 1.1)
+    return cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_bent_grid_reads_a_code_on_crumpled_paper():
+    window = _bent_window(7.0)
+    assert read_zxing(window) == []
+    reads = [read_zxing_fast(_grid.draw(g)) for g in _grid.grids(window)]
+    assert [PAYLOAD] in reads
+    # the straight fit (first) does not read it; bending the grid does
+    assert reads[0] == []
+
+
+def test_the_grid_reader_reads_a_mirrored_window_as_its_transpose():
+    window = np.ascontiguousarray(_bent_window(0.0)[:, ::-1])
+    grid = next(_grid.grids(window))
+    assert read_zxing_fast(_grid.draw(grid.T)) == [PAYLOAD]
 
 
 def _png(img: Image.Image) -> bytes:

@@ -64,7 +64,12 @@ def test_degraded_phone_photos(cjk_font, category, seed):
 
 @pytest.mark.parametrize(
     ("category", "seed", "stage"),
-    [("motion", 7, "deblur"), ("multi", 7, "sheets"), ("perspective", 6, "full")],
+    [
+        ("motion", 7, "measured"),
+        ("crumpled", 7, "grid"),
+        ("multi", 7, "sheets"),
+        ("perspective", 6, "full"),
+    ],
 )
 def test_the_cascade_reads_photos_zxing_alone_does_not(cjk_font, category, seed, stage):
     import cv2
