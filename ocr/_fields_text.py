@@ -15,12 +15,22 @@ from decimal import Decimal, InvalidOperation
 from verify import FieldError, PayloadError, QrPayload, derive_kind, parse_qr
 
 _SPACE = re.compile(r"[ \t\u3000]+")
-_CODE = re.compile(r"发\s*票\s*代\s*码\s*[:：]?\s*(\d{10,12})")
-_NUMBER = re.compile(r"发\s*票\s*号\s*码\s*[:：]?\s*(\d{20}|\d{8})(?!\d)")
-_DATE = re.compile(
-    r"开\s*票\s*日\s*期\s*[:：]?\s*(\d{4})\s*[年\-/.]\s*(\d{1,2})\s*[月\-/.]\s*(\d{1,2})"
-)
-_CHECK = re.compile(r"校\s*验\s*码\s*[:：]?\s*((?:\d\s*){20})")
+_SEP = r"\s*[:：!！;；|]?\s*"
+"""A label's colon, as printed or as OCR misreads it."""
+_CODE = re.compile(r"发\s*票\s*代\s*码" + _SEP + r"(\d{10,12})(?!\d)")
+_NUMBER = re.compile(r"发\s*票\s*号\s*码" + _SEP + r"(\d{20}|\d{8})(?!\d)")
+_YMD = r"(\d{4})\s*[年\-/.]\s*(\d{1,2})\s*[月\-/.]\s*(\d{1,2})"
+_DATE = re.compile(r"开\s*票\s*日\s*期" + _SEP + _YMD)
+_CHECK = re.compile(r"校\s*验\s*码" + _SEP + r"((?:\d\s*){20})")
+# OCR drops or misreads a label's first characters (开日期, 拨票号码, 开票日期1 for the
+# colon): the labels' last two characters, then at most two non-digits, still
+# anchor the value; tried only when the full label is not found.
+_LOOSE = {
+    "code": re.compile(r"代\s*码\D{0,2}?(\d{10,12})(?!\d)"),
+    "number": re.compile(r"号\s*码\D{0,2}?(\d{20}|\d{8})(?!\d)"),
+    "date": re.compile(r"日\s*期\D{0,2}?[1lI|]?" + _YMD),
+    "check": re.compile(r"验\s*码\D{0,2}?((?:\d\s*){20})"),
+}
 _TOTAL = re.compile(r"[（(]\s*小\s*写\s*[)）]\s*[¥￥Y]?\s*(-?[\d,]+\.\d{1,2})")
 _SUMS = re.compile(r"合\s*计\s*[¥￥Y]?\s*(-?[\d,]+\.\d{2})\s*[¥￥Y]?\s*(-?[\d,]+\.\d{2}|\*+)")
 _MONEY = re.compile(r"[¥￥]\s*(-?[\d,]+\.\d{2})")
@@ -52,15 +62,19 @@ def find_fields(text: str) -> TextFields:
     """Scan text for the printed invoice fields."""
     flat = _SPACE.sub(" ", text.replace("\r", "\n"))
     one_line = flat.replace("\n", " ")
-    code = m.group(1) if (m := _CODE.search(one_line)) else ""
-    number = m.group(1) if (m := _NUMBER.search(one_line)) else ""
+
+    def search(strict: re.Pattern[str], loose: str) -> re.Match[str] | None:
+        return strict.search(one_line) or _LOOSE[loose].search(one_line)
+
+    code = m.group(1) if (m := search(_CODE, "code")) else ""
+    number = m.group(1) if (m := search(_NUMBER, "number")) else ""
     issue_date = None
-    if m := _DATE.search(one_line):
+    if m := search(_DATE, "date"):
         try:
             issue_date = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
             issue_date = None
-    check = re.sub(r"\s", "", m.group(1)) if (m := _CHECK.search(one_line)) else ""
+    check = re.sub(r"\s", "", m.group(1)) if (m := search(_CHECK, "check")) else ""
     total = _money(m.group(1)) if (m := _TOTAL.search(one_line)) else None
     amount = tax = None
     if m := _SUMS.search(one_line):
