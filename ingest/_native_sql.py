@@ -74,7 +74,17 @@ def _params() -> dict[str, Any]:
         "re_time": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?"
         r"(Z|[+-][0-9]{2}:[0-9]{2})$",
         "escape_u": "\\u",
+        "re_edge_ws": _edge_ws(),
     }
+
+
+def _edge_ws() -> str:
+    """A regex for text that starts or ends with whitespace (Python's own
+    ``str.isspace``: what ``strip`` removes), in texts joined by \\x01."""
+    chars = "".join(
+        f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace() and c != 1
+    )
+    return f"(?:^|\\x01)[{chars}]|[{chars}](?:\\x01|$)"
 
 
 def _text(x: str, limit: int = 2000) -> str:
@@ -94,13 +104,23 @@ def _object(m: str, keys_param: str) -> str:
     )
 
 
+_INVOICE_SCALARS: Final = (
+    "kind", "code", "number", "issue_date", "amount", "tax", "total", "check_code", "status",
+    "risk_level", "machine_no", "remarks", "invoice_key",
+)  # fmt: skip
+_PARTY_FIELDS: Final = ("tax_id", "name", "address", "phone", "bank", "account")
+_ITEM_FIELDS: Final = (
+    "name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate", "tax",
+)  # fmt: skip
+_PARTY_T: Final = "Tuple(" + ", ".join(f"{f} Nullable(String)" for f in _PARTY_FIELDS) + ")"
 _INVOICE_T: Final = (
-    "Tuple(kind String, code String, number String, issue_date String, amount String, "
-    "tax String, total String, check_code String, status String, risk_level String, "
-    "seller Map(String, String), buyer Map(String, String), "
-    "items Array(Map(String, String)), machine_no String, remarks String, invoice_key String)"
+    "Tuple("
+    + ", ".join(f"{f} Nullable(String)" for f in _INVOICE_SCALARS)
+    + f", seller {_PARTY_T}, buyer {_PARTY_T}, items Array(Tuple("
+    + ", ".join(f"{f} Nullable(String)" for f in _ITEM_FIELDS)
+    + ")))"
 )
-"""One parse of an invoice line (first of duplicate keys: those are flagged)."""
+"""One parse of an invoice line (NULL: the key is absent)."""
 
 PARSED_INVOICES_DDL: Final = """
 CREATE TABLE {name} (
@@ -139,59 +159,79 @@ def parse_invoices_sql(table: str, source: str) -> str:
 
     The line itself, with the derived ``invoice_key`` put first, is the ``doc``: an
     accepted line holds only known keys, strings and quantized amounts, so
-    msgspec decodes it into the Invoice the fast path builds from it."""
-    item_ok = (
-        "arrayAll(i -> "
-        + _object("i", "item_keys")
-        + " AND i['name'] != '' AND "
-        + " AND ".join(_text(f"i['{f}']") for f in ("name", "spec", "unit"))
-        + " AND (NOT mapContains(i, 'quantity') OR match(i['quantity'], {re_num:String}))"
-        " AND (NOT mapContains(i, 'unit_price') OR match(i['unit_price'], {re_num:String}))"
-        " AND match(i['amount'], {re_money:String}) AND match(i['tax_rate'], {re_rate:String})"
-        " AND match(i['tax'], {re_money:String}), items)"
+    msgspec decodes it into the Invoice the fast path builds from it.
+
+    One JSON parse a line, into typed tuples (a field is NULL when its key is
+    absent). Keys and value types are checked by counting in the text ``t`` (the
+    line with ``": `` written ``":``): with no backslash (so no quote inside a
+    string) and no blank before a colon, every key ends in ``":`` and every string
+    value follows ``":"``. So the ``":`` count must be the number of known keys
+    present (an unknown or repeated key makes one too many), and every value but
+    the containers (``seller``, ``buyer``, ``items``) must be a string."""
+    items_ok = (
+        "arrayAll(i -> ifNull(i.name, '') != ''"
+        " AND (isNull(i.quantity) OR match(ifNull(i.quantity, ''), {re_num:String}))"
+        " AND (isNull(i.unit_price) OR match(ifNull(i.unit_price, ''), {re_num:String}))"
+        " AND match(ifNull(i.amount, ''), {re_money:String})"
+        " AND match(ifNull(i.tax_rate, ''), {re_rate:String})"
+        " AND match(ifNull(i.tax, ''), {re_money:String}), items)"
     )
-    party_text = " AND ".join(
-        _text(f"{p}['{f}']")
-        for p in ("seller", "buyer")
-        for f in ("tax_id", "name", "address", "phone", "bank", "account")
+    keys = " + ".join(
+        [f"isNotNull(m.{f})" for f in _INVOICE_SCALARS]
+        + [f"isNotNull({p}.{f})" for p in ("seller", "buyer") for f in _PARTY_FIELDS]
+        + ["arraySum(arrayMap(i -> " + " + ".join(f"isNotNull(i.{f})" for f in _ITEM_FIELDS)
+           + ", items))"]
+    )  # fmt: skip
+    texts = ", '\\x01', ".join(
+        [f"ifNull({p}.{f}, '')" for p in ("seller", "buyer") for f in _PARTY_FIELDS]
+        + ["ifNull(m.machine_no, '')", "ifNull(m.remarks, '')",
+           "arrayStringConcat(arrayMap(i -> concat(ifNull(i.name, ''), '\\x01', "
+           "ifNull(i.spec, ''), '\\x01', ifNull(i.unit, '')), items), '\\x01')"]
+    )  # fmt: skip
+    lengths = " AND ".join(
+        f"lengthUTF8(ifNull({x}, '')) <= 2000"
+        for x in [f"{p}.{f}" for p in ("seller", "buyer") for f in _PARTY_FIELDS]
+        + ["m.machine_no", "m.remarks"]
     )
     return f"""
 INSERT INTO {table}
 SELECT n, pre_ok, key, kind, code, if(pre_ok, toDateOrZero(issue_date_s), toDate(0)),
-       seller['tax_id'], buyer['tax_id'],
+       seller_tax_id, ifNull(buyer.tax_id, ''),
        if(pre_ok, toDecimal64OrZero(total_s, 2), toDecimal64(0, 2)), record_status, risk,
        if(pre_ok, cityHash64(doc), 0), if(pre_ok, doc, '')
 FROM (
     SELECT n, line,
-        JSONExtractKeys(line) AS keys,
-        JSONExtract(line, '{_INVOICE_T}') AS m,
-        tupleElement(m, 'seller') AS seller,
-        tupleElement(m, 'buyer') AS buyer,
-        tupleElement(m, 'items') AS items,
-        tupleElement(m, 'kind') AS kind,
-        tupleElement(m, 'code') AS code,
-        tupleElement(m, 'number') AS number,
-        tupleElement(m, 'issue_date') AS issue_date_s,
-        tupleElement(m, 'amount') AS amount_s,
-        tupleElement(m, 'tax') AS tax_s,
-        tupleElement(m, 'total') AS total_s,
-        tupleElement(m, 'check_code') AS check_code,
-        if(has(keys, 'status'), tupleElement(m, 'status'), 'normal') AS record_status,
-        if(has(keys, 'risk_level'), tupleElement(m, 'risk_level'), '01') AS risk,
+        replaceAll(line, '": ', '":') AS t,
+        JSONExtract(t, '{_INVOICE_T}') AS m,
+        m.seller AS seller,
+        m.buyer AS buyer,
+        m.items AS items,
+        ifNull(m.kind, '') AS kind,
+        ifNull(m.code, '') AS code,
+        ifNull(m.number, '') AS number,
+        ifNull(m.issue_date, '') AS issue_date_s,
+        ifNull(m.amount, '') AS amount_s,
+        ifNull(m.tax, '') AS tax_s,
+        ifNull(m.total, '') AS total_s,
+        ifNull(m.check_code, '') AS check_code,
+        ifNull(m.status, 'normal') AS record_status,
+        ifNull(m.risk_level, '01') AS risk,
+        ifNull(m.invoice_key, '') AS given_key,
+        ifNull(seller.tax_id, '') AS seller_tax_id,
         if(length(number) = 20, number, concat(code, number)) AS key,
         kind IN {{digital:Array(String)}} AS digital,
         toDecimal128OrZero(amount_s, 2) AS amount_d,
         toDecimal128OrZero(tax_s, 2) AS tax_d,
+        position(t, '"buyer":{{') > 0 AS has_buyer,
+        position(t, '"items":[') > 0 AS has_items,
+        countSubstrings(t, '":') AS colons,
         (
-            {_SHAPE}
-            AND arrayUniq(keys) = length(keys) AND hasAll({{inv_keys:Array(String)}}, keys)
-            AND has(keys, 'code') AND has(keys, 'seller')
-            AND countMatches(line, {{re_nonstring:String}}) = 1 + has(keys, 'buyer')
-                + has(keys, 'items')
-            AND countMatches(line, {{re_seller:String}}) = 1
-            AND countMatches(line, {{re_buyer:String}}) = has(keys, 'buyer')
-            AND countMatches(line, {{re_items:String}}) = has(keys, 'items')
-            AND {_object("seller", "party_keys")} AND {_object("buyer", "party_keys")}
+            startsWith(line, '{{') AND isValidUTF8(line) AND position(line, '\\\\') = 0
+            AND NOT multiSearchAny(line, ['" :', '"\\t:', '"\\r:'])
+            AND position(t, '"seller":{{') > 0
+            AND colons = {keys} + 1 + has_buyer + has_items
+            AND colons - countSubstrings(t, '":"') = 1 + has_buyer + has_items
+            AND isNotNull(m.code)
             AND kind IN {{kinds:Array(String)}}
             AND if(digital,
                    code = '' AND match(number, '^[0-9]{{20}}$')
@@ -205,15 +245,20 @@ FROM (
             AND match(amount_s, {{re_money:String}}) AND match(tax_s, {{re_money:String}})
             AND match(total_s, {{re_money:String}})
             AND amount_d + tax_d = toDecimal128OrZero(total_s, 2)
-            AND {item_ok}
+            AND {items_ok}
             AND (empty(items) OR (
-                arraySum(arrayMap(i -> toDecimal128OrZero(i['amount'], 2), items)) = amount_d
-                AND arraySum(arrayMap(i -> toDecimal128OrZero(i['tax'], 2), items)) = tax_d))
-            AND (tupleElement(m, 'invoice_key') = '' OR tupleElement(m, 'invoice_key') = key)
+                arraySum(arrayMap(i -> toDecimal128OrZero(ifNull(i.amount, ''), 2), items))
+                    = amount_d
+                AND arraySum(arrayMap(i -> toDecimal128OrZero(ifNull(i.tax, ''), 2), items))
+                    = tax_d))
+            AND (given_key = '' OR given_key = key)
             AND record_status IN {{statuses:Array(String)}} AND risk IN {{risks:Array(String)}}
-            AND seller['tax_id'] != ''
-            AND {party_text} AND {_text("tupleElement(m, 'machine_no')")}
-            AND {_text("tupleElement(m, 'remarks')")}
+            AND seller_tax_id != ''
+            AND {lengths}
+            AND arrayAll(i -> lengthUTF8(ifNull(i.name, '')) <= 2000
+                AND lengthUTF8(ifNull(i.spec, '')) <= 2000
+                AND lengthUTF8(ifNull(i.unit, '')) <= 2000, items)
+            AND NOT match(concat({texts}), {{re_edge_ws:String}})
         ) AS pre_ok,
         concat('{{"invoice_key":"', key, '",', substring(line, 2)) AS doc
     FROM ({_lines(source, events=False)})

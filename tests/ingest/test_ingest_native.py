@@ -23,6 +23,7 @@ from ingest import _native, generate
 from ingest._loader import Loader
 from ingest._run import FileSummary, ingest_paths
 from tests.ingest.samples import (
+    BUYER,
     SELLER,
     digital_invoice,
     event,
@@ -116,6 +117,53 @@ def _odd_invoices() -> list[bytes]:
         _line(inv(base + 16)).replace(b'"total": "100.76"', b'"total": "100.76", "total": "9.99"')
     )
     lines.append(_line(inv(base + 17, buyer="x", remarks={"a": "b"})))
+    # what SQL checks by counting keys and values in the text (ingest/_native_sql.py)
+    lines.append(  # a repeated key with a blank before its colon: the last one counts
+        _line(inv(base + 19)).replace(b'"total": "100.76"', b'"total": "100.76", "total" : "9"')
+    )
+    lines.append(  # a repeated party key (Python takes the last)
+        _line(inv(base + 20)).replace(b'"name": "\xe5', b'"name": "x", "name": "\xe5', 1)
+    )
+    lines.append(  # unknown keys in an item, at the top (empty name), a tab before a colon
+        _line(inv(base + 21)).replace(b'"spec": ""', b'"spec": "", "color": "red"')
+    )
+    lines.append(_line(inv(base + 22)).replace(b'"remarks": ""', b'"remarks": "", "": ""'))
+    lines.append(_line(inv(base + 23)).replace(b'"remarks": ""', b'"remarks"\t: ""'))
+    lines.append(  # colons and spaced colons inside texts; compact separators
+        json.dumps(
+            inv(base + 24, remarks=': a": b', machine_no="x:"),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+    )
+    lines.append(_line(inv(base + 29, remarks=": a: b", machine_no="x: ")))
+    lines.append(_line(inv(base + 30, remarks="a: b", machine_no="x:")))  # SQL takes it
+    lines.append(
+        _line(
+            inv(
+                base + 25,
+                items=[
+                    {
+                        "name": "x",
+                        "spec": "s\u00a0",
+                        "amount": "89.17",
+                        "tax_rate": "0.13",
+                        "tax": "11.59",
+                    }
+                ],
+            )
+        )
+    )
+    lines.append(_line(inv(base + 26, buyer={**BUYER, "bank": "\u3000银行"})))
+    lines.append(_line(inv(base + 27, machine_no=["1"])))
+    lines.append(
+        _line(
+            inv(
+                base + 28,
+                items=[{"name": ["x"], "amount": "89.17", "tax_rate": "0.13", "tax": "11.59"}],
+            )
+        )
+    )
     lines.append(b"   ")  # blank: not a row
     lines.append(_line(inv(base + 14, invoice_key="26442000000000000714")))
     return lines
@@ -285,7 +333,8 @@ def test_status_events_load_natively_and_fold(tmp_path, stores, monkeypatch):
     summaries = {}
     for native in (False, True):
         if native:
-            def no_python(*args):  # noqa: ANN202 - every line must stay in SQL
+
+            def no_python(*args):  # every line must stay in SQL
                 raise AssertionError(f"line went the Python way: {args}")
 
             monkeypatch.setattr(_native, "validate_line", no_python)
