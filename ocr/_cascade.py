@@ -165,13 +165,13 @@ def _sheets_stage(p: Picture) -> Iterable[str]:
 
 
 def _grid_stage(p: Picture) -> Iterable[str]:
-    """The densest window of every sheet, read module by module (``_grid``): a
-    code on bent paper, fitted with a bent grid, drawn clean and read."""
+    """The densest window of every sheet, then the textured blobs (sheets lying on
+    each other are one blob of paper), read module by module (``_grid``): a grid
+    fitted to the finders, bent to the modules, deconvolved, drawn clean and read."""
     read = _read_sheets(p)
-    for sheet, windows in enumerate(_sheet_windows(p)):
-        if sheet in read:
-            continue
-        for grid in _grid.grids(windows[0], candidates=1):
+    windows = [w[0] for sheet, w in enumerate(_sheet_windows(p)) if sheet not in read]
+    for window in windows + _blob_windows(p):
+        for grid in _grid.grids(window, candidates=1):
             if p.expired():
                 return
             texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
@@ -179,7 +179,6 @@ def _grid_stage(p: Picture) -> Iterable[str]:
             )
             if texts:
                 yield from texts
-                read.add(sheet)
                 break
 
 
