@@ -70,7 +70,7 @@ def _make(args: tuple[Path, str, int, str, str, bool]) -> tuple[Path, list[str]]
 
 
 def _measure(
-    args: tuple[Path, list[str], float, float],
+    args: tuple[Path, list[str], float, float, tuple[str, ...]],
 ) -> dict[str, tuple[bool, float, str, float]]:
     """Per method: (read every invoice, CPU seconds, stage, wall seconds).
 
@@ -79,7 +79,7 @@ def _measure(
     """
     from ocr import DecodeError, decode_bytes
 
-    path, expected, budget_s, alone_limit_s = args
+    path, expected, budget_s, alone_limit_s, libraries = args
     data = path.read_bytes()
     want = set(expected)
     out = {}
@@ -98,22 +98,22 @@ def _measure(
     except DecodeError:
         got = set()
     out["cascade"] = (want <= got, time.thread_time() - cpu, stage, time.perf_counter() - wall)
-    return out | _libraries_alone(data, want, alone_limit_s)
+    return out | (_libraries_alone(data, want, alone_limit_s, libraries) if libraries else {})
 
 
 def _libraries_alone(
-    data: bytes, want: set[str], limit_s: float
+    data: bytes, want: set[str], limit_s: float, libraries: tuple[str, ...] = LIBRARIES
 ) -> dict[str, tuple[bool, float, str, float]]:
     """Each library alone, in a forked child killed after ``limit_s`` of wall time: a
     C++ call cannot be interrupted, and OpenCV's QRCodeDetector can spend minutes on
     one 12-MP photo. A library cut off counts as not reading the photo."""
-    out = {name: (False, limit_s, f"{name} cut off", limit_s) for name in LIBRARIES}
+    out = {name: (False, limit_s, f"{name} cut off", limit_s) for name in libraries}
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: one JSON line per library, as each finishes
         os.close(read_fd)
         try:
-            _report_alone(data, want, write_fd)
+            _report_alone(data, want, write_fd, libraries)
         finally:
             os._exit(0)
     os.close(write_fd)
@@ -136,13 +136,13 @@ def _libraries_alone(
     return out
 
 
-def _report_alone(data: bytes, want: set[str], fd: int) -> None:
+def _report_alone(data: bytes, want: set[str], fd: int, libraries: tuple[str, ...]) -> None:
     import cv2
     import numpy as np
 
     from ocr._readers import READERS
 
-    for name in LIBRARIES:
+    for name in libraries:
         wall, cpu = time.perf_counter(), time.thread_time()
         gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         got = {t.strip() for t in READERS[name](gray)}
@@ -205,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         help="wall seconds for the four libraries alone on one photo before they are cut off",
     )
     parser.add_argument("--sizes", default="12mp,2mp")
+    parser.add_argument(
+        "--libraries",
+        default=",".join(LIBRARIES),
+        help="libraries timed alone besides the cascade (comma-separated; '' for none)",
+    )
+    parser.add_argument("--splits", default=",".join(SPLITS), help="tune, held-out or both")
+    parser.add_argument("--categories", default="", help="only these (comma-separated)")
     parser.add_argument("--ocr", type=int, default=None, help="QR-less photos for the OCR figure")
     parser.add_argument("--json", help="also write one JSON line per photo measured here")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -223,11 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     sizes = args.sizes.split(",")
+    libraries = tuple(x for x in args.libraries.split(",") if x)
+    unknown = set(libraries) - set(LIBRARIES)
+    if unknown:
+        parser.error(f"unknown libraries: {', '.join(sorted(unknown))}")
+    splits = {s: SPLITS[s] for s in args.splits.split(",") if s}
+    categories = tuple(c for c in args.categories.split(",") if c) or CATEGORIES
     jobs = [
         (cache, split, base + i, category, size, True)
         for size in sizes
-        for split, base in SPLITS.items()
-        for category in CATEGORIES
+        for split, base in splits.items()
+        for category in categories
         for i in range(n)
     ]
     ocr_jobs = [
@@ -249,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = list(
             pool.map(
                 _measure,
-                [(p, e, budget, args.alone_limit_s) for p, e in made[: len(jobs)]],
+                [(p, e, budget, args.alone_limit_s, libraries) for p, e in made[: len(jobs)]],
                 chunksize=2,
             )
         )
@@ -275,12 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         _, split, _, category, size, _ = job
         table[(size, split, category)].append(m)
         table[(size, split, "ALL")].append(m)
-    methods = ("cascade", *LIBRARIES)
+    methods = ("cascade", *libraries)
     for size in sizes if n else ():
-        for split in SPLITS:
+        for split in splits:
             print(f"\n== {size} {split} == rate% / median / p95 (CPU ms, one core)")
             print(f"{'category':12s} " + " ".join(f"{m:>22s}" for m in methods) + "  best-single")
-            for category in (*CATEGORIES, "ALL"):
+            for category in (*categories, "ALL"):
                 rows = table[(size, split, category)]
                 cells = []
                 rates = {}
@@ -289,17 +302,18 @@ def main(argv: list[str] | None = None) -> int:
                     times = [r[m][1] for r in rows]
                     rates[m] = sum(oks) / max(1, len(oks))
                     cells.append(f"{_pct(oks)} {_ms(times, 0.5)} {_ms(times, 0.95)}")
-                best = max(LIBRARIES, key=lambda m: rates[m])
+                best = max(libraries, key=lambda m: rates[m]) if libraries else "cascade"
                 flag = "" if rates["cascade"] > rates[best] or rates["cascade"] == 1.0 else " <="
                 print(f"{category:12s} " + " ".join(f"{c:>22s}" for c in cells) + f"  {best}{flag}")
     from ocr._cascade import STAGES
 
     for size in sizes if n else ():
-        print(f"\n== {size}: photos read, by the cascade stage that read them (both splits) ==")
+        which = ", ".join(splits)
+        print(f"\n== {size}: photos read, by the cascade stage that read them ({which}) ==")
         names = [name for name, _ in STAGES]
         print(f"{'category':12s} " + " ".join(f"{s:>8s}" for s in names) + "   missed")
-        for category in (*CATEGORIES, "ALL"):
-            rows = [r for split in SPLITS for r in table[(size, split, category)]]
+        for category in (*categories, "ALL"):
+            rows = [r for split in splits for r in table[(size, split, category)]]
             by = defaultdict(int)
             for r in rows:
                 by[r["cascade"][2] if r["cascade"][0] else "missed"] += 1
@@ -314,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in ("code", "number", "issue_date", "amount", "check_code", "all"):
             print(f"{f:12s} {_pct([m[f] for m in ocr_marks])}")
     for size in sizes if n else ():
-        walls = [r["cascade"][3] for split in SPLITS for r in table[(size, split, "ALL")]]
+        walls = [r["cascade"][3] for split in splits for r in table[(size, split, "ALL")]]
         print(
             f"cascade {size}, wall clock under this load: median {_ms(walls, 0.5)} ms, "
             f"p95 {_ms(walls, 0.95)} ms"
