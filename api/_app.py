@@ -21,6 +21,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from api._clientip import ClientIp
+from api._edge import Edge
 from api._errors import handle_exception
 from api._logging import configure_logging
 from api._metrics import Metrics
@@ -74,6 +75,9 @@ def create_app(
         )
         app.state.services = services
         app.state.verifier = services.verifier
+        app.state.edge = Edge(
+            services.verifier, metrics_, client_ip, settings.limits.rate_limit_per_ip
+        )
         app.state.store = services.store
         app.state.cache = services.cache
         app.state.on_invoices_changed = services.on_invoices_changed
@@ -93,11 +97,8 @@ def create_app(
 
     routes: list[Any] = [verify_post, verify_get, verify_image, healthz, readyz, metrics]
     routes += _extra_routes()
-    state: dict[str, Any] = {
-        "settings": settings,
-        "metrics": metrics_,
-        "client_ip": ClientIp(settings.api.trusted_proxies),
-    }
+    client_ip = ClientIp(settings.api.trusted_proxies)
+    state: dict[str, Any] = {"settings": settings, "metrics": metrics_, "client_ip": client_ip}
     if bench:
         from api._sample import sample_body
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,8 +14,8 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
 from litestar.response.base import ASGIResponse
 
+from api._edge import Edge
 from api._render import ErrorBody, encode, outcome_body, render_outcome
-from api._reply import json_reply
 from verify import Channel, InvalidInput, ResultCode
 from verify._cache import PublicInvoice
 from verify._pipeline import Outcome, Verifier
@@ -148,75 +147,26 @@ def _text(value: Money) -> str | None:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-_CHANNELS = {
-    c.value.encode(): c.value for c in (Channel.WEB, Channel.API, Channel.SMS, Channel.CLI)
-}
-
-
-def caller(request: Request[Any, Any, Any]) -> tuple[str, str]:
-    """(client IP, channel) from one pass over the raw headers (hot path)."""
-    channel = Channel.API.value
-    forwarded = None
-    for name, value in request.scope["headers"]:
-        if name == b"x-fapiao-channel":
-            channel = _CHANNELS.get(value, channel)
-        elif name == b"x-forwarded-for":
-            forwarded = value.decode("latin-1")
-    client = request.scope.get("client")
-    peer = client[0] if client else None
-    return request.app.state.client_ip.resolve(peer, forwarded), channel
-
-
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    return caller(request)[0]
+    return _edge(request).caller(request.scope)[0]
 
 
-def respond(request: Request[Any, Any, Any], outcome: Outcome, channel: str) -> ASGIResponse:
-    """The answer as a pre-encoded reply (the hot path's last step, see api/_reply.py)."""
-    state = request.app.state
-    state.metrics.result(outcome.result.value, channel)
-    headers = _limit_headers(state.settings.limits.rate_limit_per_ip, outcome)
-    return json_reply(render_outcome(outcome), outcome.result.http_status, headers)
+def _edge(request: Request[Any, Any, Any]) -> Edge:
+    return request.app.state.edge  # type: ignore[no-any-return]
 
 
 def _full_response(
     request: Request[Any, Any, Any], outcome: Outcome, channel: str
 ) -> Response[bytes]:
-    """``respond`` for handlers declared to return a Litestar ``Response``."""
-    state = request.app.state
-    state.metrics.result(outcome.result.value, channel)
-    headers = _limit_headers(state.settings.limits.rate_limit_per_ip, outcome)
+    """The answer for handlers declared to return a Litestar ``Response``."""
+    edge = _edge(request)
+    edge.metrics.result(outcome.result.value, channel)
     return Response(
         render_outcome(outcome),
         status_code=outcome.result.http_status,
         media_type=JSON,
-        headers={k.decode(): v.decode() for k, v in headers},
+        headers={k.decode(): v.decode() for k, v in edge.limit_headers(outcome)},
     )
-
-
-_RESETS = [b"%d" % (60 - s) for s in range(60)]
-
-
-def _limit_headers(limit: int, outcome: Outcome) -> list[tuple[bytes, bytes]]:
-    """``RateLimit-*`` (and ``Retry-After`` on 003), encoded."""
-    if limit <= 0 or not outcome.ip_count:
-        return []
-    reset = _RESETS[int(time.time()) % 60]
-    headers = [
-        (b"ratelimit-limit", b"%d" % limit),
-        (b"ratelimit-remaining", b"%d" % max(0, limit - outcome.ip_count)),
-        (b"ratelimit-reset", reset),
-    ]
-    if outcome.result is ResultCode.TOO_FREQUENT:
-        headers.append((b"retry-after", reset))
-    return headers
-
-
-async def _verify(request: Request[Any, Any, Any], fields: dict[str, str | None]) -> ASGIResponse:
-    verifier: Verifier = request.app.state.verifier
-    ip, channel = caller(request)
-    outcome = await verifier.verify_input(ip=ip, channel=channel, **fields)
-    return respond(request, outcome, channel)
 
 
 @post(
@@ -232,10 +182,14 @@ async def verify_post(
     request: Request[Any, Any, Any],
     data: Annotated[VerifyRequest, Body(title="Verification", examples=_REQUEST_EXAMPLES)],
 ) -> ASGIResponse:
-    return await _verify(
-        request,
+    edge: Edge = request.app.state.edge
+    qr = data.qr
+    if qr:  # a scan, the usual request (a QR line decides alone, as in Verifier.parse)
+        return await edge.verify_qr(request.scope, qr)
+    return await edge.verify_fields(
+        request.scope,
         {
-            "qr": data.qr,
+            "qr": qr,
             "code": data.code,
             "number": data.number,
             "date": data.date,
@@ -268,7 +222,7 @@ async def verify_get(  # noqa: PLR0917 - one keyword per query parameter
 ) -> ASGIResponse:  # fmt: skip
     fields = {"qr": qr, "code": code, "number": number, "date": date}
     fields |= {"check6": check6, "amount": amount, "total": total}
-    return await _verify(request, fields)
+    return await _edge(request).verify_fields(request.scope, fields)
 
 
 @post(
@@ -326,7 +280,7 @@ async def verify_image(
         for item in decoded.invoices
     ]
     for outcome in outcomes:
-        state.metrics.result(outcome.result.value, channel)
+        state.metrics.result(outcome.result.value, channel)  # counted like the JSON route
     body = {
         "source": decoded.source,
         "payloads": list(decoded.payloads),

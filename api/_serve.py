@@ -123,7 +123,7 @@ def _run_server(host: str, port: int, workers: int) -> None:
         )
         return
     from granian import Granian
-    from granian.constants import Interfaces, RuntimeModes, TaskImpl
+    from granian.constants import Interfaces, Loops, RuntimeModes, TaskImpl
 
     Granian(
         "api:create_app",
@@ -135,6 +135,7 @@ def _run_server(host: str, port: int, workers: int) -> None:
         backlog=2048,
         log_access=False,
         workers_kill_timeout=30,
+        loop=Loops(os.environ.get("FAPIAO_GRANIAN_LOOP", "auto")),
         task_impl=TaskImpl(os.environ.get("FAPIAO_GRANIAN_TASK_IMPL", "asyncio")),
         runtime_mode=RuntimeModes(os.environ.get("FAPIAO_GRANIAN_RUNTIME", "auto")),
     ).serve()

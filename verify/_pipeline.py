@@ -155,16 +155,9 @@ class Verifier:
         total: str | None = None,
     ) -> InvoiceQuery:
         """A validated query from a QR line or typed fields (raises InvalidInput)."""
-        today = self.window()[1]
         if qr is not None and qr != "":
-            query = parse_qr(qr).to_query()
-            check_issue_date(
-                query.issue_date,
-                today=today,
-                same_day=self.limits.same_day,
-                window_years=self.limits.window_years,
-            )
-            return query
+            return self.query_of_qr(qr)
+        today = self.window()[1]
         if not number and not code:
             raise InvalidInput("请提供二维码内容或发票代码、号码等字段", code="query_missing")
         return query_from_fields(
@@ -178,6 +171,18 @@ class Verifier:
             same_day=self.limits.same_day,
             window_years=self.limits.window_years,
         )
+
+    def query_of_qr(self, qr: str) -> InvoiceQuery:
+        """A validated query from a scanned QR line (raises InvalidInput)."""
+        query = parse_qr(qr).to_query()
+        limits = self.limits
+        check_issue_date(
+            query.issue_date,
+            today=self.window()[1],
+            same_day=limits.same_day,
+            window_years=limits.window_years,
+        )
+        return query
 
     # --- the pipeline -----------------------------------------------------------------
     async def rejected(self, error: FapiaoError, *, ip: str | None) -> Outcome:
@@ -208,6 +213,16 @@ class Verifier:
         """Parse then verify; bad input becomes a 005/rqerr outcome, never an exception."""
         try:
             query = self.parse(**fields)
+        except InvalidInput as exc:
+            return await self.rejected(exc, ip=ip)
+        return await self.verify(query, ip=ip, channel=channel)
+
+    async def verify_qr(self, qr: str, *, ip: str | None, channel: str) -> Outcome:
+        """``verify_input(qr=qr, ...)`` without the field dispatch: the public hot path."""
+        if not qr:
+            return await self.verify_input(ip=ip, channel=channel, qr=qr)
+        try:
+            query = self.query_of_qr(qr)
         except InvalidInput as exc:
             return await self.rejected(exc, ip=ip)
         return await self.verify(query, ip=ip, channel=channel)

@@ -75,6 +75,39 @@ async def test_ip_limit_answers_rate_limited_past_the_budget(cache: HotCache) ->
     assert other.state is State.MISS
 
 
+async def test_one_batch_counts_each_ip_in_order(cache: HotCache) -> None:
+    await cache.fill("k6", b"v6", 60_000, store_today=0, window=WINDOW)  # counter 1
+    a, b = "10.0.0.1", "10.0.0.2"
+    batch = [Probe("k6", a), Probe(None, b), Probe("k6", a), Probe("nope", a), Probe(None, None)]
+    batch += [Probe("k6", a), Probe("k6", a), Probe("k6", b)]
+    answers = await cache.probe(batch, WINDOW)
+    assert [(x.state, x.ip_count) for x in answers] == [
+        (State.HIT, 1), (State.MISS, 1), (State.HIT, 2), (State.MISS, 3), (State.MISS, 0),
+        (State.HIT, 4), (State.RATE_LIMITED, 5), (State.HIT, 2),
+    ]  # fmt: skip
+    assert [x.count for x in answers if x.state is State.HIT] == [2, 3, 4, 4]  # limit 3 + 1
+    (later,) = await cache.probe([Probe(None, a)], WINDOW)
+    assert (later.state, later.ip_count) == (State.RATE_LIMITED, 6)  # refusals count too
+
+
+async def test_a_refused_verification_leaves_the_counter_at_the_limit(
+    redis_server: PrivateRedis,
+) -> None:
+    backend = open_redis_cache(redis_server.url, prefix=prefix())
+    try:
+        await backend.fill("k7", b"v", 60_000, store_today=2, window=WINDOW)  # counter 3
+        answers = await backend.probe([Probe("k7", None)] * 3, WINDOW)
+        assert [a.count for a in answers] == [4, 4, 4]  # 002 each time, never counted
+        key = f"{backend.prefix}n:k7:{WINDOW.day_tag}"
+        assert await backend.client.get(key) in (b"3", "3")
+        (ip,) = await backend.probe([Probe(None, "9.9.9.9")], WINDOW)
+        ttl = await backend.client.ttl(f"{backend.prefix}r:9.9.9.9:{WINDOW.minute}")
+        assert ip.ip_count == 1
+        assert 0 < ttl <= 61  # a new minute counter expires with its window
+    finally:
+        await backend.aclose()
+
+
 async def test_raise_counts_never_lowers(cache: HotCache) -> None:
     await cache.fill("k4", b"v", 60_000, store_today=1, window=WINDOW)  # counter 2
     await cache.raise_counts({"k4": 1}, WINDOW)

@@ -1,10 +1,12 @@
 """The Redis backend (Redis, Valkey, Sentinel-managed masters): two Lua scripts.
 
 ``PROBE`` answers a batch of verifications in one EVALSHA: per item the IP's
-minute counter, the cached invoice value and today's invoice counter (INCR unless
-the limit is reached, EXPIREAT the next China-time midnight). ``FILL`` stores a
-freshly loaded value and counts in one call. redis-py errors become
-:class:`verify.CacheError` here, at the adapter.
+minute counter, the cached invoice value and today's invoice counter (INCR,
+EXPIREAT the next China-time midnight, taken back at once when that passed the
+limit). Its reply is one flat array, four slots an item (state, IP count,
+counter, value), and each distinct IP of the batch is counted with one
+``INCRBY``. ``FILL`` stores a freshly loaded value and counts in one call.
+redis-py errors become :class:`verify.CacheError` here, at the adapter.
 """
 
 from __future__ import annotations
@@ -27,34 +29,57 @@ local iplim = tonumber(ARGV[3])
 local p = ARGV[4]
 local day = ARGV[5]
 local minute = ARGV[6]
-local out = {}
+local keys, ips, per, n = {}, {}, {}, 0
 for key, ip in string.gmatch(ARGV[7], '([^\t\n]*)\t([^\n]*)\n') do
-  local ipc = 0
+  n = n + 1
+  keys[n] = key
   if iplim > 0 and ip ~= '' then
-    local rk = p .. 'r:' .. ip .. ':' .. minute
-    ipc = redis.call('INCR', rk)
-    if ipc == 1 then redis.call('EXPIRE', rk, 61) end
+    ips[n] = ip
+    per[ip] = (per[ip] or 0) + 1
   end
+end
+-- One INCRBY per distinct IP; its k-th item sees base + k, as if each had INCR'd in turn.
+local ipc_of = {}
+for ip, c in pairs(per) do
+  local rk = p .. 'r:' .. ip .. ':' .. minute
+  local total = redis.call('INCRBY', rk, c)
+  if total == c then redis.call('EXPIRE', rk, 61) end
+  ipc_of[ip] = total - c
+end
+local out = {}
+for i = 1, n do
+  local ipc = 0
+  local ip = ips[i]
+  if ip then
+    ipc = ipc_of[ip] + 1
+    ipc_of[ip] = ipc
+  end
+  local o = 4 * i - 4
+  out[o + 2] = ipc
+  out[o + 3] = 0
+  out[o + 4] = false
+  local key = keys[i]
   if iplim > 0 and ipc > iplim then
-    out[#out+1] = {-1, ipc}
+    out[o + 1] = -1
   elseif key == '' then
-    out[#out+1] = {0, ipc}
+    out[o + 1] = 0
   else
     local v = redis.call('GET', p .. 'i:' .. key)
     if not v then
-      out[#out+1] = {0, ipc}
+      out[o + 1] = 0
     elseif v == '-' then
-      out[#out+1] = {2, ipc}
+      out[o + 1] = 2
     else
       local ck = p .. 'n:' .. key .. ':' .. day
-      local c = tonumber(redis.call('GET', ck) or '0')
-      if c < limit then
-        c = redis.call('INCR', ck)
-        if c == 1 then redis.call('EXPIREAT', ck, exp) end
-      else
+      local c = redis.call('INCR', ck)
+      if c == 1 then redis.call('EXPIREAT', ck, exp) end
+      if c > limit then
+        redis.call('DECR', ck)  -- a 002 does not count: the counter stays at the limit
         c = limit + 1
       end
-      out[#out+1] = {1, ipc, c, v}
+      out[o + 1] = 1
+      out[o + 3] = c
+      out[o + 4] = v
     end
   end
 end
@@ -136,13 +161,17 @@ class RedisCache(HotCache):
             packed,
         ]
         if self._pipe is None:
-            rows = await self._call(self._probe, [], args)
+            flat = await self._call(self._probe, [], args)
         else:
             try:
-                rows = await self._pipe.call(args)
+                flat = await self._pipe.call(args)
             except (ReplyError, OSError) as exc:
                 raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
-        return [Answer(_STATES[r[0]], *r[1:]) for r in rows]
+        states = _STATES
+        return [
+            Answer(states[flat[i]], flat[i + 1], flat[i + 2], flat[i + 3])
+            for i in range(0, len(flat), 4)
+        ]
 
     async def fill(
         self, key: str, value: bytes | None, ttl_ms: int, *, store_today: int | None, window: Window
