@@ -52,7 +52,7 @@ WINDOW: Final = 1_000_000
 last accepted (the Python path: the last DEDUP_WINDOW)."""
 _PARSE_SETTINGS: Final = {"short_circuit_function_evaluation": "disable"}
 """Lazy AND/if re-evaluates the shared JSON extraction per branch: ~12x slower."""
-_BYTES: Final = {"line": "bytes", "doc": "bytes"}
+_BYTES: Final = {"line": "bytes", "doc": "bytes", "old_doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
 
@@ -89,7 +89,7 @@ class NativeRun:
             name: f"_ingest_{tag}_{name}"
             for name in (
                 "pi", "pe", "valid", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe",
-                "si0", "si1", "se0", "se1",
+                "si0", "si1", "se0", "se1", "sm",
             )
         }  # fmt: skip
         self.window = {"i": 0, "e": 0}
@@ -100,7 +100,7 @@ class NativeRun:
         c(sql.PARSED_INVOICES_DDL.format(name=self.t["pi"]))
         c(sql.PARSED_EVENTS_DDL.format(name=self.t["pe"]))
         c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
-        for name in ("xi", "xe", "di", "de", "twe"):
+        for name in ("xi", "xe", "di", "de", "twe", "sm"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
         c(f"CREATE TABLE {self.t['twi']} (n UInt64, version UInt64) ENGINE = Memory")
         for name in ("pyi", "pye"):
@@ -150,7 +150,7 @@ class NativeRun:
 
     def chunk(self, base: int, data: bytes) -> ChunkResult:
         t = self.t
-        for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe"):
+        for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe", "sm"):
             self.cmd(f"TRUNCATE TABLE {t[name]}")
         kinds = line_kinds(data)
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")

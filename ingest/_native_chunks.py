@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ingest._readers import GZIP_MAGIC
+from ingest._readers import GZIP_MAGIC, _lines, open_binary
 from ingest._records import RowError
 
 
@@ -26,7 +26,7 @@ def read_chunks(path: Path, size: int) -> Iterator[tuple[int, bytes | RowError]]
         gz = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
-        base, rest = 0, b""
+        base, parts, have = 0, [], 0
         error: RowError | None = None
         with stream:
             while True:
@@ -40,23 +40,47 @@ def read_chunks(path: Path, size: int) -> Iterator[tuple[int, bytes | RowError]]
                     data = b""
                 if not data:
                     break
-                rest += data
-                if len(rest) < size:
+                parts.append(data)  # gzip reads come ~1 MB at a time: joined once
+                have += len(data)
+                if have < size:
                     continue
+                rest = b"".join(parts)
+                del data, parts[:]
                 cut = rest.rfind(b"\n") + 1
                 if cut:
-                    chunk, rest = rest[:cut], rest[cut:]
+                    tail, chunk = rest[cut:], rest[:cut]
+                    del rest
                     yield base, chunk
                     base += chunk.count(b"\n")
+                    del chunk
+                    rest = tail
+                parts, have = [rest], len(rest)
+                del rest
         if error is not None:
-            cut = rest.rfind(b"\n") + 1
-            if cut:
-                yield base, rest[:cut]
-                base += rest[:cut].count(b"\n")
-            yield base + 1, error
+            yield from _broken_tail(path, base)
             return
+        rest = b"".join(parts)
         if rest:
             yield base, rest if rest.endswith(b"\n") else rest + b"\n"
+
+
+def _broken_tail(path: Path, base: int) -> Iterator[tuple[int, bytes | RowError]]:
+    """The lines after the first ``base`` of a broken gzip stream, and its error, read
+    again as the Python path reads them (ingest/_readers.py): where a corrupt stream
+    breaks depends on how much each read decompressed (zlib drops the output of the
+    read that fails), so both paths must read it alike to stop at the same line."""
+    stream, _ = open_binary(path)
+    lines: list[bytes] = []
+    with stream:
+        for line_no, row in _lines(stream):
+            if isinstance(row, RowError):
+                if lines:
+                    data = b"".join(lines)
+                    yield base, data if data.endswith(b"\n") else data + b"\n"
+                yield line_no, row
+                return
+            if line_no > base:
+                lines.append(row)
 
 
 def line_kinds(data: bytes) -> str:

@@ -13,6 +13,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
@@ -368,6 +369,9 @@ def _ingest_parallel(
 ) -> None:
     """NDJSON validated by worker processes, chunk by chunk, in order."""
     tail: list[tuple[int, Any, str]] = []
+    sent: deque[list[tuple[int, bytes]]] = deque()
+    """The chunks in the workers, oldest first (results come back in order): the text
+    of a row the parent rejects (a duplicate) is read from its chunk."""
 
     def chunks() -> Iterator[list[tuple[int, bytes]]]:
         chunk: list[tuple[int, bytes]] = []
@@ -375,16 +379,19 @@ def _ingest_parallel(
             if isinstance(row, bytes):
                 chunk.append((line_no, row))
                 if len(chunk) >= CHUNK_LINES:
+                    sent.append(chunk)
                     yield chunk
                     chunk = []
             else:
                 tail.append((line_no, row, text))  # a broken gzip stream: its end
         if chunk:
+            sent.append(chunk)
             yield chunk
 
     validator = ParallelValidator()
     try:
         for chunk_invoices, chunk_events, chunk_rejects in validator.validate(chunks()):
+            lines = sent.popleft()
             found: list[tuple[Any, ...]] = [*chunk_invoices, *chunk_events, *chunk_rejects]
             found.sort(key=lambda item: item[0])  # line order, as the serial path
             for item in found:
@@ -393,7 +400,8 @@ def _ingest_parallel(
                     try:
                         accept(item[0], item[1])
                     except RowError as err:
-                        reject(item[0], err, "")
+                        raw = next(row for n, row in lines if n == item[0])
+                        reject(item[0], err, raw.decode("utf-8", "replace").rstrip("\r\n"))
                 else:
                     line_no, code, field, message, text = item
                     reject(line_no, RowError(code, message, field), text)

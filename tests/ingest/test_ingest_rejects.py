@@ -169,6 +169,7 @@ def test_parallel_validation_gives_the_serial_result(tmp_path, store) -> None:
     rows[3] = _spoil(total="1.00")
     key = "26442000000000000088"
     rows += [event("p1", key), event("p2", key, "booked"), event("p1", key, "voided")]
+    rows.append(digital_invoice(2005, remarks="again"))
     data = ndjson(rows) + b"{broken\n"
     whole = gzip.compress(data)
     path = tmp_path / "mixed.ndjson.gz"
@@ -185,10 +186,13 @@ def test_parallel_validation_gives_the_serial_result(tmp_path, store) -> None:
             s.rejected,
             s.loaded.invoices_written + s.loaded.invoices_unchanged,
             s.loaded.events_written + s.loaded.events_known,
-            [(r["line"], r["code"]) for r in _rejects(s)],
+            [(r["line"], r["code"], r["raw"]) for r in _rejects(s)],
         )
     assert results[True] == results[False]
-    assert results[True][4] == [
-        (4, "total_mismatch"), (33, "duplicate_event_id"), (34, "invalid_json"),
-        (35, "truncated_gzip"),
+    assert [(line, code) for line, code, _ in results[True][4]] == [
+        (4, "total_mismatch"), (33, "duplicate_event_id"), (34, "duplicate_invoice"),
+        (35, "invalid_json"), (36, "truncated_gzip"),
     ]  # fmt: skip
+    # a duplicate's raw text is its line on both paths (the parallel one wrote "")
+    assert json.loads(results[True][4][1][2]) == rows[32]
+    assert json.loads(results[True][4][2][2]) == rows[33]

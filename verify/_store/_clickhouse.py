@@ -286,6 +286,16 @@ class ClickHouseStore(InvoiceStore):
             for r in rows
         }
 
+    def current_docs(self, invoice_keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored record (``doc``) of each key's current version."""
+        rows = self._rows_for_keys(
+            "SELECT invoice_key, doc FROM invoices WHERE invoice_key IN {keys:Array(String)} "
+            "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
+            invoice_keys,
+            column_formats=_BYTES,
+        )
+        return {r[0]: r[1] for r in rows}
+
     def existing_event_ids(self, invoice_keys: Sequence[str]) -> set[str]:
         """Event ids already recorded for these invoices (ingest skips them)."""
         rows = self._rows_for_keys(
