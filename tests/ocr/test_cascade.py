@@ -138,3 +138,16 @@ def test_decode_bounded_runs_off_the_loop_and_frees_its_slot():
     payloads, locked = asyncio.run(main())
     assert payloads == [PAYLOAD]
     assert not locked
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        np.full((400, 400), 200, np.uint8),
+        np.random.default_rng(3).integers(0, 256, (400, 400), dtype=np.uint8),
+        np.zeros((30, 40), np.uint8),
+    ],
+    ids=["blank", "noise", "tiny"],
+)
+def test_the_grid_reader_yields_nothing_readable_from_no_code(window):
+    assert all(read_zxing_fast(_grid.draw(g)) == [] for g in _grid.grids(window))
