@@ -50,7 +50,10 @@ class Edge:
             elif name == b"x-forwarded-for":
                 forwarded = value.decode("latin-1")
         client = scope.get("client")
-        return self.client_ip.resolve(client[0] if client else None, forwarded), channel
+        peer = client[0] if client else None
+        if not forwarded or not self.client_ip.networks:  # what ClientIp.resolve answers
+            return peer or "unknown", channel
+        return self.client_ip.resolve(peer, forwarded), channel
 
     def limit_headers(self, outcome: Outcome) -> list[tuple[bytes, bytes]]:
         """``RateLimit-*`` (and ``Retry-After`` on 003), encoded."""

@@ -39,6 +39,7 @@ from verify._cache._summary import (
     split_counts,
     unpack,
 )
+from verify._cache._summary import unpacker as _unpacker
 from verify._clock import Clock
 from verify._codes import ResultCode
 from verify._errors import FapiaoError, InvalidInput, IssuedToday, StoreError
@@ -134,11 +135,6 @@ class Verifier:
         self._window_cache = (now, window, today, today.isoformat())
         return window, today
 
-    def _today_iso(self) -> str:
-        self.window()
-        assert self._window_cache is not None
-        return self._window_cache[3]
-
     async def _probe(self, probes: Any) -> list[Answer]:
         return await self.cache.probe(probes, self.window()[0])
 
@@ -225,25 +221,51 @@ class Verifier:
             query = self.query_of_qr(qr)
         except InvalidInput as exc:
             return await self.rejected(exc, ip=ip)
-        return await self.verify(query, ip=ip, channel=channel)
+        answer = await self._batcher.submit(Probe(query.invoice_key, ip))
+        if answer.state is State.HIT:
+            outcome = self._hit(query, answer, channel)
+            if outcome is not None:
+                return outcome
+        return await self._answer(query, answer, channel)
 
     async def verify(self, query: InvoiceQuery, *, ip: str | None, channel: str) -> Outcome:
+        answer = await self._batcher.submit(Probe(query.invoice_key, ip))
+        if answer.state is State.HIT:
+            outcome = self._hit(query, answer, channel)
+            if outcome is not None:
+                return outcome
+        return await self._answer(query, answer, channel)
+
+    def _hit(self, query: InvoiceQuery, answer: Answer, channel: str) -> Outcome | None:
+        """The usual answer, decided without awaiting: None when the cached entry is from
+        before midnight (its prior count is stale) and must be refilled first."""
+        summary: CachedInvoice = _unpacker.decode(answer.value)
+        cached = self._window_cache  # refreshed by the parse of this very request
+        if cached is None or cached[0] != int(time.time()):
+            self.window()
+            cached = self._window_cache
+            assert cached is not None
+        if summary.count_day != cached[3]:
+            return None
+        self.observer.lookup("hit")
+        return self._decide(
+            query, summary, answer.count, ip_count=answer.ip_count, channel=channel, how="hit"
+        )
+
+    async def _answer(self, query: InvoiceQuery, answer: Answer, channel: str) -> Outcome:
+        """Every answer but a plain hit: refused, unknown, a miss, or a stale entry."""
         key = query.invoice_key
-        answer = await self._batcher.submit(Probe(key, ip))
         state = answer.state
         if state is State.RATE_LIMITED:
             return Outcome(result=ResultCode.TOO_FREQUENT, ip_count=answer.ip_count)
         if state is State.NEGATIVE:
             self.observer.lookup("negative")
             return Outcome(result=ResultCode.NOT_FOUND, ip_count=answer.ip_count, cache="negative")
-        summary: CachedInvoice | None = None
+        summary: CachedInvoice | None
         how = "hit"
         count = answer.count
-        if state is State.HIT:
-            assert answer.value is not None
-            summary = unpack(answer.value)
-            if summary.count_day != self._today_iso():
-                summary = await self._refill(key)  # entry from before midnight
+        if state is State.HIT:  # entry from before midnight
+            summary = await self._refill(key)
         else:
             how = "miss"
             summary, count = await self._miss(key)
@@ -270,7 +292,7 @@ class Verifier:
             result = ResultCode.VERIFIED
         else:
             result = ResultCode.MISMATCH
-        self.recorder.verified(query.invoice_key, channel, result.value, self.clock.timestamp())
+        self.recorder.verified(query.invoice_key, channel, _CODE[result], self.clock.timestamp())
         if result is not ResultCode.VERIFIED:
             return Outcome(
                 result=result, ip_count=ip_count, cache=how, invoice_key=query.invoice_key
@@ -372,6 +394,8 @@ def _fetch(store: InvoiceStore, key: str) -> tuple[Invoice | None, list[InvoiceE
 
 
 _FREIGHT_OR_USED_CAR = frozenset({"02", "15"})
+_CODE = {code: code.value for code in ResultCode}
+"""Each result's code text (an enum's ``value`` costs a call)."""
 
 
 def _matches(query: InvoiceQuery, s: CachedInvoice) -> bool:

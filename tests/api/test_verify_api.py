@@ -170,6 +170,26 @@ async def test_rate_limit_uses_forwarded_for_only_from_trusted_proxies(
     assert ips.resolve("10.1.1.1", "not-an-ip") == "10.1.1.1"
 
 
+def test_the_edge_resolves_the_caller_as_client_ip_rules_say() -> None:
+    from api._clientip import ClientIp
+    from api._edge import Edge
+
+    def scope(peer: str | None, *headers: tuple[bytes, bytes]) -> dict[str, Any]:
+        return {"headers": list(headers), "client": (peer, 1) if peer else None}
+
+    fwd = (b"x-forwarded-for", b"203.0.113.9, 10.2.2.2")
+    web = (b"x-fapiao-channel", b"web")
+    plain = Edge(None, None, ClientIp([]), 0)  # type: ignore[arg-type]
+    assert plain.caller(scope("198.51.100.1", fwd)) == ("198.51.100.1", "api")
+    assert plain.caller(scope(None)) == ("unknown", "api")
+    assert plain.caller(scope("198.51.100.1", web)) == ("198.51.100.1", "web")
+    assert plain.caller(scope("1.1.1.1", (b"x-fapiao-channel", b"bogus"))) == ("1.1.1.1", "api")
+    proxied = Edge(None, None, ClientIp(["10.0.0.0/8"]), 0)  # type: ignore[arg-type]
+    assert proxied.caller(scope("10.1.1.1", fwd, web)) == ("203.0.113.9", "web")
+    assert proxied.caller(scope("198.51.100.1", fwd)) == ("198.51.100.1", "api")
+    assert proxied.caller(scope("10.1.1.1")) == ("10.1.1.1", "api")
+
+
 async def test_health_ready_metrics_and_openapi(make_client: Any, store: Any) -> None:
     store.insert_invoices([ordinary()])
     async with make_client() as client:

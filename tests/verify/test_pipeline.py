@@ -204,3 +204,31 @@ async def test_store_failure_is_015(services: Services, store: Any) -> None:
     store._client.command(f"DROP DATABASE {store.database}")
     with pytest.raises(StoreError):
         await verify(services, qr=qr_of(digital()))
+
+
+async def test_an_entry_cached_before_midnight_is_refilled_with_the_days_counts(
+    services: Services, store: Any
+) -> None:
+    """A hit whose entry was counted on another day reloads it (its prior count would
+    leave out that day's verifications) and still answers exactly."""
+    from verify._cache._summary import pack, unpack
+
+    store.insert_invoices([ordinary()])
+    assert services.verifier is not None
+    assert services.cache is not None
+    first = await verify(services, qr=qr_of(ordinary()))
+    assert (first.result, first.verify_count, first.cache) == (ResultCode.VERIFIED, 1, "miss")
+    key = ordinary().invoice_key
+    value = await services.cache.get(key)
+    assert value is not None
+    stale = msgspec.structs.replace(
+        unpack(value), count_day=days_ago(1).isoformat(), prior_count=40
+    )  # as if counted yesterday: its prior count is not to be trusted today
+    await services.cache.fill(
+        key, pack(stale), 60_000, store_today=None, window=services.verifier.window()[0]
+    )
+    again = await verify(services, qr=qr_of(ordinary()))
+    assert (again.result, again.verify_count, again.cache) == (ResultCode.VERIFIED, 2, "hit")
+    value = await services.cache.get(key)
+    assert value is not None
+    assert unpack(value).count_day == days_ago(0).isoformat()

@@ -113,7 +113,8 @@ _PUBLIC_DETAIL = {EventKind.RED_ISSUED: ("scope", "amount", "reason")}
 
 _json = msgspec.json.Encoder()
 _packer = msgspec.msgpack.Encoder()
-_unpacker = msgspec.msgpack.Decoder(CachedInvoice)
+unpacker = msgspec.msgpack.Decoder(CachedInvoice)
+"""Decodes a cached value (the hit path calls it directly)."""
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -216,4 +217,4 @@ def pack(summary: CachedInvoice) -> bytes:
 
 
 def unpack(value: bytes) -> CachedInvoice:
-    return _unpacker.decode(value)
+    return unpacker.decode(value)
