@@ -6,10 +6,10 @@ then ingest/_records.py) accepts, and builds the same record for it. Whatever
 it is not sure of is flagged and goes through the Python path, which rejects it
 with the precise reason or accepts it. So it flags, among others:
 
-- any line that is not valid UTF-8, has a ``\\u`` escape, a duplicate or unknown
-  key, a non-string scalar (number, true, false, null) anywhere, or a nested
-  container other than ``seller`` / ``buyer`` / ``items`` (objects) and
-  ``detail``;
+- any line that is not valid UTF-8, has a backslash (an escape), a blank before a
+  colon, a duplicate or unknown key, a non-string scalar (number, true, false,
+  null) anywhere, or a nested container other than ``seller`` / ``buyer`` /
+  ``items`` (objects) and ``detail``;
 - any text with leading or trailing whitespace (Python strips it; the class is
   Python's own ``str.isspace``), longer than the fast path allows, numbers and
   dates outside a strict form.
@@ -50,10 +50,6 @@ def params() -> dict[str, Any]:
 @functools.cache
 def _params() -> dict[str, Any]:
     return {
-        "inv_keys": [f.name for f in msgspec.structs.fields(_Invoice)],
-        "ev_keys": [f.name for f in msgspec.structs.fields(_Event)],
-        "party_keys": [f.name for f in msgspec.structs.fields(_Party)],
-        "item_keys": [f.name for f in msgspec.structs.fields(_Item)],
         "kinds": sorted(INVOICE_KINDS),
         "digital": sorted(DIGITAL_KINDS),
         "statuses": [s.value for s in Status],
@@ -61,19 +57,12 @@ def _params() -> dict[str, Any]:
         "ev_kinds": [k.value for k in EventKind],
         "status_kinds": sorted(k.value for k in STATUS_CHANGING_EVENTS),
         "re_blank": r"^[ \t\r\n\x0b\x0c]*$",
-        "ws": [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()],
-        "re_nonstring": r'"\s*:\s*[^"\s]',
-        "re_seller": r'"seller"\s*:\s*\{',
-        "re_buyer": r'"buyer"\s*:\s*\{',
-        "re_items": r'"items"\s*:\s*\[',
-        "re_detail": r'"detail"\s*:\s*\{',
         "re_money": _MONEY,
         "re_num": r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$",
         "re_rate": r"^0(\.[0-9]{1,10})?$",
         "re_date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
         "re_time": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?"
         r"(Z|[+-][0-9]{2}:[0-9]{2})$",
-        "escape_u": "\\u",
         "re_edge_ws": _edge_ws(),
     }
 
@@ -87,31 +76,20 @@ def _edge_ws() -> str:
     return f"(?:^|\\x01)[{chars}]|[{chars}](?:\\x01|$)"
 
 
-def _text(x: str, limit: int = 2000) -> str:
-    """A text field the fast path keeps as is: no edge whitespace (Python's own
-    ``str.isspace``: what ``strip`` removes), not too long."""
-    return (
-        f"(lengthUTF8({x}) <= {limit} AND NOT has({{ws:Array(String)}}, leftUTF8({x}, 1)) "
-        f"AND NOT has({{ws:Array(String)}}, rightUTF8({x}, 1)))"
-    )
+def _fields(struct: Any, *leave: str) -> tuple[str, ...]:
+    """The keys a record may have: the fast path's own structs (ingest/_fast.py)."""
+    return tuple(f.name for f in msgspec.structs.fields(struct) if f.name not in leave)
 
 
-def _object(m: str, keys_param: str) -> str:
-    """A Map of one JSON object: its keys unique and all known."""
-    return (
-        f"(arrayUniq(mapKeys({m})) = length({m}) "
-        f"AND hasAll({{{keys_param}:Array(String)}}, mapKeys({m})))"
-    )
-
-
-_INVOICE_SCALARS: Final = (
-    "kind", "code", "number", "issue_date", "amount", "tax", "total", "check_code", "status",
-    "risk_level", "machine_no", "remarks", "invoice_key",
-)  # fmt: skip
-_PARTY_FIELDS: Final = ("tax_id", "name", "address", "phone", "bank", "account")
-_ITEM_FIELDS: Final = (
-    "name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate", "tax",
-)  # fmt: skip
+_INVOICE_SCALARS: Final = _fields(_Invoice, "seller", "buyer", "items")
+_PARTY_FIELDS: Final = _fields(_Party)
+_ITEM_FIELDS: Final = _fields(_Item)
+_EVENT_SCALARS: Final = _fields(_Event, "detail")
+_EVENT_T: Final = (
+    "Tuple("
+    + ", ".join(f"{f} Nullable(String)" for f in _EVENT_SCALARS)
+    + ", detail Map(String, String))"
+)
 _PARTY_T: Final = "Tuple(" + ", ".join(f"{f} Nullable(String)" for f in _PARTY_FIELDS) + ")"
 _INVOICE_T: Final = (
     "Tuple("
@@ -146,12 +124,6 @@ def _lines(source: str, events: bool) -> str:
         "WHERE NOT match(line, {re_blank:String}) "
         f"AND position(line, '\"event_id\"') {'>' if events else '='} 0"
     )
-
-
-_SHAPE: Final = (
-    "startsWith(line, '{') AND isValidUTF8(line) AND position(line, {escape_u:String}) = 0"
-)
-"""The line: an object, UTF-8, no \\u escape."""
 
 
 def parse_invoices_sql(table: str, source: str) -> str:
@@ -267,22 +239,33 @@ FROM (
 
 
 def parse_events_sql(table: str, source: str) -> str:
-    """Event lines of the chunk into ``table`` (PARSED_EVENTS_DDL), checked."""
+    """Event lines of the chunk into ``table`` (PARSED_EVENTS_DDL), checked: one JSON
+    parse a line into a typed tuple, keys and value types counted in the text as for
+    invoices (:func:`parse_invoices_sql`; the one container is ``detail``)."""
+    scalars = " + ".join(f"isNotNull(m.{f})" for f in _EVENT_SCALARS)
     return f"""
 INSERT INTO {table}
-SELECT n, pre_ok, m['event_id'], m['invoice_key'],
+SELECT n, pre_ok, ident, key,
        if(pre_ok, addSeconds(makeDateTime64(if(pre_ok, y, 1970), if(pre_ok, mo, 1),
                                             if(pre_ok, d, 1), if(pre_ok, hh, 0),
                                             if(pre_ok, mi, 0), if(pre_ok, ss, 0),
                                             if(pre_ok, ms, 0), 3, 'UTC'),
                              -offset_s),
           toDateTime64(0, 3, 'UTC')),
-       m['kind'], m['actor_tax_id'], m['channel'], if(pre_ok, detail, map())
+       kind, actor, channel, if(pre_ok, detail, map())
 FROM (
     SELECT n, line,
-        JSONExtract(line, 'Map(String, String)') AS m,
-        JSONExtract(m['detail'], 'Map(String, String)') AS detail,
-        m['event_time'] AS t,
+        replaceAll(line, '": ', '":') AS tl,
+        JSONExtract(tl, '{_EVENT_T}') AS m,
+        m.detail AS detail,
+        ifNull(m.event_id, '') AS ident,
+        ifNull(m.invoice_key, '') AS key,
+        ifNull(m.kind, '') AS kind,
+        ifNull(m.actor_tax_id, '') AS actor,
+        ifNull(m.channel, '') AS channel,
+        ifNull(m.event_time, '') AS t,
+        position(tl, '"detail":{{') > 0 AS has_detail,
+        countSubstrings(tl, '":') AS colons,
         toUInt16OrZero(substring(t, 1, 4)) AS y,
         toUInt8OrZero(substring(t, 6, 2)) AS mo,
         toUInt8OrZero(substring(t, 9, 2)) AS d,
@@ -302,17 +285,18 @@ FROM (
             AND (tz = 'Z' OR (toUInt8OrZero(substring(tz, 2, 2)) <= 18
                               AND toUInt8OrZero(substring(tz, 5, 2)) <= 59)) AS time_form,
         (
-            {_SHAPE} AND {_object("m", "ev_keys")}
-            AND mapContains(m, 'invoice_key') AND mapContains(m, 'event_time')
-            AND countMatches(line, {{re_nonstring:String}}) = mapContains(m, 'detail')
-            AND countMatches(line, {{re_detail:String}}) = mapContains(m, 'detail')
-            AND arrayUniq(mapKeys(detail)) = length(detail)
-            AND m['event_id'] != '' AND {_text("m['event_id']", 128)}
-            AND match(m['invoice_key'], '^([0-9]{{18}}|[0-9]{{20}})$')
-            AND m['kind'] IN {{ev_kinds:Array(String)}}
-            AND (m['kind'] != 'red_issued' OR (detail['scope'] IN ('full', 'partial')
+            startsWith(line, '{{') AND isValidUTF8(line) AND position(line, '\\\\') = 0
+            AND NOT multiSearchAny(line, ['" :', '"\\t:', '"\\r:'])
+            AND colons = {scalars} + has_detail + length(detail)
+            AND colons - countSubstrings(tl, '":"') = has_detail
+            AND isNotNull(m.invoice_key) AND isNotNull(m.event_time)
+            AND ident != '' AND lengthUTF8(ident) <= 128
+            AND match(key, '^([0-9]{{18}}|[0-9]{{20}})$')
+            AND kind IN {{ev_kinds:Array(String)}}
+            AND (kind != 'red_issued' OR (detail['scope'] IN ('full', 'partial')
                  AND (detail['amount'] = '' OR match(detail['amount'], {{re_money:String}}))))
-            AND {_text("m['channel']")} AND {_text("m['actor_tax_id']")}
+            AND lengthUTF8(channel) <= 2000 AND lengthUTF8(actor) <= 2000
+            AND NOT match(concat(ident, '\\x01', channel, '\\x01', actor), {{re_edge_ws:String}})
             AND time_form
             AND toString(toDate32OrZero(substring(t, 1, 10))) = substring(t, 1, 10)
         ) AS pre_ok

@@ -87,6 +87,8 @@ MORE_BAD_EVENTS = [
            detail={"scope": "partial", "amount": "1.234"}), "amount_format", "detail.amount"),
     (event("e14", "26442000000000000001", "red_issued", detail={"scope": "full "}),
      "red_scope", "detail.scope"),
+    (event("e15", "26442000000000000001", channel=True), "field_type", "channel"),
+    (event("e16", "26442000000000000001", channel=5.0), "field_type", "channel"),
 ]  # fmt: skip
 
 
@@ -185,6 +187,7 @@ def _odd_events(keys: list[str]) -> list[bytes]:
         event("odd-8", k1, "red_issued", detail={"scope": "partial", "amount": "-1.00"}),
         event("odd-1", k2, "delivered"),  # duplicate of a Python-accepted row
         event("odd-9", k2, "delivered", event_time="2026-03-30T10:15:00.5-05:30"),
+        event("odd-12", k2, "delivered", detail={"a": True, "b": 1.50}),  # Python: "True"
     ]  # fmt: skip
     dup_detail = _line(event("odd-10", k2, detail={"a": "1"})).replace(
         b'"a": "1"', b'"a": "1", "a": "2"'
