@@ -12,9 +12,10 @@ goes on with one). With ``FAPIAO_CLICKHOUSE_URL`` pointing at a ClickHouse serve
 N workers share it and the Redis; limits stay exact because they live in Redis.
 
 Granian was chosen by ``loadtests/bench_verify.py --servers granian,uvicorn``: more
-verifications per second than uvicorn on the same core (see README). Tuning knobs for
-experiments: ``FAPIAO_GRANIAN_TASK_IMPL`` (asyncio|rust), ``FAPIAO_GRANIAN_RUNTIME``
-(auto|st|mt).
+verifications per second than uvicorn on the same core (see README). Its event loop is
+uvloop (granian's ``auto`` picks it when installed; it is a dependency). Tuning knobs for
+experiments: ``FAPIAO_GRANIAN_LOOP`` (auto|asyncio|uvloop|rloop),
+``FAPIAO_GRANIAN_TASK_IMPL`` (asyncio|rust), ``FAPIAO_GRANIAN_RUNTIME`` (auto|st|mt).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from verify._model import EventKind, InvoiceEvent
 from verify._store._base import InvoiceStore
 
 log = logging.getLogger("fapiao.recorder")
+_VERIFIED = EventKind.VERIFIED
 
 Runner = Callable[..., Awaitable[Any]]
 Verified = tuple[int, str, float, str, str]
@@ -100,7 +101,38 @@ class EventRecorder:
 
     def _insert(self, batch: list[Item]) -> None:
         """Build the events and write them (runs on the store's thread)."""
-        self.store.insert_events([self.event(item) for item in batch])
+        self.store.insert_events(self.events(batch))
+
+    def events(self, batch: list[Item]) -> list[InvoiceEvent]:
+        """``[self.event(item) for item in batch]``, built in one loop (~1 µs an event
+        less on the serving core): the same ids, one ``detail`` map per result code."""
+        prefix, utc, from_ts, verified = (
+            self._id_prefix,
+            dt.UTC,
+            dt.datetime.fromtimestamp,
+            _VERIFIED,
+        )
+        details: dict[str, dict[str, str]] = {}
+        out: list[InvoiceEvent] = []
+        for item in batch:
+            if isinstance(item, InvoiceEvent):
+                out.append(item)
+                continue
+            seq, key, when, channel, result = item
+            detail = details.get(result)
+            if detail is None:
+                detail = details[result] = {"result": result}
+            out.append(
+                InvoiceEvent(
+                    event_id=f"{prefix}{seq:012d}",
+                    invoice_key=key,
+                    event_time=from_ts(when, utc),
+                    kind=verified,
+                    channel=channel,
+                    detail=detail,
+                )
+            )
+        return out
 
     def pending_for(self, invoice_key: str) -> list[InvoiceEvent]:
         """Events of one invoice not yet in the store (for exact counts)."""

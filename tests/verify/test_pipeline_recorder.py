@@ -127,3 +127,19 @@ async def test_hot_path_verifications_become_events_with_ids_stable_across_retri
         assert sorted(e.event_id for e in stored) == sorted(ids)
     finally:
         store.close()
+
+
+def test_a_batch_is_built_into_the_same_events_as_one_by_one(tmp_path: Path) -> None:
+    rec = EventRecorder(None, interval=60)  # type: ignore[arg-type]  # builds, never writes
+    when = WHEN.timestamp()
+    rec.verified("26427000000316294884", "web", "001", when)
+    rec.verified("04400150011181966722", "api", "006", when + 0.25)
+    rec.record(_events(1)[0])  # an event queued whole (ingest's, say)
+    rec.verified("26427000000316294884", "api", "001", when + 2)
+    batch = list(rec._buffer)
+    built = rec.events(batch)
+    assert built == [rec.event(item) for item in batch]
+    assert [e.detail for e in built] == [
+        {"result": "001"}, {"result": "006"}, _events(1)[0].detail, {"result": "001"}
+    ]  # fmt: skip
+    assert built[1].event_time == WHEN + dt.timedelta(seconds=0.25)
