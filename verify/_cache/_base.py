@@ -5,7 +5,8 @@ make another request this minute, what does the cache hold for the invoice, and
 (when it holds the invoice) the invoice's counter for today, incremented unless
 the daily limit is already reached. :meth:`HotCache.probe` answers a whole batch
 of probes in one round trip; the pipeline coalesces the requests in flight into
-such batches.
+such batches. The structs hold atomic values only, so the cyclic GC does not track
+them (``gc=False``): the probes and answers of the batches in flight are never traversed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 
-class Window(msgspec.Struct, frozen=True, kw_only=True):
+class Window(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Counting windows for one batch: the day's counter tag and the IP minute."""
 
     daily_limit: int
@@ -38,13 +39,13 @@ class State(enum.IntEnum):
     NEGATIVE = 2
 
 
-class Probe(msgspec.Struct, frozen=True, array_like=True):
+class Probe(msgspec.Struct, frozen=True, array_like=True, gc=False):
     key: str | None
     """Invoice key, or None for a request that only passes the IP limit."""
     ip: str | None
 
 
-class Answer(msgspec.Struct, frozen=True, array_like=True):
+class Answer(msgspec.Struct, frozen=True, array_like=True, gc=False):
     state: State
     ip_count: int = 0
     count: int = 0
