@@ -39,7 +39,7 @@ from ingest import _native_load as native_load
 from ingest import _native_sql as sql
 from ingest._fast import valid_legacy_code, valid_tax_id
 from ingest._loader import BatchResult, Loader
-from ingest._native_chunks import line_kinds, read_chunks
+from ingest._native_chunks import Chunk, line_kinds, read_chunks
 from ingest._parallel import validate_line
 from ingest._records import RowError
 from verify import Invoice, InvoiceEvent
@@ -148,7 +148,7 @@ class NativeRun:
 
     # -- one chunk ----------------------------------------------------------------------
 
-    def chunk(self, base: int, data: bytes) -> ChunkResult:
+    def chunk(self, base: int, data: Chunk) -> ChunkResult:
         t = self.t
         for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe", "sm"):
             self.cmd(f"TRUNCATE TABLE {t[name]}")

@@ -18,13 +18,20 @@ from typing import IO
 from ingest._readers import GZIP_MAGIC, _lines, open_binary
 from ingest._records import RowError
 
+Chunk = bytes | memoryview
+"""A chunk of whole lines: a plain file's chunks are views of one reused buffer,
+valid until the next chunk is asked for."""
 
-def read_chunks(path: Path, size: int) -> Iterator[tuple[int, bytes | RowError]]:
+
+def read_chunks(path: Path, size: int) -> Iterator[tuple[int, Chunk | RowError]]:
     """``(lines before the chunk, chunk of whole lines)``; a broken gzip stream ends
     with ``(line, RowError)`` at the line after the last whole one (as _readers)."""
     with path.open("rb") as raw:
         gz = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
+        if not gz:
+            yield from _plain_chunks(raw, size)
+            return
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
         base, parts, have = 0, [], 0
         error: RowError | None = None
@@ -64,6 +71,40 @@ def read_chunks(path: Path, size: int) -> Iterator[tuple[int, bytes | RowError]]
             yield base, rest if rest.endswith(b"\n") else rest + b"\n"
 
 
+def _plain_chunks(raw: IO[bytes], size: int) -> Iterator[tuple[int, Chunk]]:
+    """A plain file read into one buffer, reused: each chunk is a view of it (no copy
+    of the chunk is made in Python), the partial last line moves to its front."""
+    buf = bytearray(size)
+    base, have = 0, 0  # lines before the chunk; bytes in buf
+    while True:
+        with memoryview(buf) as free:
+            got = raw.readinto(free[have:])  # type: ignore[attr-defined]
+        have += got
+        if got and have < len(buf):
+            continue
+        cut = buf.rfind(b"\n", 0, have) + 1
+        if not got:  # the end: what is left, with a last newline
+            if not have:
+                return
+            if buf[have - 1] != 0x0A:
+                if have == len(buf):
+                    buf.append(0x0A)
+                else:
+                    buf[have] = 0x0A
+                have += 1
+            cut = have
+        if not cut:  # a line longer than the buffer
+            buf.extend(bytes(len(buf)))
+            continue
+        with memoryview(buf) as view, view[:cut] as chunk:
+            yield base, chunk
+        base += buf.count(b"\n", 0, cut)
+        if not got:
+            return
+        buf[: have - cut] = buf[cut:have]
+        have -= cut
+
+
 def _broken_tail(path: Path, base: int) -> Iterator[tuple[int, bytes | RowError]]:
     """The lines after the first ``base`` of a broken gzip stream, and its error, read
     again as the Python path reads them (ingest/_readers.py): where a corrupt stream
@@ -83,14 +124,16 @@ def _broken_tail(path: Path, base: int) -> Iterator[tuple[int, bytes | RowError]
                 lines.append(row)
 
 
-def line_kinds(data: bytes) -> str:
+def line_kinds(chunk: Chunk) -> str:
     """Which kinds of lines a chunk holds: "e" for event lines (they name "event_id",
     as for ingest/_parallel.validate_line), "i" for any other non-blank line."""
-    if b'"event_id"' not in data:
+    data, end = (chunk.obj, len(chunk)) if isinstance(chunk, memoryview) else (chunk, len(chunk))
+    if data.find(b'"event_id"', 0, end) < 0:
         return "i"
     opening = b'{"event_id":'
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    if data.count(b"\n" + opening) + data.startswith(opening) == lines:
+    lines = data.count(b"\n", 0, end) + (end > 0 and data[end - 1] != 0x0A)
+    if data.count(b"\n" + opening, 0, end) + data.startswith(opening, 0, end) == lines:
         return "e"  # every line opens with the key (a generated or exported file)
-    has_invoice = any(b'"event_id"' not in line and line.strip() for line in data.split(b"\n"))
+    lines_of = bytes(data[:end]).split(b"\n")
+    has_invoice = any(b'"event_id"' not in line and line.strip() for line in lines_of)
     return "ie" if has_invoice else "e"

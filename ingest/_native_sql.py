@@ -70,9 +70,7 @@ def _params() -> dict[str, Any]:
 def _edge_ws() -> str:
     """A regex for text that starts or ends with whitespace (Python's own
     ``str.isspace``: what ``strip`` removes), in texts joined by \\x01."""
-    chars = "".join(
-        f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace() and c != 1
-    )
+    chars = "".join(f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace())
     return f"(?:^|\\x01)[{chars}]|[{chars}](?:\\x01|$)"
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from ingest import _native, generate
 from ingest._loader import Loader
+from ingest._native_chunks import read_chunks
 from ingest._run import FileSummary, ingest_paths
 from tests.ingest.samples import (
     BUYER,
@@ -439,3 +440,24 @@ def test_duplicate_window_rotates(tmp_path, stores, monkeypatch):
         "SELECT count() FROM system.dropped_tables WHERE database = currentDatabase()"
     )
     assert pending.result_rows == [(0,)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 4096])
+def test_plain_chunks_are_whole_lines_of_one_reused_buffer(tmp_path, size):
+    """A plain file's chunks (views of one buffer) hold whole lines, in order, with the
+    number of lines before each; lines longer than the buffer and a missing last
+    newline included."""
+    rnd = random.Random(size)
+    path = tmp_path / "lines.ndjson"
+    for end in (b"\n", b""):
+        lines = [b"x" * rnd.choice([0, 3, 50, 5000]) for _ in range(40)]
+        data = b"\n".join(lines) + end
+        path.write_bytes(data)
+        seen, before = [], 0
+        for base, chunk in read_chunks(path, size):
+            assert base == before
+            part = bytes(chunk)
+            assert part.endswith(b"\n")
+            seen.append(part)
+            before += part.count(b"\n")
+        assert b"".join(seen) == b"\n".join(lines) + b"\n"
