@@ -82,11 +82,6 @@ class Edge:
         headers.append((b"content-length", b"%d" % len(body)))
         return Reply(body, status, headers)
 
-    async def verify_qr(self, scope: Any, qr: str) -> Reply:
-        """POST ``{"qr": ...}``: the public hot path, start to end."""
-        ip, channel = self.caller(scope)
-        return self.respond(await self.verifier.verify_qr(qr, ip=ip, channel=channel), channel)
-
     async def verify_fields(self, scope: Any, fields: dict[str, str | None]) -> Reply:
         ip, channel = self.caller(scope)
         outcome = await self.verifier.verify_input(ip=ip, channel=channel, **fields)

@@ -185,7 +185,8 @@ async def verify_post(
     edge: Edge = request.app.state.edge
     qr = data.qr
     if qr:  # a scan, the usual request (a QR line decides alone, as in Verifier.parse)
-        return await edge.verify_qr(request.scope, qr)
+        ip, channel = edge.caller(request.scope)
+        return edge.respond(await edge.verifier.verify_qr(qr, ip=ip, channel=channel), channel)
     return await edge.verify_fields(
         request.scope,
         {
