@@ -5,13 +5,16 @@ zxing binarises the image pixel by pixel, then samples one pixel per module. At
 dark ones is as grey as the threshold and the finder patterns themselves break
 up, so nothing is even detected. Here the geometry comes from the three finder
 patterns (correlation with a finder template at a few module sizes, on the
-rectified QR window of ``_sheet``), the module count from the timing patterns,
-and each module's value from a **module-level deconvolution**: a blurred code
-sampled at its module centres is the module grid convolved with a small kernel
-(the blur seen at one-module steps), so the kernel is fitted on the modules every
-QR has in known places (finders, separators, timing, alignment, quiet zone) and
-the data modules are solved for by regularised least squares, alternating the
-two a few times. The decided grid is drawn as a clean code and read by zxing.
+rectified QR window of ``_sheet``); the module count is the one whose known
+modules (finders, separators, timing, alignment, dark module, quiet zone) split
+most cleanly into dark and light. The grid is then fitted to the modules: the
+code's corners, then polynomial bends (crumpled paper curves the grid), so every
+sample falls on a module centre. Last, each module's value comes from a
+**module-level deconvolution**: a blurred code sampled at its module centres is
+the module grid convolved with a small kernel (the blur seen at one-module
+steps), so the kernel is fitted to the modules as decided and the unknown ones are
+solved for by regularised least squares, alternating the two a few times. Each
+decided grid is drawn as a clean code and read by zxing.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ MODULE_SIZES = (4.4, 5.4, 6.6, 8.0)
 MARGIN = 3
 """Quiet-zone modules sampled around the code (assumed light)."""
 MAX_TRIPLES = 2
-WEIGHT_ALL = 0.3
 """Finder triples (candidate geometries) tried per window."""
 
 
