@@ -33,7 +33,13 @@ _HTTP_CODES = {
     422: "unprocessable",
     429: "too_many_requests",
 }
-_FILE_TOO_LARGE = frozenset({"file_too_large", "pixels_too_many", "zip_bomb", "too_many_pages"})
+_INPUT_STATUS = {
+    **dict.fromkeys(("file_too_large", "pixels_too_many", "zip_bomb", "too_many_pages"), 413),
+    "unsupported_type": 415,
+    "ocr_timeout": 422,  # this photo cannot be read within its time bound
+}
+"""HTTP status of an input error other than 400, by its code."""
+_RETRY_DECODE_S = "5"
 
 
 def _client_code(exc: HTTPException) -> tuple[str, str | None]:
@@ -59,11 +65,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         error = exc
         if isinstance(exc, IssuedToday):
             result, status = ResultCode.ISSUED_TODAY, ResultCode.ISSUED_TODAY.http_status
+        elif exc.code == "decode_timeout":
+            # the worker did not finish in time: the machine is loaded, try again
+            result, status = ResultCode.AT_CAPACITY, ResultCode.AT_CAPACITY.http_status
+            headers["Retry-After"] = _RETRY_DECODE_S
         elif isinstance(exc, InvalidInput):
             result = ResultCode.INVALID_REQUEST
-            status = 413 if exc.code in _FILE_TOO_LARGE else 400
-            if exc.code in {"unsupported_type"}:
-                status = 415
+            status = _INPUT_STATUS.get(exc.code, 400)
         else:
             result, status = ResultCode.SYSTEM_ERROR, 503
             if isinstance(exc, StoreError):

@@ -139,6 +139,27 @@ VERIFY_RESPONSES = {
 }  # fmt: skip
 
 
+def _file_error(code: str, message: str) -> dict[str, Any]:
+    return _example(ResultCode.INVALID_REQUEST, {"code": code, "field": None, "message": message})
+
+
+IMAGE_RESPONSES = {
+    200: ResponseSpec(data_container=ImageResponse, description="One result per invoice"),
+    400: _spec("No invoice in the file, or it is broken (005; the error code says why)",
+               ("no_invoice_found", _file_error("no_invoice_found", "未识别到发票")),
+               ("corrupt_file", _file_error("corrupt_file", "文件已损坏"))),
+    413: _spec("Too large: bytes, pixels, pages or a zip bomb (005)",
+               ("file_too_large", _file_error("file_too_large", "文件过大"))),
+    415: _spec("Not an image, PDF, OFD or XML (005)",
+               ("unsupported_type", _file_error("unsupported_type", "不支持的文件类型"))),
+    422: _spec("Nothing read within the time bound of one photo (005)",
+               ("ocr_timeout", _file_error("ocr_timeout", "识别超时"))),
+    429: VERIFY_RESPONSES[429],
+    503: _spec("Busy: too many files waiting, or the decode did not finish (004; Retry-After)",
+               ("004", _example(ResultCode.AT_CAPACITY))),
+}  # fmt: skip
+
+
 def _text(value: Money) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -230,9 +251,7 @@ async def verify_get(  # noqa: PLR0917 - one keyword per query parameter
     "/api/v1/verify/image",
     status_code=200,
     summary="Verify the invoices in a photo, PDF, OFD or XML file",
-    responses={
-        200: ResponseSpec(data_container=ImageResponse, description="One result per invoice")
-    },
+    responses=IMAGE_RESPONSES,
     tags=["verify"],
 )
 async def verify_image(

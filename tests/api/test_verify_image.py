@@ -84,5 +84,24 @@ async def test_ocr_past_its_timeout_answers_ocr_timeout(make_client: Any) -> Non
         r = await client.post(
             "/api/v1/verify/image", files={"file": ("blank.png", buf.getvalue(), "image/png")}
         )
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "ocr_timeout"
+
+
+async def test_a_decode_the_worker_cannot_finish_in_time_is_503_retry(
+    make_client: Any, monkeypatch: Any
+) -> None:
+    # no time at all: the service stops waiting before the worker thread can answer,
+    # which is what a loaded machine looks like to the client
+    monkeypatch.setattr("ocr._bounded.GRACE_S", 0.0)
+    buf = io.BytesIO()
+    Image.new("L", (640, 480), 140).save(buf, format="PNG")
+    env = {"FAPIAO_OCR_TIMEOUT_MS": "0", "FAPIAO_OCR_QR_BUDGET_MS": "0"}
+    async with make_client(**env) as client:
+        r = await client.post(
+            "/api/v1/verify/image", files={"file": ("blank.png", buf.getvalue(), "image/png")}
+        )
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "5"
+    body = r.json()
+    assert (body["code"], body["error"]["code"]) == ("004", "decode_timeout")
