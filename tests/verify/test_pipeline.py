@@ -15,16 +15,20 @@ from tests.api.support import days_ago, digital, ordinary, prefix, qr_of, settin
 from verify import EventKind, ResultCode, Status
 
 
-@pytest.fixture
-async def services(
-    tmp_path: Path, store_url: str, store: Any, redis_url: str
-) -> AsyncIterator[Services]:
-    s = await Services.open(
+async def open_services(tmp_path: Path, store_url: str, store: Any, redis_url: str) -> Services:
+    return await Services.open(
         settings_for(tmp_path, store_url, redis_url, FAPIAO_RATE_LIMIT_PER_IP="0"),
         store=store,
         redis_prefix=prefix(),
         poll_interval=0.1,
     )
+
+
+@pytest.fixture
+async def services(
+    tmp_path: Path, store_url: str, store: Any, redis_url: str
+) -> AsyncIterator[Services]:
+    s = await open_services(tmp_path, store_url, store, redis_url)
     yield s
     await s.aclose()
 
@@ -207,28 +211,34 @@ async def test_store_failure_is_015(services: Services, store: Any) -> None:
 
 
 async def test_an_entry_cached_before_midnight_is_refilled_with_the_days_counts(
-    services: Services, store: Any
+    tmp_path: Path, store_url: str, store: Any, redis_url: str
 ) -> None:
     """A hit whose entry was counted on another day reloads it (its prior count would
     leave out that day's verifications) and still answers exactly."""
     from verify._cache._summary import pack, unpack
 
+    # inserted before the service starts: its change-log poll (every 0.1 s here) must
+    # not evict the entry this test plants, however slow the machine
     store.insert_invoices([ordinary()])
-    assert services.verifier is not None
-    assert services.cache is not None
-    first = await verify(services, qr=qr_of(ordinary()))
-    assert (first.result, first.verify_count, first.cache) == (ResultCode.VERIFIED, 1, "miss")
-    key = ordinary().invoice_key
-    value = await services.cache.get(key)
-    assert value is not None
-    stale = msgspec.structs.replace(
-        unpack(value), count_day=days_ago(1).isoformat(), prior_count=40
-    )  # as if counted yesterday: its prior count is not to be trusted today
-    await services.cache.fill(
-        key, pack(stale), 60_000, store_today=None, window=services.verifier.window()[0]
-    )
-    again = await verify(services, qr=qr_of(ordinary()))
-    assert (again.result, again.verify_count, again.cache) == (ResultCode.VERIFIED, 2, "hit")
-    value = await services.cache.get(key)
-    assert value is not None
-    assert unpack(value).count_day == days_ago(0).isoformat()
+    services = await open_services(tmp_path, store_url, store, redis_url)
+    try:
+        assert services.verifier is not None
+        assert services.cache is not None
+        first = await verify(services, qr=qr_of(ordinary()))
+        assert (first.result, first.verify_count, first.cache) == (ResultCode.VERIFIED, 1, "miss")
+        key = ordinary().invoice_key
+        value = await services.cache.get(key)
+        assert value is not None
+        stale = msgspec.structs.replace(
+            unpack(value), count_day=days_ago(1).isoformat(), prior_count=40
+        )  # as if counted yesterday: its prior count is not to be trusted today
+        await services.cache.fill(
+            key, pack(stale), 60_000, store_today=None, window=services.verifier.window()[0]
+        )
+        again = await verify(services, qr=qr_of(ordinary()))
+        assert (again.result, again.verify_count, again.cache) == (ResultCode.VERIFIED, 2, "hit")
+        value = await services.cache.get(key)
+        assert value is not None
+        assert unpack(value).count_day == days_ago(0).isoformat()
+    finally:
+        await services.aclose()
