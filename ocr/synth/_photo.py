@@ -35,8 +35,16 @@ CATEGORIES = (
     "multi",
     "combined",
 )
-SYNTH_VERSION = 2
-"""Bumped whenever a photo for a given seed changes (benchmark caches key on it)."""
+SYNTH_VERSION = 3
+"""Bumped whenever a photo for a given seed changes (benchmark caches key on it).
+
+3 (2026-11-23 11:30): the sheet is rendered supersampled and each frame pixel
+averages its area (a camera's pixel integrates light); 2 drew it at the frame's
+own scale (at 2 MP a module was 1 or 2 whole pixels, NEAREST) and warped it with
+bilinear point samples (aliased where perspective shrinks the sheet)."""
+SUPERSAMPLE_PX_PER_MM = 20.0
+"""The print is sampled at least this finely inside each frame pixel (2 to 8 samples
+a side): a module of 0.54-0.61 mm gets 11+ samples, its edges land where they are."""
 SIZES = {"12mp": (4000, 3000), "2mp": (1632, 1224)}
 
 
@@ -107,9 +115,22 @@ def _fit(quad: np.ndarray, w: int, h: int, margin: float = 0.02) -> np.ndarray:
     return ((quad - centre) * scale + centre).astype(np.float32)
 
 
-def _place(
-    frame: np.ndarray, sheet: np.ndarray, quad: np.ndarray, crumple: float, rng: random.Random
+def _place(  # noqa: PLR0917
+    frame: np.ndarray,
+    sheet: np.ndarray,
+    quad: np.ndarray,
+    crumple: float,
+    rng: random.Random,
+    ss: int = 1,
 ) -> None:
+    """Lay the printed ``sheet`` into ``frame`` at ``quad`` as a camera sees it.
+
+    Each frame pixel integrates the light over its area (a sharp print through the
+    optics; the blurs come later): the sheet, rendered at ``ss`` times the frame's
+    scale, is sampled on an ``ss`` x ``ss`` grid inside every pixel and averaged,
+    so a module edge inside a pixel gives a grey pixel, not a shifted edge. Done in
+    strips of rows to bound the memory of a 12-MP frame.
+    """
     h, w = frame.shape[:2]
     sh, sw = sheet.shape[:2]
     src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
@@ -122,31 +143,45 @@ def _place(
     shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
     inv = np.linalg.inv(shift @ m)
     bw, bh = x1 - x0, y1 - y0
-    yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
+    scale = max(bw, bh)
+    waves = []
     if crumple > 0:
-        scale = max(bw, bh)
         for _ in range(3):
             fx, fy = (
                 rng.uniform(1.5, 4.0) * 2 * math.pi / scale,
                 rng.uniform(1.5, 4.0) * 2 * math.pi / scale,
             )
             ph = rng.uniform(0, 2 * math.pi)
-            amp = crumple * scale * rng.uniform(0.3, 1.0) / 3
+            waves.append((fx, fy, ph, crumple * scale * rng.uniform(0.3, 1.0) / 3))
+    xs = ((np.arange(bw * ss, dtype=np.float32) + 0.5) / ss - 0.5)[None, :]
+    step = max(1, 2_000_000 // (bw * ss * ss))  # frame rows a strip
+    for r0 in range(0, bh, step):
+        r1 = min(bh, r0 + step)
+        ys = (np.arange(r0 * ss, r1 * ss, dtype=np.float32) + 0.5) / ss - 0.5
+        xx = np.repeat(xs, len(ys), axis=0)
+        yy = np.repeat(ys[:, None], xs.shape[1], axis=1)
+        for fx, fy, ph, amp in waves:
             xx += amp * np.sin(yy * fy + ph).astype(np.float32) * 0.5
             yy += amp * np.sin(xx * fx + ph * 1.7).astype(np.float32)
-    den = inv[2, 0] * xx + inv[2, 1] * yy + inv[2, 2]
-    mapx = ((inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]) / den).astype(np.float32)
-    mapy = ((inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / den).astype(np.float32)
-    warped = cv2.remap(
-        sheet, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
-    )
-    mask = cv2.remap(np.full((sh, sw), 255, np.uint8), mapx, mapy, cv2.INTER_LINEAR, borderValue=0)
-    if crumple > 0:  # creases shade the paper
-        shade = 1.0 - 0.25 * np.abs(np.sin((xx + yy) * 9 / max(bw, bh)))[..., None]
-        warped = (warped * shade).astype(np.uint8)
-    region = frame[y0:y1, x0:x1]
-    alpha = (mask.astype(np.float32) / 255)[..., None]
-    region[:] = (warped * alpha + region * (1 - alpha)).astype(np.uint8)
+        den = inv[2, 0] * xx + inv[2, 1] * yy + inv[2, 2]
+        mapx = ((inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]) / den).astype(np.float32)
+        mapy = ((inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / den).astype(np.float32)
+        warped = cv2.remap(
+            sheet, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        ).astype(np.float32)
+        inside = ((mapx >= -0.5) & (mapx <= sw - 0.5) & (mapy >= -0.5) & (mapy <= sh - 0.5)).astype(
+            np.float32
+        )
+        if crumple > 0:  # creases shade the paper
+            inside *= 1.0 - 0.25 * np.abs(np.sin((xx + yy) * 9 / scale))
+        warped *= inside[..., None]
+        size = (bw, r1 - r0)
+        paper = cv2.resize(warped, size, interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize((inside > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)[
+            ..., None
+        ]
+        region = frame[y0 + r0 : y0 + r1, x0:x1]
+        region[:] = np.clip(paper + region * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -228,11 +263,12 @@ def make_photo(seed: int, category: str, size: str = "12mp", *, qr: bool = True)
     for cx, cy, width in _layout(rng, f):
         record = make_record(rng)
         records.append(record)
-        px_per_mm = min(12.0, width * w / SHEET_MM[0])
-        sheet = np.asarray(render_invoice(record, px_per_mm=px_per_mm, qr=qr))
+        px_per_mm = width * w / SHEET_MM[0]  # in the frame, before perspective
+        ss = min(8, max(2, math.ceil(SUPERSAMPLE_PX_PER_MM / px_per_mm)))
+        sheet = np.asarray(render_invoice(record, px_per_mm=px_per_mm * ss, qr=qr))
         angle = f.angle if f.count == 1 else math.radians(rng.uniform(0, 360))
         quad = _fit(_quad(rng, cx, cy, width, angle, f.persp, w, h), w, h)
-        _place(frame, sheet, quad, f.crumple, rng)
+        _place(frame, sheet, quad, f.crumple, rng, ss)
     img = frame.astype(np.float32)
     diag = math.hypot(w, h)
     if f.shadow:

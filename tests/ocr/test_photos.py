@@ -67,7 +67,8 @@ def test_degraded_phone_photos(cjk_font, category, seed):
     [
         ("motion", 7, "measured"),
         ("crumpled", 7, "grid"),
-        ("multi", 7, "sheets"),
+        ("lowres", 5, "sheets"),
+        ("multi", 9, "full"),
         ("perspective", 6, "full"),
     ],
 )
