@@ -12,12 +12,13 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  from the full image, raw, sharpened and binarised;
 6. ``measured``  those windows (then textured blobs) Wiener-deconvolved with the
                  motion streaks their cepstrum measures (six filters a window);
-7. ``grid``      the densest window of each sheet read module by module: a grid
+7. ``regions``   crops around proposed QR regions (symbols zxing saw but could
+                 not decode, dense square blobs), each with variants and every
+                 library: cheap (tens of ms), so before the heavy window stages;
+8. ``grid``      the densest window of each sheet read module by module: a grid
                  fitted to the finder patterns, then bent (crumpled paper);
-8. ``deblur``    the windows Wiener-deconvolved over a sweep of streaks and disks;
 9. ``blobs``     textured blobs cut from the full image, sharpened and swept;
-10. ``regions``  crops around proposed QR regions (symbols zxing saw but could
-                 not decode, dense square blobs), each with variants and every library;
+10. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
 11. ``motion``   Richardson-Lucy with a streak;
 12. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
@@ -125,10 +126,10 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("enhance", _enhance),
     ("sheets", windows.sheets_stage),
     ("measured", windows.measured_stage),
-    ("grid", windows.grid_stage),
-    ("deblur", windows.deblur_stage),
-    ("blobs", windows.blobs_stage),
     ("regions", _regions_stage),
+    ("grid", windows.grid_stage),
+    ("blobs", windows.blobs_stage),
+    ("deblur", windows.deblur_stage),
     ("motion", windows.motion_stage),
     ("others", _others),
 )

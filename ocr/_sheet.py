@@ -17,14 +17,31 @@ _QR_WINDOW = (0.0, 0.0, 0.2, 0.3)
 
 
 def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
-    """How many invoices the photo seems to show (at least 1): its invoice-shaped sheets.
+    """How many invoices the photo seems to show (at least 1): when to stop looking.
 
-    Only tells the cascade when to stop. Sheets lying on each other form one blob
-    that is not invoice-shaped and are not counted: counting such a blob by its
-    area (tried) overcounted crumpled paper, whose creases split one sheet into
-    several bright blobs, and made those photos run to the budget after reading.
+    The invoice-shaped sheets, plus sheets lying on each other: a bright blob that is
+    not invoice-shaped but at least 1.5 times the largest invoice-shaped sheet counts
+    as the whole number of such sheets it holds (touching sheets merge into one blob;
+    stopping after the other sheets' codes would drop theirs). The unit must be a
+    plausible whole sheet, at least ``MIN_UNIT`` of the frame: creases split crumpled
+    paper into pieces, and a small piece that happens to be invoice-shaped next to
+    larger ones counted one sheet as six on the tuning split (a photo already read
+    then runs on to the budget).
     """
-    return max(1, sum(shaped for _, shaped, _ in _find(gray, max_sheets)))
+    found = _find(gray, max_sheets)
+    shaped = [area for _, is_shaped, area in found if is_shaped]
+    count = len(shaped)
+    if shaped and max(shaped) >= MIN_UNIT * gray.size:
+        unit = max(shaped)
+        count += sum(
+            int(area / unit) for _, is_shaped, area in found if not is_shaped and area >= 1.5 * unit
+        )
+    return max(1, count)
+
+
+MIN_UNIT = 0.06
+"""Smallest invoice-shaped sheet (share of the frame) that measures touching sheets:
+the smallest sheets of the photo set are ~0.09 (a third of the frame's width)."""
 
 
 def find_sheets(

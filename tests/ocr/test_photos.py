@@ -104,3 +104,33 @@ def test_pyzbar_is_part_of_the_cascade_when_libzbar_is_installed():
     img = Image.new("L", (300, 300), 255)
     img.paste(qr_image("01,32,,26427000000316294884,100.76,20260330,,5F98,", 200), (50, 50))
     assert read_zbar(np.asarray(img)) == ["01,32,,26427000000316294884,100.76,20260330,,5F98,"]
+
+
+@pytest.mark.parametrize(("seed", "sheets"), [(1, 3), (8, 3), (0, 2)])
+def test_touching_sheets_count_as_the_sheets_they_hold(cjk_font, seed, sheets):
+    """Two of three sheets lie on each other (seeds 1 and 8): one bright blob that is
+    not invoice-shaped. The cascade must not stop before their codes are tried."""
+    import cv2
+    import numpy as np
+
+    from ocr._sheet import count_invoices
+    from ocr._variants import resize_long
+
+    photo = make_photo(seed, "multi", "2mp")
+    assert len(photo.records) == sheets
+    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert count_invoices(resize_long(gray, 800)) == sheets
+
+
+@pytest.mark.parametrize("seed", [3, 6])
+def test_crumpled_pieces_do_not_count_as_several_sheets(cjk_font, seed):
+    """Creases split one sheet into bright pieces, a small one invoice-shaped."""
+    import cv2
+    import numpy as np
+
+    from ocr._sheet import count_invoices
+    from ocr._variants import resize_long
+
+    photo = make_photo(seed, "crumpled", "2mp")
+    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert count_invoices(resize_long(gray, 800)) == 1
