@@ -7,11 +7,12 @@ stage read is skipped by the later ones.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ocr import _deblur, _grid, _regions, _sheet
+from ocr import _deblur, _grid, _regions, _sheet, _streaks
 from ocr import _readers as readers
 from ocr import _variants as variants
 from ocr._image import Picture
@@ -29,19 +30,34 @@ def _sheet_windows(p: Picture) -> list[list[np.ndarray]]:
         small = variants.resize_long(g, 800)
         full = p.full()
         f = full.shape[1] / small.shape[1]
-        p.memo["windows"] = [
+        ranked = [
             sorted(
                 (
-                    _sheet.rectify(full, window, out_w=400, out_h=400)
+                    (_sheet.rectify(full, window, out_w=400, out_h=400), window)
                     for window in _sheet.qr_windows(sheet * f)
                 ),
-                key=_texture,
+                key=lambda pair: _texture(pair[0]),
                 reverse=True,
             )
             for sheet in _sheet.find_sheets(small)
         ]
+        p.memo["windows"] = [[crop for crop, _ in sheet] for sheet in ranked]
+        p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]
     windows: list[list[np.ndarray]] = p.memo["windows"]
     return windows
+
+
+def _inside_densest(p: Picture, centre: np.ndarray) -> bool:
+    """Whether a point (full image) lies in a sheet's densest window: a blob there is
+    that window's code again."""
+    import cv2
+
+    _sheet_windows(p)
+    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
+    return any(
+        cv2.pointPolygonTest(q.astype(np.float32), (float(centre[0]), float(centre[1])), False) >= 0
+        for q in quads
+    )
 
 
 def _ranked_windows(p: Picture) -> list[tuple[int, np.ndarray]]:
@@ -82,19 +98,51 @@ def sheets_stage(p: Picture) -> Iterable[str]:
 def grid_stage(p: Picture) -> Iterable[str]:
     """The densest window of every sheet, then the textured blobs (sheets lying on
     each other are one blob of paper), read module by module (``_grid``): a grid
-    fitted to the finders, bent to the modules, deconvolved, drawn clean and read."""
+    fitted to the finders, bent to the modules, deconvolved, drawn clean and read.
+    Last, a sheet's window blurred along a streak, deconvolved first with the streak
+    its spectrum's stripes measure (``_streaks``)."""
     read = _read_sheets(p)
-    windows = [w[0] for sheet, w in enumerate(_sheet_windows(p)) if sheet not in read]
-    for window in windows + _blob_windows(p):
-        for grid in _grid.grids(window, candidates=1):
+    found = _sheet_windows(p)
+    sheets = [(sheet, w[0]) for sheet, w in enumerate(found) if sheet not in read]
+    blobs = [
+        b
+        for b, c in zip(_blob_windows(p), p.memo["blob_centres"], strict=True)  # type: ignore[call-overload]
+        if not _inside_densest(p, c)  # that window was fitted already (~0.3 s a fit)
+    ]
+    for sheet, window in [*sheets, *((None, b) for b in blobs)]:
+        if p.expired() or (sheet is None and found and len(read) == len(found)):
+            return  # every sheet read: the blobs are those codes again
+        texts = _read_grid(p, window)
+        if texts:
+            yield from texts
+            if sheet is not None:
+                read.add(sheet)
+    for sheet, window in sheets:  # last: a streak of 3-4 modules breaks the finders up
+        if sheet in read or _deblur.anisotropy(window) <= _STREAK_ANISOTROPY:
+            continue
+        for sharp in itertools.islice(_streaks.refined(window), 1):
             if p.expired():
                 return
-            texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
-                _grid.draw(grid.T)  # a mirrored window: the transposed grid
-            )
+            texts = _read_grid(p, sharp)
             if texts:
                 yield from texts
-                break
+                read.add(sheet)
+
+
+_STREAK_ANISOTROPY = 0.25
+"""Windows more directional than this (0: isotropic) get the stripes' streaks."""
+
+
+def _read_grid(p: Picture, window: np.ndarray) -> list[str]:
+    for grid in _grid.grids(window, candidates=1):
+        if p.expired():
+            return []
+        texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
+            _grid.draw(grid.T)  # a mirrored window: the transposed grid
+        )
+        if texts:
+            return texts
+    return []
 
 
 def _deblur_windows(
@@ -118,8 +166,23 @@ def _deblur_windows(
 
 def measured_stage(p: Picture) -> Iterable[str]:
     """Wiener deconvolution with the streaks each window's cepstrum measures: the
-    sheets' windows, then the textured blobs (a sheet found wrong)."""
+    sheets' windows; then, where the blur is directional, the streaks the stripes of
+    the densest window's spectrum measure (``_streaks``); then the textured blobs
+    (a sheet found wrong)."""
     yield from _deblur_windows(p, _deblur.measured)
+    read = _read_sheets(p)
+    for sheet, windows in enumerate(_sheet_windows(p)):
+        crop = windows[0]
+        if sheet in read or _deblur.anisotropy(crop) <= _STREAK_ANISOTROPY:
+            continue
+        for candidate in _streaks.refined(crop):  # ~0.1-0.3 s: the densest window only
+            if p.expired():
+                return
+            texts = readers.read_zxing_fast(candidate)
+            if texts:
+                yield from texts
+                read.add(sheet)
+                break
     for crop in _blob_windows(p):
         if p.expired() or not _deblur.looks_like_code(crop):
             continue
@@ -155,10 +218,9 @@ def _blob_windows(p: Picture) -> list[np.ndarray]:
         small = variants.resize_long(p.work(), 1000)
         full = p.full()
         f = full.shape[1] / small.shape[1]
-        p.memo["blobs"] = [
-            _regions.crop(full, pts * f, margin=0.3, out=400)
-            for pts in _regions.blobs(small)[:_BLOB_WINDOWS]
-        ]
+        found = _regions.blobs(small)[:_BLOB_WINDOWS]
+        p.memo["blobs"] = [_regions.crop(full, pts * f, margin=0.3, out=400) for pts in found]
+        p.memo["blob_centres"] = [pts.mean(axis=0) * f for pts in found]
     windows: list[np.ndarray] = p.memo["blobs"]
     return windows
 

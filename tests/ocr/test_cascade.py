@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr import DecodeError, _grid, decode_bounded, decode_bytes
+from ocr import DecodeError, _grid, _streaks, decode_bounded, decode_bytes
 from ocr._cascade import read_qr
 from ocr._deblur import candidates, cepstrum_streaks, disk_kernel, measured
 from ocr._image import Picture
@@ -54,6 +54,28 @@ def test_the_cepstrum_measures_a_streak_and_its_first_filter_reads_it():
     )
     read = next((t for c in measured(window) if (t := read_zxing_fast(c))), None)
     assert read == [PAYLOAD]
+
+
+@pytest.mark.parametrize(("length", "degrees"), [(20, 167), (17, 128), (28, 40), (14, 10)])
+def test_the_spectrum_stripes_measure_a_streak(length, degrees):
+    """The stripes of the half-size window's spectrum give the streak's angle (no sense:
+    10 and 190 degrees are one streak) and length; its refined filter reads it."""
+    window = _window(_streaks.streak_kernel(length, math.radians(degrees)))
+    assert read_zxing(window) == []
+    half = cv2.resize(window, (200, 200), interpolation=cv2.INTER_AREA)
+    angle, lengths = _streaks.stripes(half)[0]
+    assert abs(math.sin(angle - math.radians(degrees))) < math.sin(math.radians(4))
+    assert abs(2 * lengths[0] - length) <= 1.5
+    read = next((t for c in _streaks.refined(window) if (t := read_zxing_fast(c))), None)
+    assert read == [PAYLOAD]
+
+
+def test_a_sub_pixel_streak_kernel_keeps_its_length_and_sums_to_one():
+    k = _streaks.streak_kernel(7.5, 0.0)
+    assert math.isclose(float(k.sum()), 1.0, rel_tol=1e-5)
+    row = k.sum(axis=0)
+    assert 7.0 <= float((row > 0.01 * row.max()).sum()) <= 9.0
+    assert k.sum(axis=1).argmax() == k.shape[0] // 2
 
 
 def _bent_window(amplitude: float) -> np.ndarray:
