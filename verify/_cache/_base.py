@@ -90,5 +90,9 @@ class HotCache(abc.ABC):
     async def ping(self) -> bool:
         """True when the backend answers."""
 
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Make the operations whose replies were lost count nothing, whether the
+        backend applied them or still will (see RedisCache); before counts are raised."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

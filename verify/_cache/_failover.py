@@ -4,8 +4,10 @@ Every call goes to the primary (Redis) while it is healthy. The first
 :class:`verify.CacheError` marks it degraded: calls go to :class:`LocalCache`
 (limits enforced per process, values from the store) and a health loop pings
 Redis every half second (restarting the private redis-server if that is what
-died). When Redis answers again the counters taken meanwhile are raised into it
-(max, never lowered), the evictions it missed are replayed, and it is used again.
+died). When Redis answers again, what the failed calls may still have counted
+there is taken back (:meth:`HotCache.settle`: they were answered and counted
+here), the counters taken meanwhile are raised into it (max, never lowered), the
+evictions it missed are replayed, and it is used again.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ class ResilientCache(HotCache):
                 continue
             window = self._window()
             try:
+                # First take back what the calls that failed over may still have
+                # counted in Redis (they were counted here too), then raise.
+                await self.primary.settle()
                 await self.primary.raise_counts(self.local.counts_for(window.day_tag), window)
                 if self._missed:
                     missed = list(self._missed)
