@@ -62,9 +62,16 @@ class Loader:
             states = self.store.invoice_states(keys)
         fresh: list[PreparedInvoice] = []
         if states:
+            # the lookup table's copy of each current version (a kill may have left
+            # it behind): a row whose copy lags is written again, as a changed one
+            copied = self.store.lookup_versions(list(states))
             for row in rows:
                 state = states.get(row.invoice_key)
-                if state is not None and state.source_hash == row.source_hash:
+                if (
+                    state is not None
+                    and state.source_hash == row.source_hash
+                    and copied.get(row.invoice_key) == state.version
+                ):
                     result.invoices_unchanged += 1
                     continue
                 fresh.append(row)
@@ -150,6 +157,7 @@ class Loader:
             return changes
         states = self.store.invoice_states(status_keys)
         recorded = self.store.status_events(list(states))
+        copied = self.store.lookup_versions(list(states))
         # A 数电 invoice's code matters only to a void (on paper: voidable); the
         # whole record is read only for those (a few of the batch's invoices).
         voidable = [
@@ -163,8 +171,8 @@ class Loader:
             status = fold_status(
                 state.record_status, state.kind, recorded.get(key, ()), code=codes.get(key, "")
             )
-            if status is not state.status:
-                changes[key] = status
+            if status is not state.status or copied.get(key) != state.version:
+                changes[key] = status  # or the lookup copy lags: written again
         self.store.set_statuses(changes)
         return changes
 

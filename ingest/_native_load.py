@@ -8,6 +8,8 @@
 - Events: a probe decides whether known event ids must be looked up (as the Loader
   does); the invoices named by status-changing events are folded again by the
   Loader (``refold``) once the chunk's events are recorded.
+- Existing versions and known event ids are read from ``invoice_lookup``, the copy
+  lookups read (migration 4): what a kill left out of it is written again.
 Every written key goes to the change log.
 """
 
@@ -57,9 +59,11 @@ def load_invoices(run: NativeRun) -> BatchResult:
     t, result = run.t, BatchResult()
     ok = f"SELECT n, key, h FROM {t['pi']} WHERE n NOT IN (SELECT n FROM {t['xi']})"
     now = time.time_ns() // 1000
+    # Existing versions as the lookup table holds them (migration 4): a version a
+    # kill left out of it is written again, so the rerun repairs the copy.
     probe = int(
         run.cmd(
-            "SELECT count() FROM invoices WHERE invoice_key IN "
+            "SELECT count() FROM invoice_lookup WHERE r = 0 AND invoice_key IN "
             f"(SELECT key FROM ({ok}) ORDER BY h LIMIT 256)"
         )
     )
@@ -83,7 +87,7 @@ def load_invoices(run: NativeRun) -> BatchResult:
         run.cmd(
             f"INSERT INTO {t['twi']} SELECT p.n, greatest({{now:UInt64}}, s.v + 1) "
             f"FROM ({ok}) AS p LEFT JOIN (SELECT invoice_key, argMax(source_hash, version) "
-            "AS sh, max(version) AS v FROM invoices WHERE invoice_key IN "
+            "AS sh, max(version) AS v FROM invoice_lookup WHERE r = 0 AND invoice_key IN "
             f"(SELECT key FROM ({ok})) GROUP BY invoice_key) AS s "
             "ON p.key = s.invoice_key WHERE s.invoice_key = '' OR s.sh != p.h",
             now=now,
@@ -128,13 +132,13 @@ def load_events(run: NativeRun) -> BatchResult:
     ok = f"SELECT n, invoice_key, ident FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']})"
     probe = int(
         run.cmd(
-            "SELECT count() FROM invoice_events WHERE invoice_key IN (SELECT invoice_key "
-            f"FROM ({ok}) ORDER BY cityHash64(invoice_key) LIMIT 256) "
+            "SELECT count() FROM invoice_lookup WHERE r = 1 AND invoice_key IN (SELECT "
+            f"invoice_key FROM ({ok}) ORDER BY cityHash64(invoice_key) LIMIT 256) "
             f"AND event_id IN (SELECT ident FROM ({ok}))"
         )
     )
     known = (
-        "AND ident NOT IN (SELECT event_id FROM invoice_events WHERE invoice_key IN "
+        "AND ident NOT IN (SELECT event_id FROM invoice_lookup WHERE r = 1 AND invoice_key IN "
         f"(SELECT invoice_key FROM ({ok})))"
         if probe
         else ""

@@ -9,6 +9,9 @@ read modes (p50/p99, CPU per lookup), and in the same process, interleaved in
 rounds so that load on the machine hits every variant alike:
 
 - ``SELECT 1`` through the same clickhouse-connect client: the floor of any query;
+- the store's lookup: one read of ``invoice_lookup`` (migration 4), RowBinary;
+- the same answer from the two tables (``get_invoice_pair``: the lookup before
+  migration 4), newest-first and ``FINAL``;
 - the store's two reads alone (invoice, events);
 - the same two queries on chDB's own connection (Native bytes, not parsed): what
   clickhouse-connect's Python side adds (chdb:// only);
@@ -102,8 +105,9 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
     ev_sql = f"SELECT {_EVENTS} FROM invoice_events WHERE invoice_key = {{key:String}}"
     variants: dict[str, Callable[[str], Any]] = {
         "SELECT 1 (same client)": lambda k: client.query("SELECT 1").result_rows,
-        "invoice + events, argmax": stores["argmax"].get_invoice_with_events,
-        "invoice + events, final": stores["final"].get_invoice_with_events,
+        "invoice + events (one read)": stores["argmax"].get_invoice_with_events,
+        "two tables, argmax (before)": stores["argmax"].get_invoice_pair,
+        "two tables, final": stores["final"].get_invoice_with_events,
         "invoice alone": store.get_invoice,
         "events alone": store.get_events,
         "one query (flow as groupArray)": lambda k: (

@@ -86,7 +86,7 @@ def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[C
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1, 2, 3]
+    assert store.applied_migrations() == [1, 2, 3, 4]
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -94,7 +94,7 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1, 2, 3]
+        assert again.applied_migrations() == [1, 2, 3, 4]
     finally:
         again.close()
 
@@ -290,7 +290,7 @@ def test_migration_3_keeps_point_lookup_tables_in_compact_parts(store: ClickHous
     assert not any(compact in engine for engine in engines().values())
     store.migrate()
     assert all(compact in engine for engine in engines().values())
-    assert store.applied_migrations() == [1, 2, 3]
+    assert store.applied_migrations() == [1, 2, 3, 4]
 
 
 def test_unsupported_url_is_a_store_error() -> None:
@@ -304,3 +304,32 @@ def test_split_url_keeps_engine_and_database() -> None:
     assert split_url("http://u:p@h:8123/reg") == ("http://u:p@h:8123", "reg")
     assert split_url("https://h:8443") == ("https://h:8443", "fapiao")
     assert split_url("chdb:////abs/var/clickhouse") == ("chdb:///abs/var/clickhouse", "fapiao")
+
+
+def test_migration_4_backfills_the_lookup_copy_and_keeps_it(store: ClickHouseStore) -> None:
+    """invoice_lookup (one read for an invoice and its flow) gets what was recorded
+    before migration 4, then its views keep it current: JSON details with quotes,
+    backslashes and CJK text survive the copy."""
+    inv = make_invoice()
+    key = inv.invoice_key
+    for name in ("invoice_lookup_invoices_mv", "invoice_lookup_events_mv"):
+        store._client.command(f"DROP VIEW {name}")
+    store._client.command("DROP TABLE invoice_lookup")
+    store._client.command("DELETE FROM schema_migrations WHERE version = 4")
+    odd = {"note": 'a "quoted" \\ back\\slash', "备注": "红字 ✓"}
+    store.insert_invoices([inv])
+    store.insert_events([make_event("e1", key, detail=odd)])
+    store.migrate()
+    assert store.applied_migrations() == [1, 2, 3, 4]
+    invoice, flow = store.get_invoice_with_events(key)
+    assert (invoice, flow) == store.get_invoice_pair(key)
+    assert flow[0].detail == odd
+    store.set_statuses({key: Status.VOIDED})
+    store.insert_events([make_event("e2", key, minute=9, kind=EventKind.BOOKED)])
+    invoice, flow = store.get_invoice_with_events(key)
+    assert invoice is not None
+    assert invoice.status is Status.VOIDED
+    assert [e.event_id for e in flow] == ["e1", "e2"]
+    assert store.lookup_versions([key]) == {key: invoice.version}
+    store.migrate()  # idempotent
+    assert store.get_invoice_with_events(key) == store.get_invoice_pair(key)
