@@ -47,22 +47,22 @@ def _pin() -> None:
 
 
 def _photo_path(  # noqa: PLR0917
-    cache: Path, split: str, seed: int, category: str, size: str, qr: bool
+    cache: Path, split: str, seed: int, category: str, size: str, qr: bool, version: int
 ) -> Path:
     """Keyed by the generator's version and the seed: a changed generator re-renders."""
-    from ocr.synth._photo import SYNTH_VERSION
-
-    name = f"v{SYNTH_VERSION}-{split}-{size}-{category}-{seed}{'' if qr else '-noqr'}.jpg"
+    name = f"v{version}-{split}-{size}-{category}-{seed}{'' if qr else '-noqr'}.jpg"
     return cache / name
 
 
-def _make(args: tuple[Path, str, int, str, str, bool]) -> tuple[Path, list[str]]:
-    cache, split, seed, category, size, qr = args
-    from ocr.synth._photo import make_photo
+def _make(args: tuple[Path, str, int, str, str, bool, int]) -> tuple[Path, list[str]]:
+    cache, split, seed, category, size, qr, version = args
+    from ocr.synth._photo import SYNTH_VERSION, make_photo
 
-    path = _photo_path(cache, split, seed, category, size, qr)
+    path = _photo_path(cache, split, seed, category, size, qr, version)
     meta = path.with_suffix(".txt")
     if not (path.exists() and meta.exists()):
+        if version != SYNTH_VERSION:
+            raise SystemExit(f"{path} is not cached: only v{SYNTH_VERSION} photos can be made")
         photo = make_photo(seed, category, size, qr=qr)
         path.write_bytes(photo.data)
         meta.write_text("\n".join(photo.payloads))
@@ -214,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--categories", default="", help="only these (comma-separated)")
     parser.add_argument("--ocr", type=int, default=None, help="QR-less photos for the OCR figure")
     parser.add_argument("--json", help="also write one JSON line per photo measured here")
+    parser.add_argument(
+        "--synth-version",
+        type=int,
+        default=None,
+        help="measure an older photo set (its photos must be in the cache; default: current)",
+    )
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument(
         "--cache", default=os.environ.get("FAPIAO_BENCH_CACHE", "/tmp/fapiao-bench-decode")
@@ -225,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if font_path() is None:
         print("no CJK font (Debian fonts-noto-cjk): cannot render invoices")
         return 2
+    version = args.synth_version or SYNTH_VERSION
     n = 3 if args.quick else args.per_category
     n_ocr = args.ocr if args.ocr is not None else (3 if args.quick else 12)
     cache = Path(args.cache)
@@ -237,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = {s: SPLITS[s] for s in args.splits.split(",") if s}
     categories = tuple(c for c in args.categories.split(",") if c) or CATEGORIES
     jobs = [
-        (cache, split, base + i, category, size, True)
+        (cache, split, base + i, category, size, True, version)
         for size in sizes
         for split, base in splits.items()
         for category in categories
@@ -251,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             OCR_CATEGORIES[i % len(OCR_CATEGORIES)],
             "12mp",
             False,
+            SYNTH_VERSION,
         )
         for i in range(n_ocr)
     ]
@@ -271,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"bench_decode {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {n} photos per "
-        f"category and split; synth v{SYNTH_VERSION}; cascade budget {args.budget_ms} ms; "
+        f"category and split; synth v{version}; cascade budget {args.budget_ms} ms; "
         f"one core per worker; pyzbar {'on' if zbar_available() else 'OFF'}; "
         f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
     )
@@ -280,12 +288,12 @@ def main(argv: list[str] | None = None) -> int:
 
         with open(args.json, "w", encoding="utf-8") as out:
             for job, m in zip(jobs, measured, strict=True):
-                _, split, seed, category, size, _ = job
+                _, split, seed, category, size, *_ = job
                 row = {"size": size, "split": split, "category": category, "seed": seed}
                 out.write(json.dumps(row | {k: list(v) for k, v in m.items()}) + "\n")
     table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float, str]]]] = defaultdict(list)
     for job, m in zip(jobs, measured, strict=True):
-        _, split, _, category, size, _ = job
+        _, split, _, category, size, *_ = job
         table[(size, split, category)].append(m)
         table[(size, split, "ALL")].append(m)
     methods = ("cascade", *libraries)
