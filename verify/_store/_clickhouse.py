@@ -13,6 +13,7 @@ _schema.py run. Every driver error leaves here as :class:`verify.StoreError`.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -111,6 +112,50 @@ def _flow(rows: list[Any]) -> list[InvoiceEvent]:
     return events
 
 
+def _param(value: str) -> str:
+    """A query parameter's text as ClickHouse reads it (escaped like a TSV field)."""
+    return value.translate(_PARAM_ESCAPES)
+
+
+_PARAM_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+class _PointReader:
+    """chDB's own connection handle for the one-read lookup (embedded engine only).
+
+    clickhouse-connect's raw path adds ~0.5 ms a lookup in Python (measured in one
+    process, 10^6 invoices: 4.57 vs 4.02 ms p50); chDB allows several handles on
+    the one engine of a process, so this one sits beside the client's. One call at
+    a time on a handle (as the driver does)."""
+
+    def __init__(self, conn: Any, database: str) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._sql = LOOKUP_SQL.replace("invoice_lookup", f"{database}.invoice_lookup")
+
+    def read(self, invoice_key: str) -> bytes:
+        with self._lock:
+            result = self._conn.query(self._sql, "RowBinary", params={"key": _param(invoice_key)})
+            return bytes(result.bytes())
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(Exception):
+            self._conn.close()
+
+
+def _open_point_reader(dsn: str, database: str) -> _PointReader | None:
+    """A :class:`_PointReader` on a ``chdb://`` DSN's engine; None for a server."""
+    parts = urlsplit(dsn)
+    if parts.scheme != "chdb" or not parts.path:
+        return None
+    import chdb
+
+    path = os.path.realpath(parts.path)  # as clickhouse-connect spells it (chDB compares)
+    target = f"{path}?{parts.query}" if parts.query else path
+    with _wrapped("connect"):
+        return _PointReader(chdb.connect(target), database)
+
+
 class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
     """The current version's bookkeeping, as ingest needs it."""
 
@@ -172,6 +217,7 @@ class ClickHouseStore(InvoiceStore):
             self._client: Any = clickhouse_connect.get_client(
                 dsn=dsn, database=self.database, settings=_SESSION_SETTINGS, **extra
             )
+        self._point = _open_point_reader(dsn, self.database)
         if migrate:
             self.migrate()
 
@@ -265,9 +311,12 @@ class ClickHouseStore(InvoiceStore):
         if self.read_mode == "final":
             return self.get_invoice_pair(invoice_key)
         with _wrapped("query"):
-            data = self._client.raw_query(
-                LOOKUP_SQL, parameters={"key": invoice_key}, fmt="RowBinary"
-            )
+            if self._point is not None:
+                data = self._point.read(invoice_key)
+            else:
+                data = self._client.raw_query(
+                    LOOKUP_SQL, parameters={"key": invoice_key}, fmt="RowBinary"
+                )
         return parse_lookup(invoice_key, data)
 
     def get_invoice_pair(self, invoice_key: str) -> tuple[Invoice | None, list[InvoiceEvent]]:
@@ -522,6 +571,8 @@ class ClickHouseStore(InvoiceStore):
             return False
 
     def close(self) -> None:
+        if self._point is not None:
+            self._point.close()
         with contextlib.suppress(Exception):
             self._client.close()
 
