@@ -94,7 +94,8 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
             r[0] + ":" + r[1]: int(r[2])
             for r in client.query(
                 "SELECT table, part_type, count() FROM system.parts WHERE active AND "
-                "database = currentDatabase() AND table IN ('invoices', 'invoice_events', 'invoice_lookup') "
+                "database = currentDatabase() "
+                "AND table IN ('invoices', 'invoice_events', 'invoice_lookup') "
                 "GROUP BY table, part_type ORDER BY table, part_type"
             ).result_rows
         },
