@@ -154,34 +154,51 @@ def _place(  # noqa: PLR0917
             ph = rng.uniform(0, 2 * math.pi)
             waves.append((fx, fy, ph, crumple * scale * rng.uniform(0.3, 1.0) / 3))
     xs = ((np.arange(bw * ss, dtype=np.float32) + 0.5) / ss - 0.5)[None, :]
+    # without creases the map is separable: the per-column and per-row products are
+    # computed once and broadcast (the same float64 values as on full grids)
+    cols = [inv[r, 0] * xs for r in range(3)] if not waves else []
     step = max(1, 2_000_000 // (bw * ss * ss))  # frame rows a strip
     for r0 in range(0, bh, step):
         r1 = min(bh, r0 + step)
         ys = (np.arange(r0 * ss, r1 * ss, dtype=np.float32) + 0.5) / ss - 0.5
-        xx = np.repeat(xs, len(ys), axis=0)
-        yy = np.repeat(ys[:, None], xs.shape[1], axis=1)
-        for fx, fy, ph, amp in waves:
-            xx += amp * np.sin(yy * fy + ph).astype(np.float32) * 0.5
-            yy += amp * np.sin(xx * fx + ph * 1.7).astype(np.float32)
-        den = inv[2, 0] * xx + inv[2, 1] * yy + inv[2, 2]
-        mapx = ((inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]) / den).astype(np.float32)
-        mapy = ((inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / den).astype(np.float32)
+        if waves:
+            xx = np.repeat(xs, len(ys), axis=0)
+            yy = np.repeat(ys[:, None], xs.shape[1], axis=1)
+            for fx, fy, ph, amp in waves:
+                xx += amp * np.sin(yy * fy + ph).astype(np.float32) * 0.5
+                yy += amp * np.sin(xx * fx + ph * 1.7).astype(np.float32)
+            den = inv[2, 0] * xx + inv[2, 1] * yy + inv[2, 2]
+            mapx = ((inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]) / den).astype(np.float32)
+            mapy = ((inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / den).astype(np.float32)
+        else:
+            yc = ys[:, None]
+            den = cols[2] + inv[2, 1] * yc
+            den += inv[2, 2]
+            mapx, mapy = (_row_map(cols[r], inv[r, 1] * yc, inv[r, 2], den) for r in (0, 1))
         warped = cv2.remap(
             sheet, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         ).astype(np.float32)
-        inside = ((mapx >= -0.5) & (mapx <= sw - 0.5) & (mapy >= -0.5) & (mapy <= sh - 0.5)).astype(
-            np.float32
-        )
-        if crumple > 0:  # creases shade the paper
+        mask = (mapx >= -0.5) & (mapx <= sw - 0.5) & (mapy >= -0.5) & (mapy <= sh - 0.5)
+        inside = mask.astype(np.float32)
+        if waves:  # creases shade the paper
             inside *= 1.0 - 0.25 * np.abs(np.sin((xx + yy) * 9 / scale))
+            covered = mask.astype(np.float32)
+        else:
+            covered = inside
         warped *= inside[..., None]
         size = (bw, r1 - r0)
         paper = cv2.resize(warped, size, interpolation=cv2.INTER_AREA)
-        alpha = cv2.resize((inside > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)[
-            ..., None
-        ]
+        alpha = cv2.resize(covered, size, interpolation=cv2.INTER_AREA)[..., None]
         region = frame[y0 + r0 : y0 + r1, x0:x1]
         region[:] = np.clip(paper + region * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _row_map(col: np.ndarray, row: np.ndarray, c: float, den: np.ndarray) -> np.ndarray:
+    """``(col + row + c) / den`` in float64, in place, as float32 sample coordinates."""
+    t = col + row
+    t += c
+    t /= den
+    return t.astype(np.float32)
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:

@@ -18,9 +18,9 @@ def test_rotation_invariance(invoice_image, records, angle):
     assert result.payloads == [records[0].qr_line]
 
 
-def test_several_invoices_in_one_photo_are_all_returned(cjk_font):
-    photo = make_photo(0, "multi", "2mp")
-    assert len(photo.records) == 2
+def test_several_invoices_in_one_photo_are_all_returned(photos):
+    photo = photos(0, "multi")
+    assert len(photo.payloads) == 2
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert sorted(result.payloads) == sorted(photo.payloads)
     assert len({i.invoice_key for i in result.invoices}) == 2
@@ -56,8 +56,8 @@ def test_invoice_and_foreign_qr_in_one_photo(invoice_image, records):
         ("motion", 0),
     ],
 )
-def test_degraded_phone_photos(cjk_font, category, seed):
-    photo = make_photo(seed, category, "2mp")
+def test_degraded_phone_photos(photos, category, seed):
+    photo = photos(seed, category)
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
 
@@ -72,13 +72,13 @@ def test_degraded_phone_photos(cjk_font, category, seed):
         ("perspective", 6, "full"),
     ],
 )
-def test_the_cascade_reads_photos_zxing_alone_does_not(cjk_font, category, seed, stage):
+def test_the_cascade_reads_photos_zxing_alone_does_not(photos, category, seed, stage):
     import cv2
     import numpy as np
 
     from ocr._readers import read_zxing
 
-    photo = make_photo(seed, category, "2mp")
+    photo = photos(seed, category)
     gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert not set(photo.payloads) <= set(read_zxing(gray))
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
@@ -86,11 +86,11 @@ def test_the_cascade_reads_photos_zxing_alone_does_not(cjk_font, category, seed,
     assert result.stage == stage
 
 
-def test_photos_are_deterministic_by_seed(cjk_font):
-    a, b = make_photo(5, "noise", "2mp"), make_photo(5, "noise", "2mp")
+def test_photos_are_deterministic_by_seed(photos):
+    a, b = make_photo(5, "noise", "2mp"), make_photo(5, "noise", "2mp")  # both made here
     assert a.data == b.data
     assert a.payloads == b.payloads
-    assert make_photo(6, "noise", "2mp").payloads != a.payloads
+    assert photos(6, "noise").payloads != a.payloads
 
 
 def test_pyzbar_is_part_of_the_cascade_when_libzbar_is_installed():
@@ -107,7 +107,7 @@ def test_pyzbar_is_part_of_the_cascade_when_libzbar_is_installed():
 
 
 @pytest.mark.parametrize(("seed", "sheets"), [(1, 3), (8, 3)])
-def test_touching_sheets_count_as_the_sheets_they_hold(cjk_font, seed, sheets):
+def test_touching_sheets_count_as_the_sheets_they_hold(photos, seed, sheets):
     """Two of three sheets lie on each other (seeds 1 and 8): one bright blob that is
     not invoice-shaped. The cascade must not stop before their codes are tried."""
     import cv2
@@ -116,14 +116,14 @@ def test_touching_sheets_count_as_the_sheets_they_hold(cjk_font, seed, sheets):
     from ocr._sheet import count_invoices
     from ocr._variants import resize_long
 
-    photo = make_photo(seed, "multi", "2mp")
-    assert len(photo.records) == sheets
+    photo = photos(seed, "multi")
+    assert len(photo.payloads) == sheets
     gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert count_invoices(resize_long(gray, 800)) == sheets
 
 
 @pytest.mark.parametrize("seed", [6])
-def test_crumpled_pieces_do_not_count_as_several_sheets(cjk_font, seed):
+def test_crumpled_pieces_do_not_count_as_several_sheets(photos, seed):
     """Creases split one sheet into bright pieces, a small one invoice-shaped."""
     import cv2
     import numpy as np
@@ -131,6 +131,6 @@ def test_crumpled_pieces_do_not_count_as_several_sheets(cjk_font, seed):
     from ocr._sheet import count_invoices
     from ocr._variants import resize_long
 
-    photo = make_photo(seed, "crumpled", "2mp")
+    photo = photos(seed, "crumpled")
     gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert count_invoices(resize_long(gray, 800)) == 1
