@@ -32,6 +32,8 @@ _LOOSE = {
     "check": re.compile(r"验\s*码\D{0,2}?((?:\d\s*){20})"),
 }
 _TOTAL = re.compile(r"[（(]\s*小\s*写\s*[)）]\s*[¥￥Y]?\s*(-?[\d,]+\.\d{1,2})")
+_TOTAL_LOOSE = re.compile(r"[（(]\s*小\s*\S?\s*[)）]\s*[¥￥Y]?\s*(-?[\d,]+\.\d{1,2})")
+"""（小写） with its second character misread (小霉): tried only when the label is not found."""
 _SUMS = re.compile(r"合\s*计\s*[¥￥Y]?\s*(-?[\d,]+\.\d{2})\s*[¥￥Y]?\s*(-?[\d,]+\.\d{2}|\*+)")
 _MONEY = re.compile(r"[¥￥]\s*(-?[\d,]+\.\d{2})")
 
@@ -75,7 +77,8 @@ def find_fields(text: str) -> TextFields:
         except ValueError:
             issue_date = None
     check = re.sub(r"\s", "", m.group(1)) if (m := search(_CHECK, "check")) else ""
-    total = _money(m.group(1)) if (m := _TOTAL.search(one_line)) else None
+    m = _TOTAL.search(one_line) or _TOTAL_LOOSE.search(one_line)
+    total = _money(m.group(1)) if m else None
     amount = tax = None
     if m := _SUMS.search(one_line):
         amount = _money(m.group(1))

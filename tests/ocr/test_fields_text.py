@@ -50,6 +50,21 @@ def test_misread_label_and_colon_read_as_a_digit():
     assert invoice.amount == Decimal("37511.49")
 
 
+def test_a_misread_total_label_still_anchors_the_total():
+    # OCR lines of the v3 fallback miss (12 MP perspective, seed 200006): 合 read as 谷,
+    # the tax's ¥ as M (so no 合计 pair), and （小写） as (小霉)
+    fields = find_fields(
+        "电子发票（普通发票）\n装票号码！26512878708772120059\n开票日期！2026年07月30日\n"
+        "谷\n计\n￥33734.05\nM3777.44\n价税合计 （大写）\n③叁万柒仟伍佰壹拾壹元肆角玖分\n"
+        "(小霉)\n￥37511.49\n物浦\n备注"
+    )
+    assert fields.total == Decimal("37511.49")
+    invoice = to_payload(fields)
+    assert invoice is not None
+    assert (invoice.number, invoice.amount) == ("26512878708772120059", Decimal("37511.49"))
+    assert find_fields("(小计) ￥1.00 （小写）￥2.00").total == Decimal("2.00")
+
+
 def test_the_full_label_wins_over_a_loose_match():
     fields = find_fields("电话号码 87654321\n发票号码：12345678\n开票日期：2026年01月02日")
     assert fields.number == "12345678"
