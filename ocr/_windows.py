@@ -152,16 +152,26 @@ def _deblur_windows(
     ``attempts`` until one reads; a sheet read is not tried again."""
     read = _read_sheets(p)
     for sheet, crop in _ranked_windows(p)[:_DEBLUR_WINDOWS]:
+        if p.expired():
+            return
         if sheet in read or not _deblur.looks_like_code(crop):
             continue
-        for candidate in attempts(crop):
-            if p.expired():
-                return
-            texts = readers.read_zxing_fast(candidate)
-            if texts:
-                yield from texts
-                read.add(sheet)
-                break
+        texts = _first_read(p, attempts(crop))
+        if texts:
+            yield from texts
+            read.add(sheet)
+
+
+def _first_read(p: Picture, candidates: Iterable[np.ndarray]) -> list[str]:
+    """zxing on each candidate until one reads; [] when none does or the budget is
+    spent (checked before each read, after the candidate is made)."""
+    for candidate in candidates:
+        if p.expired():
+            return []
+        texts = readers.read_zxing_fast(candidate)
+        if texts:
+            return texts
+    return []
 
 
 def measured_stage(p: Picture) -> Iterable[str]:
@@ -172,17 +182,15 @@ def measured_stage(p: Picture) -> Iterable[str]:
     yield from _deblur_windows(p, _deblur.measured)
     read = _read_sheets(p)
     for sheet, windows in enumerate(_sheet_windows(p)):
+        if p.expired():
+            return
         crop = windows[0]
         if sheet in read or _deblur.anisotropy(crop) <= _STREAK_ANISOTROPY:
             continue
-        for candidate in _streaks.refined(crop):  # ~0.1-0.3 s: the densest window only
-            if p.expired():
-                return
-            texts = readers.read_zxing_fast(candidate)
-            if texts:
-                yield from texts
-                read.add(sheet)
-                break
+        texts = _first_read(p, _streaks.refined(crop))  # ~0.1-0.3 s: the densest window
+        if texts:
+            yield from texts
+            read.add(sheet)
     for i, crop in enumerate(_blob_windows(p)):
         if p.expired() or not _deblur.looks_like_code(crop):
             continue
@@ -249,16 +257,7 @@ def blobs_stage(p: Picture) -> Iterable[str]:
         texts = readers.read_zxing_fast(crop) or readers.read_zxing_fast(
             variants.sharpen(crop, sigma=2.0, amount=4.0)
         )
-        if texts:
-            yield from texts
-            continue
-        for candidate in _deblur.candidates(crop):
-            if p.expired():
-                return
-            texts = readers.read_zxing_fast(candidate)
-            if texts:
-                yield from texts
-                break
+        yield from texts or _first_read(p, _deblur.candidates(crop))
 
 
 def motion_stage(p: Picture) -> Iterable[str]:
