@@ -10,6 +10,7 @@ rounds so that load on the machine hits every variant alike:
 
 - ``SELECT 1`` through the same clickhouse-connect client: the floor of any query;
 - the store's lookup: one read of ``invoice_lookup`` (migration 4), RowBinary;
+- the same read with chDB's query-plan optimisation passes on (before 2026-11-23 16:30);
 - the same answer from the two tables (``get_invoice_pair``: the lookup before
   migration 4), newest-first and ``FINAL``;
 - the store's two reads alone (invoice, events);
@@ -117,6 +118,15 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
             ).result_rows
         ),
     }
+    point = getattr(store, "_point", None)
+    if point is not None:  # chdb://: the one read with the plan optimised, as before
+        from verify._store._clickhouse import _param
+        from verify._store._lookup import parse_lookup
+
+        optimised = point._sql.replace(", query_plan_enable_optimizations = 0", "")
+        variants["one read, plan optimised (before)"] = lambda k: parse_lookup(
+            k, bytes(point._conn.query(optimised, "RowBinary", params={"key": _param(k)}).bytes())
+        )
     conn = _raw_connection(client)
     if conn is not None:
         variants["SELECT 1 (raw chdb)"] = lambda k: conn.query("SELECT 1", "Native").bytes()

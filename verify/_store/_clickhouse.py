@@ -55,10 +55,14 @@ _POINT: Final = {"max_threads": 1}
 worker threads only adds thread handoffs (loadtests/bench_lookup.py)."""
 LOOKUP_SQL: Final = (
     "SELECT r, status, version, payload FROM invoice_lookup "
-    "WHERE invoice_key = {key:String} SETTINGS max_threads = 1"
+    "WHERE invoice_key = {key:String} "
+    "SETTINGS max_threads = 1, query_plan_enable_optimizations = 0"
 )
 """An invoice's versions and flow in one read (migration 4), as RowBinary: settings
-inline, since the raw path would apply a ``settings`` dict with extra statements."""
+inline, since the raw path would apply a ``settings`` dict with extra statements.
+No query-plan optimisation passes: they cost ~0.5 ms of a ~4 ms lookup in chDB and
+have nothing to improve on a one-range read (the primary key still selects the one
+granule a part; A/B in loadtests/bench_lookup.py, docs/adr/0001)."""
 
 
 def split_url(url: str) -> tuple[str, str]:
