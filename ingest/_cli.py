@@ -39,6 +39,10 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     handle = find_service(settings) if settings.clickhouse.url.startswith("chdb:") else None
     store = None
     summaries: list[FileSummary]
+
+    def file_done(summary: FileSummary) -> None:
+        print(summary.line(), flush=True)  # as each file ends, also into a log or a pipe
+
     try:
         if handle is not None:
             print(f"fapiao ingest: handing rows to the service at {handle.url}", file=sys.stderr)
@@ -49,8 +53,21 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             store = open_store(settings)
             sink = Loader(store)  # type: ignore[assignment]
         summaries = ingest_paths(
-            paths, sink, rejects_dir=rejects_dir, progress=not getattr(args, "no_progress", False)
+            paths,
+            sink,
+            rejects_dir=rejects_dir,
+            progress=not getattr(args, "no_progress", False),
+            on_file=file_done,
         )
+        if (
+            store is not None
+            and store.url.startswith("chdb:")
+            and any(
+                s.loaded.invoices_written or s.loaded.events_written or s.loaded.status_changes
+                for s in summaries
+            )
+        ):  # the lookup copy back to few parts: nothing merges it once this process ends
+            print(store.settle_lookup().line(), flush=True)
     except FapiaoError as exc:
         print(f"fapiao ingest: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
@@ -58,12 +75,11 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if store is not None:
             store.close()
     elapsed = time.monotonic() - started
-    for summary in summaries:
-        print(summary.line())
     rows = sum(s.rows for s in summaries)
     rejected = sum(s.rejected for s in summaries)
     print(
         f"ingest: {len(summaries)} files, {rows} rows, {rows - rejected} valid, "
-        f"{rejected} rejected in {elapsed:.1f}s ({rows / max(elapsed, 1e-9):,.0f} rows/s)"
+        f"{rejected} rejected in {elapsed:.1f}s ({rows / max(elapsed, 1e-9):,.0f} rows/s)",
+        flush=True,
     )
     return 1 if rejected else 0

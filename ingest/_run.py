@@ -110,27 +110,34 @@ class _Rejects:
 
 
 class Progress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
+    """Progress on stderr: a one-line bar redrawn on a terminal; elsewhere (a log, a
+    pipe) a plain line every LOG_EVERY seconds, flushed, so a log shows a long file's
+    progress before it ends."""
+
+    LOG_EVERY: Final = 10.0
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last = time.monotonic()
 
     def update(self, name: str, done: int, total: int, rows: int, started: float) -> None:
         now = time.monotonic()
-        if not self.enabled or now - self.last < 0.2:
+        if not self.enabled or now - self.last < (0.2 if self.tty else self.LOG_EVERY):
             return
         self.last = now
         frac = min(done / total, 1.0) if total else 0.0
-        bar = "#" * int(frac * 30)
         rate = rows / max(now - started, 1e-6)
-        sys.stderr.write(
-            f"\r{name[-30:]:30} [{bar:30}] {frac:4.0%} {rows:>11,} rows {rate:>9,.0f}/s"
-        )
+        if self.tty:
+            bar = "#" * int(frac * 30)
+            text = f"\r{name[-30:]:30} [{bar:30}] {frac:4.0%} {rows:>11,} rows {rate:>9,.0f}/s"
+        else:
+            text = f"ingest: {name} {frac:.0%}, {rows:,} rows, {rate:,.0f} rows/s\n"
+        sys.stderr.write(text)
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.enabled:
+        if self.enabled and self.tty:
             sys.stderr.write("\r" + " " * 100 + "\r")
             sys.stderr.flush()
 
@@ -421,7 +428,9 @@ def ingest_paths(
     on_batch: Callable[[BatchResult], Any] | None = None,
     parallel: bool | None = None,
     native: bool | None = None,
+    on_file: Callable[[FileSummary], Any] | None = None,
 ) -> list[FileSummary]:
+    """Ingest the files (invoices first); ``on_file(summary)`` as each one ends."""
     bar = Progress(progress)
     ordered = sorted(paths, key=lambda p: file_kind(p) == "events")  # stable: invoices first
     out = []
@@ -439,4 +448,6 @@ def ingest_paths(
                 native=native,
             )
         )
+        if on_file is not None:
+            on_file(out[-1])
     return out

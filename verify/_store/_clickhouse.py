@@ -39,6 +39,7 @@ from verify._store._rows import (
     prepared_columns,
 )
 from verify._store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
+from verify._store._settle import Settled, settle_lookup
 
 DEFAULT_DATABASE: Final = "fapiao"
 _IN_CHUNK: Final = 20_000
@@ -259,6 +260,12 @@ class ClickHouseStore(InvoiceStore):
                 self._client.insert(
                     "schema_migrations", [[version, name]], column_names=["version", "name"]
                 )
+
+    def settle_lookup(self, **limits: Any) -> Settled:
+        """Merge the lookup copy down to a few parts (verify/_store/_settle.py): what
+        ``fapiao ingest`` does after a load into the embedded engine."""
+        with _wrapped("optimize"):
+            return settle_lookup(self._client, self.database, **limits)
 
     def applied_migrations(self) -> list[int]:
         with _wrapped("query"):
