@@ -109,24 +109,81 @@ def grid_stage(p: Picture) -> Iterable[str]:
         for b, c in zip(_blob_windows(p), p.memo["blob_centres"], strict=True)  # type: ignore[call-overload]
         if not _inside_densest(p, c)  # that window was fitted already (~0.3 s a fit)
     ]
-    for sheet, window in [*sheets, *((None, b) for b in blobs)]:
-        if p.expired() or (sheet is None and found and len(read) == len(found)):
-            return  # every sheet read: the blobs are those codes again
+    fitted = _fitted_sheets(p)
+    for sheet, window in sheets:
+        if p.expired():
+            return
+        if sheet in fitted:
+            continue
         texts = _read_grid(p, window)
         if texts:
             yield from texts
-            if sheet is not None:
-                read.add(sheet)
-    for sheet, window in sheets:  # last: a streak of 3-4 modules breaks the finders up
-        if sheet in read or _deblur.anisotropy(window) <= _STREAK_ANISOTROPY:
+            read.add(sheet)
+    for sheet, window in sheets:  # a streak of 3-4 modules breaks the finders up
+        if sheet in read or sheet in _streak_fitted(p):
             continue
-        for sharp in itertools.islice(_streaks.refined(window), 1):
-            if p.expired():
-                return
-            texts = _read_grid(p, sharp)
-            if texts:
-                yield from texts
-                read.add(sheet)
+        if _deblur.anisotropy(window) <= _STREAK_ANISOTROPY:
+            continue
+        sharp = _first_streak(p, sheet, window)
+        if p.expired():
+            return
+        texts = _read_grid(p, sharp) if sharp is not None else []
+        if texts:
+            yield from texts
+            read.add(sheet)
+    for window in blobs:
+        if p.expired() or (found and len(read) == len(found)):
+            return  # every sheet read: the blobs are those codes again
+        yield from _read_grid(p, window)
+
+
+def _fitted_sheets(p: Picture) -> set[int]:
+    """Sheets whose densest window ``early_grid_stage`` fitted already."""
+    fitted: set[int] = p.memo.setdefault("fitted_sheets", set())  # type: ignore[assignment]
+    return fitted
+
+
+def early_grid_stage(p: Picture) -> Iterable[str]:
+    """The module-by-module fit of each unread sheet's densest window when its blur
+    is not directional (crumpled paper's bent grid reads so), before the deblurring
+    stages: those read directional blur, and a fit costs 0.1-0.3 s."""
+    read = _read_sheets(p)
+    fitted = _fitted_sheets(p)
+    for sheet, windows in enumerate(_sheet_windows(p)):
+        if p.expired():
+            return
+        window = windows[0]
+        if sheet in read or _deblur.anisotropy(window) > _STREAK_ANISOTROPY:
+            continue
+        fitted.add(sheet)
+        texts = _read_grid(p, window)
+        if texts:
+            yield from texts
+            read.add(sheet)
+
+
+def _streak_fitted(p: Picture) -> set[int]:
+    """Sheets whose streak-deconvolved window ``measured`` fitted already."""
+    fitted: set[int] = p.memo.setdefault("streak_fitted", set())  # type: ignore[assignment]
+    return fitted
+
+
+def _first_streak(p: Picture, sheet: int, window: np.ndarray) -> np.ndarray | None:
+    """A sheet's densest window deconvolved with its likeliest stripe streak, made
+    once (``measured`` makes it first, ``grid`` fits it)."""
+    memo: dict[int, np.ndarray | None] = p.memo.setdefault("first_streak", {})  # type: ignore[assignment]
+    if sheet not in memo:
+        memo[sheet] = next(_streaks.refined(window), None)
+    return memo[sheet]
+
+
+def _streaked(p: Picture, sheet: int, window: np.ndarray) -> Iterable[np.ndarray]:
+    """``_streaks.refined(window)``, its first candidate kept for ``grid``."""
+    memo: dict[int, np.ndarray | None] = p.memo.setdefault("first_streak", {})  # type: ignore[assignment]
+    for i, candidate in enumerate(_streaks.refined(window)):
+        if i == 0:
+            memo[sheet] = candidate
+        yield candidate
 
 
 _STREAK_ANISOTROPY = 0.25
@@ -145,13 +202,19 @@ def _read_grid(p: Picture, window: np.ndarray) -> list[str]:
     return []
 
 
+_DEBLUR_WINDOWS = 8
+"""Windows deblurred at most (the densest of each sheet come first)."""
+
+
 def _deblur_windows(
-    p: Picture, attempts: Callable[[np.ndarray], Iterable[np.ndarray]]
+    p: Picture,
+    attempts: Callable[[np.ndarray], Iterable[np.ndarray]],
+    part: slice = slice(0, _DEBLUR_WINDOWS),
 ) -> Iterable[str]:
-    """Each sheet's windows (the densest first, ``_DEBLUR_WINDOWS`` at most) through
-    ``attempts`` until one reads; a sheet read is not tried again."""
+    """Each sheet's windows (the densest first, ``_DEBLUR_WINDOWS`` at most; ``part``
+    of them) through ``attempts`` until one reads; a sheet read is not tried again."""
     read = _read_sheets(p)
-    for sheet, crop in _ranked_windows(p)[:_DEBLUR_WINDOWS]:
+    for sheet, crop in _ranked_windows(p)[:_DEBLUR_WINDOWS][part]:
         if p.expired():
             return
         if sheet in read or not _deblur.looks_like_code(crop):
@@ -176,10 +239,11 @@ def _first_read(p: Picture, candidates: Iterable[np.ndarray]) -> list[str]:
 
 def measured_stage(p: Picture) -> Iterable[str]:
     """Wiener deconvolution with the streaks each window's cepstrum measures: the
-    sheets' windows; then, where the blur is directional, the streaks the stripes of
-    the densest window's spectrum measure (``_streaks``); then the textured blobs
-    (a sheet found wrong), also with the sweep's first filters."""
-    yield from _deblur_windows(p, _deblur.measured)
+    sheets' densest windows; then, where the blur is directional, the streaks the stripes of
+    the densest window's spectrum measure (``_streaks``), read by zxing and, for the
+    likeliest streak, module by module (``_grid``)."""
+    densest = len(_sheet_windows(p))
+    yield from _deblur_windows(p, _deblur.measured, slice(0, densest))
     read = _read_sheets(p)
     for sheet, windows in enumerate(_sheet_windows(p)):
         if p.expired():
@@ -187,10 +251,19 @@ def measured_stage(p: Picture) -> Iterable[str]:
         crop = windows[0]
         if sheet in read or _deblur.anisotropy(crop) <= _STREAK_ANISOTROPY:
             continue
-        texts = _first_read(p, _streaks.refined(crop))  # ~0.1-0.3 s: the densest window
+        texts = _first_read(p, _streaked(p, sheet, crop))  # ~0.1-0.3 s: the densest window
+        if not texts and (sharp := _first_streak(p, sheet, crop)) is not None:
+            _streak_fitted(p).add(sheet)
+            texts = _read_grid(p, sharp)  # a streak of 3-4 modules: module by module
         if texts:
             yield from texts
             read.add(sheet)
+
+
+def measured_more_stage(p: Picture) -> Iterable[str]:
+    """``measured``'s filters on the textured blobs (a sheet found wrong), with the
+    sweep's first filters on the likeliest, then on the sheets' other windows:
+    after ``regions`` (tens of ms), which reads some of these photos cheaper."""
     for i, crop in enumerate(_blob_windows(p)):
         if p.expired() or not _deblur.looks_like_code(crop):
             continue
@@ -203,6 +276,8 @@ def measured_stage(p: Picture) -> Iterable[str]:
             if texts:
                 yield from texts
                 break
+    # last, the sheets' other windows (the code is nearly always the densest one)
+    yield from _deblur_windows(p, _deblur.measured, slice(len(_sheet_windows(p)), None))
 
 
 _QUICK_SWEEP = 6
@@ -220,10 +295,6 @@ def deblur_stage(p: Picture) -> Iterable[str]:
     one reads. Bounded by the picture's deadline.
     """
     return _deblur_windows(p, _deblur.candidates)
-
-
-_DEBLUR_WINDOWS = 8
-"""Windows deblurred at most (the densest of each sheet come first)."""
 
 
 def _blob_windows(p: Picture) -> list[np.ndarray]:

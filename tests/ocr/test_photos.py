@@ -66,7 +66,7 @@ def test_degraded_phone_photos(photos, category, seed):
     ("category", "seed", "stage"),
     [
         ("motion", 7, "measured"),
-        ("crumpled", 7, "grid"),
+        ("crumpled", 7, "fit"),
         ("lowres", 5, "sheets"),
         ("multi", 9, "full"),
         ("perspective", 6, "full"),
