@@ -116,9 +116,6 @@ class Verifier:
         self._loading: dict[str, asyncio.Future[tuple[bytes, int]]] = {}
         self._generation: dict[str, int] = {}
         self._window_cache: tuple[int, Window, dt.date, str] | None = None
-        self._decoded: dict[bytes, CachedInvoice] = {}
-        """Cached values decoded, by value: the Redis backend hands back the very bytes
-        object it holds for an unchanged value, whose hash Python keeps."""
 
     # --- windows and ids -------------------------------------------------------------
     def window(self) -> tuple[Window, dt.date]:
@@ -242,13 +239,7 @@ class Verifier:
     def _hit(self, query: InvoiceQuery, answer: Answer, channel: str) -> Outcome | None:
         """The usual answer, decided without awaiting: None when the cached entry is from
         before midnight (its prior count is stale) and must be refilled first."""
-        value = answer.value
-        summary = self._decoded.get(value)  # type: ignore[arg-type]
-        if summary is None:  # a value not seen yet (the cache hands back the ones it holds)
-            summary = _unpacker.decode(value)
-            if len(self._decoded) >= _DECODED_MAX:
-                self._decoded.clear()
-            self._decoded[value] = summary  # type: ignore[index]
+        summary: CachedInvoice = _unpacker.decode(answer.value)
         cached = self._window_cache  # refreshed by the parse of this very request
         if cached is None or cached[0] != int(time.time()):
             self.window()
@@ -402,7 +393,6 @@ def _fetch(store: InvoiceStore, key: str) -> tuple[Invoice | None, list[InvoiceE
     return invoice, store.get_events(key)
 
 
-_DECODED_MAX = 20_000
 _FREIGHT_OR_USED_CAR = frozenset({"02", "15"})
 _CODE = {code: code.value for code in ResultCode}
 """Each result's code text (an enum's ``value`` costs a call)."""

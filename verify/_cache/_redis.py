@@ -1,4 +1,4 @@
-"""The Redis backend (Redis, Valkey, Sentinel-managed masters): Lua scripts (_scripts.py).
+"""The Redis backend (Redis, Valkey, Sentinel-managed masters): two Lua scripts.
 
 ``PROBE`` answers a batch of verifications in one EVALSHA: per item the IP's
 minute counter, the cached invoice value and today's invoice counter (INCR,
@@ -7,13 +7,6 @@ limit). Its reply is one flat array, four slots an item (state, IP count,
 counter, value), and each distinct IP of the batch is counted with one
 ``INCRBY``. ``FILL`` stores a freshly loaded value and counts in one call.
 redis-py errors become :class:`verify.CacheError` here, at the adapter.
-
-Values are sent once. Each cached value begins with a tag (a hash of it); this
-process keeps the values it received (bounded) and sends their tags with its
-probes. Redis compares tags inside the script, in the same atomic step that counts,
-so a hit whose value this process already holds costs Redis a 16-byte read and
-no value on the wire, and Redis stays the only authority on what is cached: an
-evicted or replaced value answers a miss or the new value, as before.
 
 Lost replies (idempotent operations). A call whose reply never came (a stalled
 Redis, a timeout, a dropped connection) may still be applied by Redis later: the
@@ -33,7 +26,6 @@ settles before it raises the counters taken meanwhile into Redis.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,26 +35,132 @@ import redis.exceptions
 
 from verify._cache._base import Answer, HotCache, Probe, State, Window
 from verify._cache._pipe import ReplyError, probe_pipe_for
-from verify._cache._scripts import FILL, PROBE, RAISE, SETTLE
-from verify._cache._summary import NEGATIVE
 from verify._errors import CacheError
 
-TAG_LEN = 16
-_HELD_MAX = 20_000
-"""Values held in process (about 1 KB each): past this the holding starts afresh."""
+PROBE = r"""
+local limit = tonumber(ARGV[1])
+local exp = tonumber(ARGV[2])
+local iplim = tonumber(ARGV[3])
+local p = ARGV[4]
+local day = ARGV[5]
+local minute = ARGV[6]
+local bk = p .. 'b:' .. ARGV[8]
+if redis.call('EXISTS', bk) == 1 then return {} end  -- settled by its sender: never apply
+if ARGV[9] ~= '' then  -- records of operations whose replies arrived
+  local acked = {}
+  for id in string.gmatch(ARGV[9], '[^ ]+') do acked[#acked + 1] = p .. 'b:' .. id end
+  redis.call('DEL', unpack(acked))
+end
+local done = {}  -- what this batch counts, to take back if its reply is lost
+local keys, ips, per, n = {}, {}, {}, 0
+for key, ip in string.gmatch(ARGV[7], '([^\t\n]*)\t([^\n]*)\n') do
+  n = n + 1
+  keys[n] = key
+  if iplim > 0 and ip ~= '' then
+    ips[n] = ip
+    per[ip] = (per[ip] or 0) + 1
+  end
+end
+-- One INCRBY per distinct IP; its k-th item sees base + k, as if each had INCR'd in turn.
+local ipc_of = {}
+for ip, c in pairs(per) do
+  local rk = p .. 'r:' .. ip .. ':' .. minute
+  local total = redis.call('INCRBY', rk, c)
+  if total == c then redis.call('EXPIRE', rk, 61) end
+  ipc_of[ip] = total - c
+  done[#done + 1] = rk .. '\t' .. c .. '\n'
+end
+local out = {}
+for i = 1, n do
+  local ipc = 0
+  local ip = ips[i]
+  if ip then
+    ipc = ipc_of[ip] + 1
+    ipc_of[ip] = ipc
+  end
+  local o = 4 * i - 4
+  out[o + 2] = ipc
+  out[o + 3] = 0
+  out[o + 4] = false
+  local key = keys[i]
+  if iplim > 0 and ipc > iplim then
+    out[o + 1] = -1
+  elseif key == '' then
+    out[o + 1] = 0
+  else
+    local v = redis.call('GET', p .. 'i:' .. key)
+    if not v then
+      out[o + 1] = 0
+    elseif v == '-' then
+      out[o + 1] = 2
+    else
+      local ck = p .. 'n:' .. key .. ':' .. day
+      local c = redis.call('INCR', ck)
+      if c == 1 then redis.call('EXPIREAT', ck, exp) end
+      if c > limit then
+        redis.call('DECR', ck)  -- a 002 does not count: the counter stays at the limit
+        c = limit + 1
+      else
+        done[#done + 1] = ck .. '\t1\n'
+      end
+      out[o + 1] = 1
+      out[o + 3] = c
+      out[o + 4] = v
+    end
+  end
+end
+if #done > 0 then redis.call('SET', bk, table.concat(done), 'EX', 3600) end
+return out
+"""
+
+FILL = r"""
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end  -- settled: never apply
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] == '' then return 0 end
+local limit = tonumber(ARGV[4])
+local before = tonumber(redis.call('GET', KEYS[2]) or '0')
+local c = before
+local s = tonumber(ARGV[3])
+if s > c then c = s end
+local out = limit + 1
+if c < limit then
+  c = c + 1
+  out = c
+end
+redis.call('SET', KEYS[2], c)
+redis.call('EXPIREAT', KEYS[2], ARGV[5])
+if c > before then
+  redis.call('SET', KEYS[3], KEYS[2] .. '\t' .. (c - before) .. '\n', 'EX', 3600)
+end
+return out
+"""
+
+SETTLE = r"""
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v and v ~= 'x' then
+    for k, n in string.gmatch(v, '([^\t\n]+)\t(%d+)\n') do
+      if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, n) end
+    end
+  end
+  redis.call('SET', KEYS[i], 'x', 'EX', 3600)
+end
+return #KEYS
+"""
+
+RAISE = """
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tonumber(ARGV[i+1]) > c then
+    redis.call('SET', KEYS[i], ARGV[i+1])
+    redis.call('EXPIREAT', KEYS[i], ARGV[1])
+  end
+end
+return #KEYS
+"""
 
 _ERRORS = (redis.exceptions.RedisError, OSError)
 _STATES = {s.value: s for s in State}
-_HIT = State.HIT
-_SAME = 3
-"""Wire state: a hit whose value the caller already holds (its tag matched)."""
-
-
-def tagged(value: bytes) -> bytes:
-    """``value`` as stored: its tag first (the negative marker stays as it is)."""
-    if value == NEGATIVE:
-        return value
-    return hashlib.blake2b(value, digest_size=TAG_LEN // 2).hexdigest().encode() + value
 
 
 class RedisCache(HotCache):
@@ -82,15 +180,13 @@ class RedisCache(HotCache):
         """Operations whose replies arrived: their records are deleted by the next probe."""
         self.unsettled: list[str] = []
         """Operations whose replies were lost: :meth:`settle` takes back what they counted."""
-        self._held: dict[str, tuple[str, bytes]] = {}
-        """invoice key -> (tag, value) of values received: sent back as tags."""
 
     def _op(self) -> str:
         self._op_seq += 1
         return f"{self._op_prefix}{self._op_seq:x}"
 
     def _ikey(self, key: str) -> str:
-        return f"{self.prefix}j:{key}"
+        return f"{self.prefix}i:{key}"
 
     def _ckey(self, key: str, window: Window) -> str:
         return f"{self.prefix}n:{key}:{window.day_tag}"
@@ -109,14 +205,8 @@ class RedisCache(HotCache):
         # single Redis or a Sentinel-managed master, not a Cluster). Keys and IPs
         # never contain tabs or newlines (digits; IP text).
         ip_on = window.ip_limit > 0
-        held = self._held
-        if len(held) > _HELD_MAX:
-            held = self._held = {}
-        mine = [held.get(pr.key) if pr.key else None for pr in probes]  # kept for the reply
         packed = "".join(
-            f"{pr.key or ''}\t{pr.ip if ip_on and pr.ip is not None else ''}"
-            f"\t{h[0] if h is not None else ''}\n"
-            for pr, h in zip(probes, mine, strict=True)
+            f"{pr.key or ''}\t{pr.ip if ip_on and pr.ip is not None else ''}\n" for pr in probes
         )
         op = self._op()
         acks, self._acks = self._acks, []
@@ -147,21 +237,10 @@ class RedisCache(HotCache):
         if not flat and probes:
             raise CacheError("redis refused a settled operation", code="cache_unavailable")
         states = _STATES
-        out = []
-        for j in range(len(probes)):
-            i = 4 * j
-            state = flat[i]
-            if state == _SAME:
-                value = mine[j][1]  # type: ignore[index]
-                out.append(Answer(_HIT, flat[i + 1], flat[i + 2], value))
-            elif state == 1:
-                raw = flat[i + 3]
-                value = raw[TAG_LEN:]
-                held[probes[j].key] = (raw[:TAG_LEN].decode(), value)  # type: ignore[index]
-                out.append(Answer(_HIT, flat[i + 1], flat[i + 2], value))
-            else:
-                out.append(Answer(states[state], flat[i + 1]))
-        return out
+        return [
+            Answer(states[flat[i]], flat[i + 1], flat[i + 2], flat[i + 3])
+            for i in range(0, len(flat), 4)
+        ]
 
     async def fill(
         self, key: str, value: bytes | None, ttl_ms: int, *, store_today: int | None, window: Window
@@ -169,7 +248,7 @@ class RedisCache(HotCache):
         if self.unsettled:
             await self.settle()
         args = [
-            b"" if value is None else tagged(value),
+            b"" if value is None else value,
             ttl_ms,
             "" if store_today is None else store_today,
             window.daily_limit,
@@ -203,11 +282,7 @@ class RedisCache(HotCache):
             value = await self.client.get(self._ikey(key))
         except _ERRORS as exc:
             raise CacheError(f"redis: {exc}", code="cache_unavailable") from exc
-        if isinstance(value, str):
-            value = value.encode()
-        if value is None or value == NEGATIVE:
-            return value
-        return value[TAG_LEN:]
+        return value.encode() if isinstance(value, str) else value
 
     async def lock(self, key: str, ttl_ms: int) -> bool:
         try:
