@@ -134,3 +134,24 @@ def test_crumpled_pieces_do_not_count_as_several_sheets(photos, seed):
     photo = photos(seed, "crumpled")
     gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert count_invoices(resize_long(gray, 800)) == 1
+
+
+def test_a_streak_of_four_modules_is_read_module_by_module_after_deconvolution(photos):
+    """12 MP motion-8: a 16 px streak on a code of 3.6 px a module. The likeliest
+    stripe streak's deconvolution reads with neither zxing nor the plain grid fit;
+    the grid fit of that deconvolved window does, within ``measured``."""
+    from ocr import _windows
+    from ocr._image import Picture
+    from ocr._readers import read_zxing_fast
+
+    photo = photos(8, "motion", "12mp")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "measured"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _windows._sheet_windows(picture)[0][0]
+    assert not _windows._read_grid(picture, window)  # the blurred window itself: no
+    sharp = _windows._first_streak(picture, 0, window)
+    assert sharp is not None
+    assert not read_zxing_fast(sharp)
+    assert _windows._read_grid(picture, sharp) == photo.payloads
