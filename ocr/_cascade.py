@@ -10,17 +10,23 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  denoising, adaptive and Otsu binarisation, then zxing;
 5. ``sheets``    the QR window of every paper sheet (top-left corner), rectified
                  from the full image, raw, sharpened and binarised;
-6. ``measured``  those windows (then textured blobs) Wiener-deconvolved with the
-                 motion streaks their cepstrum measures (six filters a window);
-7. ``regions``   crops around proposed QR regions (symbols zxing saw but could
+6. ``fit``       the densest window of each sheet whose blur is not directional,
+                 read module by module (``_grid``: crumpled paper's bent grid);
+7. ``measured``  the densest windows Wiener-deconvolved with the motion streaks
+                 their cepstrum measures; where the blur is directional, with the
+                 streaks the stripes of the spectrum measure, and the likeliest
+                 of those read module by module;
+8. ``regions``   crops around proposed QR regions (symbols zxing saw but could
                  not decode, dense square blobs), each with variants and every
                  library: cheap (tens of ms), so before the heavy window stages;
-8. ``grid``      the densest window of each sheet read module by module: a grid
-                 fitted to the finder patterns, then bent (crumpled paper);
-9. ``blobs``     textured blobs cut from the full image, sharpened and swept;
-10. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-11. ``motion``   Richardson-Lucy with a streak;
-12. ``others``   pyzbar and OpenCV's detectors on the working image and its
+9. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+                 windows;
+10. ``grid``     the densest window of each sheet not fitted yet, its streak-
+                 deconvolved form, then the blobs, read module by module;
+11. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+12. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+13. ``motion``   Richardson-Lucy with a streak;
+14. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -36,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ocr import _fits as fits
 from ocr import _readers as readers
 from ocr import _regions, _sheet
 from ocr import _variants as variants
@@ -125,11 +132,11 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("pyramid", _pyramid),
     ("enhance", _enhance),
     ("sheets", windows.sheets_stage),
-    ("fit", windows.early_grid_stage),
+    ("fit", fits.early_grid_stage),
     ("measured", windows.measured_stage),
     ("regions", _regions_stage),
     ("measured2", windows.measured_more_stage),
-    ("grid", windows.grid_stage),
+    ("grid", fits.grid_stage),
     ("blobs", windows.blobs_stage),
     ("deblur", windows.deblur_stage),
     ("motion", windows.motion_stage),

@@ -140,7 +140,7 @@ def test_a_streak_of_four_modules_is_read_module_by_module_after_deconvolution(p
     """12 MP motion-8: a 16 px streak on a code of 3.6 px a module. The likeliest
     stripe streak's deconvolution reads with neither zxing nor the plain grid fit;
     the grid fit of that deconvolved window does, within ``measured``."""
-    from ocr import _windows
+    from ocr import _fits, _window_memo
     from ocr._image import Picture
     from ocr._readers import read_zxing_fast
 
@@ -149,9 +149,9 @@ def test_a_streak_of_four_modules_is_read_module_by_module_after_deconvolution(p
     assert result.payloads == photo.payloads
     assert result.stage == "measured"
     picture = Picture(photo.data, max_pixels=60_000_000)
-    window = _windows._sheet_windows(picture)[0][0]
-    assert not _windows._read_grid(picture, window)  # the blurred window itself: no
-    sharp = _windows._first_streak(picture, 0, window)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    assert not _fits.read_grid(picture, window)  # the blurred window itself: no
+    sharp = _window_memo.first_streak(picture, 0, window)
     assert sharp is not None
     assert not read_zxing_fast(sharp)
-    assert _windows._read_grid(picture, sharp) == photo.payloads
+    assert _fits.read_grid(picture, sharp) == photo.payloads

@@ -1,0 +1,89 @@
+"""The window stages that read a code module by module (``_grid``): a grid fitted to
+the finder patterns, bent to the modules, deconvolved, drawn clean and read by zxing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from ocr import _deblur, _grid
+from ocr import _readers as readers
+from ocr import _window_memo as memo
+from ocr._image import Picture
+
+
+def grid_stage(p: Picture) -> Iterable[str]:
+    """Read module by module (``_grid``: a grid fitted to the finders, bent to the
+    modules, deconvolved, drawn clean): the densest window of every sheet not fitted
+    by ``fit``; then, where its blur is directional and ``measured`` did not fit it,
+    that window deconvolved with its likeliest stripe streak (``_streaks``: a streak
+    of 3-4 modules breaks the finders up); then the textured blobs (sheets lying on
+    each other are one blob of paper)."""
+    read = memo.read_sheets(p)
+    found = memo.sheet_windows(p)
+    sheets = [(sheet, w[0]) for sheet, w in enumerate(found) if sheet not in read]
+    blobs = [
+        b
+        for b, c in zip(memo.blob_windows(p), p.memo["blob_centres"], strict=True)  # type: ignore[call-overload]
+        if not memo.inside_densest(p, c)  # that window was fitted already (~0.3 s a fit)
+    ]
+    fitted = memo.fitted_sheets(p)
+    for sheet, window in sheets:
+        if p.expired():
+            return
+        if sheet in fitted:
+            continue
+        texts = read_grid(p, window)
+        if texts:
+            yield from texts
+            read.add(sheet)
+    for sheet, window in sheets:  # a streak of 3-4 modules breaks the finders up
+        if sheet in read or sheet in memo.streak_fitted(p):
+            continue
+        if _deblur.anisotropy(window) <= memo.STREAK_ANISOTROPY:
+            continue
+        sharp = memo.first_streak(p, sheet, window)
+        if p.expired():
+            return
+        texts = read_grid(p, sharp) if sharp is not None else []
+        if texts:
+            yield from texts
+            read.add(sheet)
+    for window in blobs:
+        if p.expired() or (found and len(read) == len(found)):
+            return  # every sheet read: the blobs are those codes again
+        yield from read_grid(p, window)
+
+
+def early_grid_stage(p: Picture) -> Iterable[str]:
+    """The module-by-module fit of each unread sheet's densest window when its blur
+    is not directional (crumpled paper's bent grid reads so), before the deblurring
+    stages: those read directional blur, and a fit costs 0.1-0.3 s."""
+    read = memo.read_sheets(p)
+    fitted = memo.fitted_sheets(p)
+    for sheet, windows in enumerate(memo.sheet_windows(p)):
+        if p.expired():
+            return
+        window = windows[0]
+        if sheet in read or _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
+            continue
+        fitted.add(sheet)
+        texts = read_grid(p, window)
+        if texts:
+            yield from texts
+            read.add(sheet)
+
+
+def read_grid(p: Picture, window: np.ndarray) -> list[str]:
+    """The texts zxing reads from the grid fitted to ``window`` (or its transpose)."""
+    for grid in _grid.grids(window, candidates=1):
+        if p.expired():
+            return []
+        texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
+            _grid.draw(grid.T)  # a mirrored window: the transposed grid
+        )
+        if texts:
+            return texts
+    return []

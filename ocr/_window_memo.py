@@ -1,0 +1,134 @@
+"""What the window stages compute once per picture (``Picture.memo``): each sheet's
+candidate QR windows, the textured blobs, which sheets a stage has read or fitted,
+and a window's likeliest streak deconvolution (``measured`` makes it, ``grid`` fits it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from ocr import _regions, _sheet, _streaks
+from ocr import _variants as variants
+from ocr._image import Picture
+
+
+def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
+    """Per sheet found, its four candidate QR windows (top-left corner, both ways up,
+    both reading orders) rectified from the full image, densest first: the code is
+    the densest thing on a sheet, so the first window is nearly always it.
+
+    Computed once per picture: three stages look at them.
+    """
+    if "windows" not in p.memo:
+        g = p.work()
+        small = variants.resize_long(g, 800)
+        full = p.full()
+        f = full.shape[1] / small.shape[1]
+        ranked = [
+            sorted(
+                (
+                    (_sheet.rectify(full, window, out_w=400, out_h=400), window)
+                    for window in _sheet.qr_windows(sheet * f)
+                ),
+                key=lambda pair: texture(pair[0]),
+                reverse=True,
+            )
+            for sheet in _sheet.find_sheets(small)
+        ]
+        p.memo["windows"] = [[crop for crop, _ in sheet] for sheet in ranked]
+        p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]
+    windows: list[list[np.ndarray]] = p.memo["windows"]
+    return windows
+
+
+def inside_densest(p: Picture, centre: np.ndarray) -> bool:
+    """Whether a point (full image) lies in a sheet's densest window: a blob there is
+    that window's code again."""
+    import cv2
+
+    sheet_windows(p)
+    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
+    return any(
+        cv2.pointPolygonTest(q.astype(np.float32), (float(centre[0]), float(centre[1])), False) >= 0
+        for q in quads
+    )
+
+
+def ranked_windows(p: Picture) -> list[tuple[int, np.ndarray]]:
+    """(sheet index, window): the densest window of every sheet, then the others."""
+    sheets = sheet_windows(p)
+    return [(i, w[0]) for i, w in enumerate(sheets)] + [
+        (i, x) for i, w in enumerate(sheets) for x in w[1:]
+    ]
+
+
+def read_sheets(p: Picture) -> set[int]:
+    """Sheets whose window a stage has read: the later window stages skip them."""
+    read: set[int] = p.memo.setdefault("read_sheets", set())  # type: ignore[assignment]
+    return read
+
+
+def fitted_sheets(p: Picture) -> set[int]:
+    """Sheets whose densest window ``early_grid_stage`` fitted already."""
+    fitted: set[int] = p.memo.setdefault("fitted_sheets", set())  # type: ignore[assignment]
+    return fitted
+
+
+def streak_fitted(p: Picture) -> set[int]:
+    """Sheets whose streak-deconvolved window ``measured`` fitted already."""
+    fitted: set[int] = p.memo.setdefault("streak_fitted", set())  # type: ignore[assignment]
+    return fitted
+
+
+def first_streak(p: Picture, sheet: int, window: np.ndarray) -> np.ndarray | None:
+    """A sheet's densest window deconvolved with its likeliest stripe streak, made
+    once (``measured`` makes it first, ``grid`` fits it)."""
+    memo: dict[int, np.ndarray | None] = p.memo.setdefault("first_streak", {})  # type: ignore[assignment]
+    if sheet not in memo:
+        memo[sheet] = next(_streaks.refined(window), None)
+    return memo[sheet]
+
+
+def streaked(p: Picture, sheet: int, window: np.ndarray) -> Iterable[np.ndarray]:
+    """``_streaks.refined(window)``, its first candidate kept for ``grid``."""
+    memo: dict[int, np.ndarray | None] = p.memo.setdefault("first_streak", {})  # type: ignore[assignment]
+    for i, candidate in enumerate(_streaks.refined(window)):
+        if i == 0:
+            memo[sheet] = candidate
+        yield candidate
+
+
+STREAK_ANISOTROPY = 0.25
+"""Windows more directional than this (0: isotropic) get the stripes' streaks."""
+
+
+def blob_windows(p: Picture) -> list[np.ndarray]:
+    """Square textured blobs (QR candidates) cut from the full image, 400 px, upright.
+
+    For codes whose sheet was not found or was found wrong (glare merging with a
+    corner of the paper, a sheet cut by the frame): the same deblurring as the
+    sheet windows, on where the code looks to be.
+    """
+    if "blobs" not in p.memo:
+        small = variants.resize_long(p.work(), 1000)
+        full = p.full()
+        f = full.shape[1] / small.shape[1]
+        found = _regions.blobs(small)[:BLOB_WINDOWS]
+        p.memo["blobs"] = [_regions.crop(full, pts * f, margin=0.3, out=400) for pts in found]
+        p.memo["blob_centres"] = [pts.mean(axis=0) * f for pts in found]
+    windows: list[np.ndarray] = p.memo["blobs"]
+    return windows
+
+
+BLOB_WINDOWS = 3
+
+
+def texture(crop: np.ndarray) -> float:
+    """Gradient energy in the window's centre: the QR is the densest thing on the sheet."""
+    import cv2
+
+    h, w = crop.shape
+    centre = crop[h // 8 : -h // 8 or None, w // 8 : -w // 8 or None]
+    return float(cv2.Laplacian(centre, cv2.CV_32F).var())
