@@ -18,6 +18,12 @@ breaks at a precise line, as on the Python path):
    an unchanged source_hash is skipped, known event ids are skipped (a probe
    first, as in the Loader), versions above existing ones, keys to the change log.
 
+Step 2's parse of chunk k+1 runs on a second connection to the same engine, in a
+thread, while chunk k goes through steps 2-5 (chDB releases the GIL and runs both
+at once: the two cores of this machine); its tables alternate between two sets.
+Everything after the parse stays in chunk order, so rejects, duplicates, versions
+and kill safety are as with one chunk at a time.
+
 Statuses are folded by the Loader (Python): for the invoices of a chunk whose keys
 already have recorded status events (ingest/_native_load.fold), and for the
 invoices named by a chunk's status-changing events once those are recorded
@@ -31,6 +37,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -55,6 +62,18 @@ _PARSE_SETTINGS: Final = {"short_circuit_function_evaluation": "disable"}
 _BYTES: Final = {"line": "bytes", "doc": "bytes", "old_doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
+
+
+@dataclass
+class _Staged:
+    """A chunk whose parse was started: its file, line kinds and parse tables."""
+
+    base: int
+    tmp: str
+    kinds: str
+    slot: int
+    done: int
+    parse: Future[None]
 
 
 @dataclass
@@ -88,17 +107,24 @@ class NativeRun:
         self.t = {
             name: f"_ingest_{tag}_{name}"
             for name in (
-                "pi", "pe", "valid", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe",
-                "si0", "si1", "se0", "se1", "sm",
+                "pi0", "pe0", "pi1", "pe1", "valid", "xi", "xe", "pyi", "pye", "di", "de",
+                "twi", "twe", "si0", "si1", "se0", "se1", "sm",
             )
         }  # fmt: skip
+        self._use_slot(0)
+        self.slot = 0
+        """The parse tables the next chunk gets (``p<kind>0`` / ``p<kind>1``)."""
+        self.parser: Any = loader.store.another_client()
+        """A second connection: chunk k+1 is parsed on it while chunk k is loaded."""
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-parse")
         self.window = {"i": 0, "e": 0}
         self.current = {"i": 1, "e": 1}
         """Which of a kind's two seen tables (``s<kind>0``/``s<kind>1``) takes new ids."""
         self.tmpdir = tempfile.mkdtemp(prefix="fapiao-ingest-")
         c = self.cmd
-        c(sql.PARSED_INVOICES_DDL.format(name=self.t["pi"]))
-        c(sql.PARSED_EVENTS_DDL.format(name=self.t["pe"]))
+        for slot in "01":
+            c(sql.PARSED_INVOICES_DDL.format(name=self.t["pi" + slot]))
+            c(sql.PARSED_EVENTS_DDL.format(name=self.t["pe" + slot]))
         c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
         for name in ("xi", "xe", "di", "de", "twe", "sm"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
@@ -107,6 +133,10 @@ class NativeRun:
             c(f"CREATE TABLE {self.t[name]} (n UInt64, ident String) ENGINE = Memory")
         for name in ("si0", "si1", "se0", "se1"):
             self._seen_table(name)
+
+    def _use_slot(self, slot: int) -> None:
+        """Steps 2-5 read ``t["pi"]`` / ``t["pe"]``: the chunk's own parse tables."""
+        self.t["pi"], self.t["pe"] = self.t[f"pi{slot}"], self.t[f"pe{slot}"]
 
     def cmd(self, text: str, **params: Any) -> Any:
         settings = _PARSE_SETTINGS if text.lstrip().startswith("INSERT") else None
@@ -138,8 +168,11 @@ class NativeRun:
     def close(self) -> None:
         """Drops the work tables, emptied first: a dropped table of the Atomic database
         keeps its data (Memory and Join tables: in memory) for 8 minutes."""
+        self.pool.shutdown(wait=True)  # a parse still running writes into them
+        with contextlib.suppress(Exception):
+            self.parser.close()
         _ACTIVE.discard(self.tag)
-        for name in self.t.values():
+        for name in dict.fromkeys(self.t.values()):
             with contextlib.suppress(Exception):
                 self.client.command(f"TRUNCATE TABLE IF EXISTS {name}")
                 self.client.command(f"DROP TABLE IF EXISTS {name} SYNC")
@@ -148,28 +181,60 @@ class NativeRun:
 
     # -- one chunk ----------------------------------------------------------------------
 
-    def chunk(self, base: int, data: Chunk) -> ChunkResult:
-        t = self.t
-        for name in ("pi", "pe", "xi", "xe", "pyi", "pye", "di", "de", "twi", "twe", "sm"):
-            self.cmd(f"TRUNCATE TABLE {t[name]}")
+    def stage(self, base: int, data: Chunk, done: int) -> _Staged:
+        """Write the chunk to a file and start parsing it (step 2's SQL parse) on the
+        second connection; :meth:`finish` does the rest, in chunk order."""
         kinds = line_kinds(data)
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            del data
-            return self._chunk(base, tmp, kinds)
-        finally:
+        except BaseException:
             os.unlink(tmp)
+            raise
+        slot, self.slot = self.slot, self.slot ^ 1
+        parse = self.pool.submit(self._parse, tmp, kinds, slot)
+        return _Staged(base=base, tmp=tmp, kinds=kinds, slot=slot, done=done, parse=parse)
+
+    def _parse(self, tmp: str, kinds: str, slot: int) -> None:
+        pi, pe = self.t[f"pi{slot}"], self.t[f"pe{slot}"]
+        params = {**self.params, "src": tmp}
+        for name in (pi, pe):
+            self.parser.command(f"TRUNCATE TABLE {name}")
+        if "i" in kinds:
+            sql_text = sql.parse_invoices_sql(pi, "{src:String}")
+            self.parser.command(sql_text, parameters=params, settings=_PARSE_SETTINGS)
+        if "e" in kinds:
+            sql_text = sql.parse_events_sql(pe, "{src:String}")
+            self.parser.command(sql_text, parameters=params, settings=_PARSE_SETTINGS)
+
+    def finish(self, staged: _Staged) -> ChunkResult:
+        """Steps 2-5 of a staged chunk, once its parse is done."""
+        try:
+            staged.parse.result()
+            for name in ("xi", "xe", "pyi", "pye", "di", "de", "twi", "twe", "sm"):
+                self.cmd(f"TRUNCATE TABLE {self.t[name]}")
+            self._use_slot(staged.slot)
+            return self._chunk(staged.base, staged.tmp, staged.kinds)
+        finally:
+            os.unlink(staged.tmp)
+
+    def discard(self, staged: _Staged) -> None:
+        """A staged chunk that will not be finished (an error before it)."""
+        with contextlib.suppress(BaseException):
+            staged.parse.result()
+        with contextlib.suppress(OSError):
+            os.unlink(staged.tmp)
+
+    def chunk(self, base: int, data: Chunk) -> ChunkResult:
+        """One chunk from start to end (no overlap)."""
+        return self.finish(self.stage(base, data, 0))
 
     def _chunk(self, base: int, tmp: str, kinds: str) -> ChunkResult:
-        """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie")."""
+        """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie");
+        its lines are parsed into ``t["pi"]`` / ``t["pe"]`` already."""
         t, out = self.t, ChunkResult()
-        # 2. parse and check in SQL; IDs and codes by the verify core
-        if "i" in kinds:
-            self.cmd(sql.parse_invoices_sql(t["pi"], "{src:String}"), src=tmp)
-        if "e" in kinds:
-            self.cmd(sql.parse_events_sql(t["pe"], "{src:String}"), src=tmp)
+        # 2. check in SQL; IDs and codes by the verify core
         new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
         good = [v for v in new if _valid_id(v)]
         if good:
@@ -296,12 +361,23 @@ def ingest_native(
     ``on_error(line, error)`` for a broken gzip stream's end."""
     run = NativeRun(loader)
     done = 0
+    staged: _Staged | None = None
     try:
         for base, data in read_chunks(path, CHUNK_BYTES):
             if isinstance(data, RowError):
+                if staged is not None:  # in line order: the chunk before the error first
+                    on_chunk(run.finish(staged), staged.done)
+                    staged = None
                 on_error(base, data)
                 continue
             done += len(data)
-            on_chunk(run.chunk(base, data), done)
+            last, staged = staged, run.stage(base, data, done)  # parsed while `last` loads
+            if last is not None:
+                on_chunk(run.finish(last), last.done)
+        if staged is not None:
+            last, staged = staged, None
+            on_chunk(run.finish(last), last.done)
     finally:
+        if staged is not None:
+            run.discard(staged)
         run.close()

@@ -512,3 +512,41 @@ def test_rerun_repairs_what_a_kill_left_out_of_the_lookup_copy(tmp_path, stores,
     third = _ingest(store, native, inv_path, ev_path)
     assert sum(s.loaded.invoices_written + s.loaded.events_written for s in third) == 0
     assert sum(s.loaded.status_changes for s in third) == 0
+
+
+def test_a_failed_background_parse_stops_the_run_after_the_chunks_before_it(
+    tmp_path, generated, stores, monkeypatch
+):
+    """Chunk k+1 is parsed on a second connection while chunk k loads: an error there
+    reaches the caller, the chunks before it stay loaded, no work table is left."""
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 32 * 1024)  # 6 chunks
+    path = tmp_path / "invoices.ndjson"
+    path.write_bytes(generated[0])
+    parse, calls = _native.NativeRun._parse, []
+
+    def failing(run, tmp, kinds, slot):
+        calls.append(slot)
+        if len(calls) == 3:
+            raise RuntimeError("parse failed")
+        return parse(run, tmp, kinds, slot)
+
+    monkeypatch.setattr(_native.NativeRun, "_parse", failing)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(_native.tempfile, "tempdir", str(temp))
+    loaded = []
+    store = stores[True]
+    with pytest.raises(RuntimeError, match="parse failed"):
+        _native.ingest_native(
+            path, Loader(store), on_chunk=lambda r, done: loaded.append(r), on_error=print
+        )
+    assert calls == [0, 1, 0, 1]  # two sets of parse tables; the 4th chunk was staged
+    assert len(loaded) == 2  # the two chunks before the failed parse
+    assert list(temp.iterdir()) == []  # every chunk file removed, staged or not
+    written = sum(r.loaded.invoices_written for r in loaded)
+    assert written == store.count("invoices") > 0
+    left = store.client.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND startsWith(name, '_ingest_')"
+    ).result_rows
+    assert left == []

@@ -222,6 +222,7 @@ class ClickHouseStore(InvoiceStore):
             self._client: Any = clickhouse_connect.get_client(
                 dsn=dsn, database=self.database, settings=_SESSION_SETTINGS, **extra
             )
+        self._dsn, self._extra = dsn, extra
         self._point = _open_point_reader(dsn, self.database)
         if migrate:
             self.migrate()
@@ -231,6 +232,17 @@ class ClickHouseStore(InvoiceStore):
         """The clickhouse-connect client, for callers that run their own SQL on this
         database (ingest's native NDJSON path: ingest/_native.py)."""
         return self._client
+
+    def another_client(self) -> Any:
+        """A second clickhouse-connect client on the same engine and database: chDB runs
+        queries of two connections at once (ingest parses the next chunk on one while
+        it loads a chunk on the other, ingest/_native.py). The caller closes it."""
+        import clickhouse_connect
+
+        with _wrapped("connect"):
+            return clickhouse_connect.get_client(
+                dsn=self._dsn, database=self.database, settings=_SESSION_SETTINGS, **self._extra
+            )
 
     # -- schema -----------------------------------------------------------------------
 
