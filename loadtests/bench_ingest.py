@@ -8,7 +8,8 @@ chDB's one-engine-per-process rule holds):
    of 4 MB or more the native path, where ClickHouse parses and checks the rows
    and Python handles what it flags, ingest/_native.py; ``--path python`` for the
    Python path) — invoices, then events, timed apart;
-3. point lookups of one invoice with its events (p50/p99), both read modes;
+3. the lookup copy merged to few parts, as ``fapiao ingest`` ends (timed apart);
+   then point lookups of one invoice with its events (p50/p99), both read modes;
 4. baseline: chDB's own ``INSERT ... SELECT FROM file(..., JSONEachRow)`` of the
    same files (native C++ parsing, no validation) in the same run;
 5. re-ingest of the same files (idempotency: nothing is written).
@@ -99,6 +100,22 @@ def phase_ingest(out: Path, data: Path, path_kind: str = "auto") -> dict[str, An
     return result
 
 
+def phase_settle(data: Path) -> dict[str, Any]:
+    """What ``fapiao ingest`` does after its load: merge the lookup copy to few parts."""
+    from verify import open_store
+
+    store = open_store(f"chdb://{data}")
+    t0, c0 = time.perf_counter(), _cpu()
+    settled = store.settle_lookup()
+    store.close()
+    return {
+        "parts_before": settled.parts_before,
+        "parts_after": settled.parts_after,
+        "wall": time.perf_counter() - t0,
+        "cpu": _cpu() - c0,
+    }
+
+
 def phase_reingest(out: Path, data: Path, path_kind: str = "auto") -> dict[str, Any]:
     from ingest._loader import Loader
     from ingest._run import ingest_paths
@@ -176,6 +193,7 @@ PHASES = {
     "generate": lambda a: phase_generate(a.invoices, Path(a.out), a.gzip),
     "ingest": lambda a: phase_ingest(Path(a.out), Path(a.data), a.path),
     "reingest": lambda a: phase_reingest(Path(a.out), Path(a.data), a.path),
+    "settle": lambda a: phase_settle(Path(a.data)),
     "lookup": lambda a: phase_lookup(Path(a.data), a.samples),
     "baseline": lambda a: phase_baseline(Path(a.out), Path(a.data)),
 }
@@ -226,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         inv_file, ev_file = _files(args.out)
         size = inv_file.stat().st_size + ev_file.stat().st_size
         ing = _child("ingest", args, work / "chdb")
+        settle = _child("settle", args, work / "chdb")
         again = _child("reingest", args, work / "chdb")
         look = _child("lookup", args, work / "chdb")
         base = _child("baseline", args, work / "base")
@@ -253,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     print(line.format("ingest events", ev["rows"], ev["wall"], _rate(ev["rows"], ev["wall"]),
                       _rate(ev["rows"], ev["cpu"]), ing["rss"]))  # fmt: skip
     print(line.format("ingest total", rows, wall, _rate(rows, wall), _rate(rows, cpu), ing["rss"]))
+    merged = f"{settle['parts_before']} -> {settle['parts_after']} parts"
+    print(f"{'lookup copy merged (fapiao ingest)':34} {merged:>11} {settle['wall']:>8.1f} "
+          f"s, {settle['cpu']:.1f} CPU-s")  # fmt: skip
     print(line.format("re-ingest (idempotent, 0 written)", again["rows"], again["wall"],
                       _rate(again["rows"], again["wall"]), f"{'':>12}", 0))  # fmt: skip
     print(line.format("baseline: chDB INSERT FROM file", b_rows, b_wall, _rate(b_rows, b_wall),
