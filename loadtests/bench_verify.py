@@ -15,7 +15,7 @@ peak run: on a box shared with other work that figure moves much less than
 requests/s, so it is printed too (``cpu µs`` and ``cpu ratio`` = no-op ÷ hit).
 
 Why many short pairs and a settle (the per-round ratio used to spread 0.54–0.96):
-the recorder writes a run's verifications up to a second after it, and the merges
+the recorder writes a run's verifications up to its interval (3 s) after it, and the merges
 of those parts come later still, so with back-to-back runs a hit run's ClickHouse
 work landed in the next no-op run (making the no-op look dear), and other
 engineers' processes on CPU 0 take a varying share of the server's core. Now each
@@ -214,7 +214,7 @@ def redis_on(cpu: int, directory: Path) -> Iterator[str | None]:
 
 def _settle(pids: set[int], idle_rate: float, wait: float) -> float:
     """Wait until the serving tree is idle again and return the CPU it spent meanwhile
-    beyond its idle rate: a round's recording (the recorder writes every second) and
+    beyond its idle rate: a round's recording (written every FAPIAO_RECORD_INTERVAL) and
     the merges its parts cause belong to that round, not to the next one."""
     start, t0 = _cpu_seconds(pids), time.monotonic()
     time.sleep(wait)
@@ -331,9 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--settle",
         type=float,
-        default=1.5,
+        default=None,
         help="seconds to wait after each peak run before checking the server is idle "
-        "(> the recorder's interval, so each run pays its own recording)",
+        "(default: the recorder's interval + 0.5, so each run pays its own recording)",
     )
     p.add_argument("--verbose", action="store_true", help="print every peak run")
     p.add_argument("--connections", type=int, default=64)
@@ -349,6 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="0: Redis shares the worker's core (default, strict); 1: beside the load generator",
     )
     args = p.parse_args(argv)
+    if args.settle is None:
+        from api._services import RECORD_INTERVAL_S
+
+        args.settle = float(os.environ.get("FAPIAO_RECORD_INTERVAL") or RECORD_INTERVAL_S) + 0.5
     if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {1})  # this process is the asyncio load generator: CPU 1
     with tempfile.TemporaryDirectory(prefix="fapiao-bench-") as tmp:
