@@ -11,6 +11,7 @@ rounds so that load on the machine hits every variant alike:
 - ``SELECT 1`` through the same clickhouse-connect client: the floor of any query;
 - the store's lookup: one read of ``invoice_lookup`` (migration 4), RowBinary;
 - the same read with chDB's query-plan optimisation passes on (before 2026-11-23 16:30);
+- the same read with parallel formatting and the query condition cache on (before 18:00);
 - the same answer from the two tables (``get_invoice_pair``: the lookup before
   migration 4), newest-first and ``FINAL``;
 - the store's two reads alone (invoice, events);
@@ -126,6 +127,12 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
         optimised = point._sql.replace(", query_plan_enable_optimizations = 0", "")
         variants["one read, plan optimised (before)"] = lambda k: parse_lookup(
             k, bytes(point._conn.query(optimised, "RowBinary", params={"key": _param(k)}).bytes())
+        )
+        formatted = point._sql.replace(", output_format_parallel_formatting = 0", "").replace(
+            ", use_query_condition_cache = 0", ""
+        )
+        variants["one read, parallel formatting (before)"] = lambda k: parse_lookup(
+            k, bytes(point._conn.query(formatted, "RowBinary", params={"key": _param(k)}).bytes())
         )
     conn = _raw_connection(client)
     if conn is not None:

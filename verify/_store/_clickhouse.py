@@ -57,13 +57,18 @@ worker threads only adds thread handoffs (loadtests/bench_lookup.py)."""
 LOOKUP_SQL: Final = (
     "SELECT r, status, version, payload FROM invoice_lookup "
     "WHERE invoice_key = {key:String} "
-    "SETTINGS max_threads = 1, query_plan_enable_optimizations = 0"
+    "SETTINGS max_threads = 1, query_plan_enable_optimizations = 0, "
+    "output_format_parallel_formatting = 0"
 )
 """An invoice's versions and flow in one read (migration 4), as RowBinary: settings
 inline, since the raw path would apply a ``settings`` dict with extra statements.
 No query-plan optimisation passes: they cost ~0.5 ms of a ~4 ms lookup in chDB and
 have nothing to improve on a one-range read (the primary key still selects the one
-granule a part; A/B in loadtests/bench_lookup.py, docs/adr/0001)."""
+granule a part; A/B in loadtests/bench_lookup.py, docs/adr/0001). No parallel
+formatting: a handful of rows gains nothing from formatting threads (~0.4 ms)."""
+_CHDB_LOOKUP_SETTINGS: Final = ", use_query_condition_cache = 0"
+"""Added on chDB (pinned version; the setting is new in ClickHouse 25.3): each new
+key would add an entry to the query condition cache and never hit it (~0.2 ms)."""
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -136,7 +141,8 @@ class _PointReader:
     def __init__(self, conn: Any, database: str) -> None:
         self._conn = conn
         self._lock = threading.Lock()
-        self._sql = LOOKUP_SQL.replace("invoice_lookup", f"{database}.invoice_lookup")
+        sql = LOOKUP_SQL.replace("invoice_lookup", f"{database}.invoice_lookup")
+        self._sql = sql + _CHDB_LOOKUP_SETTINGS
 
     def read(self, invoice_key: str) -> bytes:
         with self._lock:
