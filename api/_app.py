@@ -8,6 +8,7 @@ H2's ingest routes and H6's phone page are mounted here.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,9 +91,15 @@ def create_app(
             samples = await services.run(ensure_demo, services.store, settings.data_dir, n)
             host = settings.api.host if ":" not in settings.api.host else f"[{settings.api.host}]"
             print(describe(samples, f"http://{host}:{settings.api.port}"), flush=True)
+        # Everything built so far (Litestar's app, chDB's client, the held data) lives as
+        # long as the process: out of the collector's sight, a full collection no longer
+        # walks it (~80 ms each, about once a second under load: ~28 µs a request).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await services.aclose()
 
     routes: list[Any] = [verify_post, verify_get, verify_image, healthz, readyz, metrics]
