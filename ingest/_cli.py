@@ -59,14 +59,9 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             progress=not getattr(args, "no_progress", False),
             on_file=file_done,
         )
-        if (
-            store is not None
-            and store.url.startswith("chdb:")
-            and any(
-                s.loaded.invoices_written or s.loaded.events_written or s.loaded.status_changes
-                for s in summaries
-            )
-        ):  # the lookup copy back to few parts: nothing merges it once this process ends
+        wrote = any(s.loaded.wrote for s in summaries)
+        if store is not None and store.url.startswith("chdb:") and wrote:
+            # the lookup copy back to few parts: nothing merges it once this process ends
             print(store.settle_lookup().line(), flush=True)
     except FapiaoError as exc:
         print(f"fapiao ingest: {exc.code}: {exc.message}", file=sys.stderr)

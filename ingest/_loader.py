@@ -33,6 +33,11 @@ class BatchResult(msgspec.Struct, kw_only=True):
     status_changes: int = 0
     changed_keys: list[str] = msgspec.field(default_factory=list)
 
+    @property
+    def wrote(self) -> bool:
+        """Whether anything reached the store (invoices, events or statuses)."""
+        return bool(self.invoices_written or self.events_written or self.status_changes)
+
     def add(self, other: BatchResult) -> None:
         self.invoices_written += other.invoices_written
         self.invoices_unchanged += other.invoices_unchanged

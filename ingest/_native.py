@@ -226,10 +226,6 @@ class NativeRun:
         with contextlib.suppress(OSError):
             os.unlink(staged.tmp)
 
-    def chunk(self, base: int, data: Chunk) -> ChunkResult:
-        """One chunk from start to end (no overlap)."""
-        return self.finish(self.stage(base, data, 0))
-
     def _chunk(self, base: int, tmp: str, kinds: str) -> ChunkResult:
         """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie");
         its lines are parsed into ``t["pi"]`` / ``t["pe"]`` already."""
@@ -362,21 +358,25 @@ def ingest_native(
     run = NativeRun(loader)
     done = 0
     staged: _Staged | None = None
-    try:
-        for base, data in read_chunks(path, CHUNK_BYTES):
-            if isinstance(data, RowError):
-                if staged is not None:  # in line order: the chunk before the error first
-                    on_chunk(run.finish(staged), staged.done)
-                    staged = None
-                on_error(base, data)
-                continue
-            done += len(data)
-            last, staged = staged, run.stage(base, data, done)  # parsed while `last` loads
-            if last is not None:
-                on_chunk(run.finish(last), last.done)
+
+    def finish_staged() -> None:
+        nonlocal staged
         if staged is not None:
             last, staged = staged, None
             on_chunk(run.finish(last), last.done)
+
+    try:
+        for base, data in read_chunks(path, CHUNK_BYTES):
+            if isinstance(data, RowError):
+                finish_staged()  # in line order: the chunk before the error first
+                on_error(base, data)
+                continue
+            done += len(data)
+            last = staged
+            staged = run.stage(base, data, done)  # parsed while `last` loads
+            if last is not None:
+                on_chunk(run.finish(last), last.done)
+        finish_staged()
     finally:
         if staged is not None:
             run.discard(staged)

@@ -45,6 +45,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from loadtests._loadgen import post_request, run_closed, run_open
@@ -227,12 +228,6 @@ def _settle(pids: set[int], idle_rate: float, wait: float) -> float:
     return max(0.0, _cpu_seconds(pids) - start - idle_rate * (time.monotonic() - t0))
 
 
-def _median(values: Sequence[float]) -> float:
-    data = sorted(values)
-    n = len(data)
-    return (data[n // 2] + data[(n - 1) // 2]) / 2
-
-
 def _children_cpu() -> float:
     """CPU of this process and its waited-for children: the load generator (wrk, or
     the asyncio one in this process)."""
@@ -295,13 +290,13 @@ def measure(
         got = peak_pairs(args, port, hit_bodies, peak)
         cpu_pairs = [n / h for n, h in zip(got["noop_cpu_us"], got["hit_cpu_us"], strict=True)]
         rps_pairs = [h / n for n, h in zip(got["noop_rps"], got["hit_rps"], strict=True)]
-        out["cpu_ratio"] = _median(cpu_pairs)
+        out["cpu_ratio"] = median(cpu_pairs)
         out["cpu_ratio_lo"], out["cpu_ratio_hi"] = min(cpu_pairs), max(cpu_pairs)
-        out["ratio"] = _median(rps_pairs)
+        out["ratio"] = median(rps_pairs)
         out["ratio_lo"], out["ratio_hi"] = min(rps_pairs), max(rps_pairs)
         for name in ("noop", "hit"):
             for what in ("rps", "cpu_us", "core", "gen"):
-                out[f"{name}_{what}"] = _median(got[f"{name}_{what}"])
+                out[f"{name}_{what}"] = median(got[f"{name}_{what}"])
         out["idle_cpu"] = got["idle_rate"][0]
         miss_reqs = [post_request("/api/v1/verify", b) for b in _bodies(misses)]
         res = asyncio.run(
