@@ -10,23 +10,25 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  denoising, adaptive and Otsu binarisation, then zxing;
 5. ``sheets``    the QR window of every paper sheet (top-left corner), rectified
                  from the full image, raw, sharpened and binarised;
-6. ``fit``       the densest window of each sheet whose blur is not directional,
+6. ``regions``   crops around proposed QR regions (symbols zxing saw but could
+                 not decode, dense square blobs), each with variants, read by
+                 zxing: 10-30 ms, so before the heavy window stages;
+7. ``fit``       the densest window of each sheet whose blur is not directional,
                  read module by module (``_grid``: crumpled paper's bent grid);
-7. ``measured``  the densest windows Wiener-deconvolved with the motion streaks
+8. ``measured``  the densest windows Wiener-deconvolved with the motion streaks
                  their cepstrum measures; where the blur is directional, with the
                  streaks the stripes of the spectrum measure, and the likeliest
                  of those read module by module;
-8. ``regions``   crops around proposed QR regions (symbols zxing saw but could
-                 not decode, dense square blobs), each with variants and every
-                 library: cheap (tens of ms), so before the heavy window stages;
-9. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+9. ``regions2``  the same crops read by pyzbar and OpenCV (Aruco): tens to
+                 hundreds of ms;
+10. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-10. ``grid``     the densest window of each sheet not fitted yet, its streak-
+11. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-11. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-12. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-13. ``motion``   Richardson-Lucy with a streak;
-14. ``others``   pyzbar and OpenCV's detectors on the working image and its
+12. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+13. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+14. ``motion``   Richardson-Lucy with a streak;
+15. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -90,22 +92,42 @@ def _crop_variants(crop: np.ndarray) -> Iterable[np.ndarray]:
     yield variants.scale(crop, 0.5)
 
 
+def _region_variants(p: Picture) -> list[list[np.ndarray]]:
+    """Per region proposal (symbols zxing saw but could not decode, dense square
+    blobs), its crop's variants: made once, read by zxing first, by the others later."""
+    if "region_variants" not in p.memo:
+        g = p.work()
+        proposals = _regions.zxing_failures(g)
+        small = variants.resize_long(g, 1000)
+        f = g.shape[1] / small.shape[1]
+        proposals += [pts * f for pts in _regions.blobs(small)]
+        p.memo["region_variants"] = [
+            list(_crop_variants(_regions.crop(g, pts)))
+            for pts in proposals[: _regions.MAX_PROPOSALS]
+        ]
+    crops: list[list[np.ndarray]] = p.memo["region_variants"]  # type: ignore[assignment]
+    return crops
+
+
 def _regions_stage(p: Picture) -> Iterable[str]:
-    g = p.work()
-    proposals = _regions.zxing_failures(g)
-    small = variants.resize_long(g, 1000)
-    f = g.shape[1] / small.shape[1]
-    proposals += [pts * f for pts in _regions.blobs(small)]
-    for pts in proposals[: _regions.MAX_PROPOSALS]:
+    """zxing on every proposal's variants: 10-30 ms, so before the window fits."""
+    for crops in _region_variants(p):
         if p.expired():
             return
-        crop = _regions.crop(g, pts)
-        for variant in _crop_variants(crop):
-            texts = (
-                readers.read_zxing_fast(variant)
-                or readers.read_zbar(variant)
-                or readers.read_cv_aruco(variant)
-            )
+        for variant in crops:
+            texts = readers.read_zxing_fast(variant)
+            if texts:
+                yield from texts
+                break
+
+
+def _regions_others(p: Picture) -> Iterable[str]:
+    """pyzbar, then OpenCV (Aruco), on the same variants: ~10 times zxing's time."""
+    for crops in _region_variants(p):
+        for variant in crops:
+            if p.expired():
+                return
+            texts = readers.read_zbar(variant) or readers.read_cv_aruco(variant)
             if texts:
                 yield from texts
                 break
@@ -132,9 +154,10 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("pyramid", _pyramid),
     ("enhance", _enhance),
     ("sheets", windows.sheets_stage),
+    ("regions", _regions_stage),
     ("fit", fits.early_grid_stage),
     ("measured", windows.measured_stage),
-    ("regions", _regions_stage),
+    ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),
     ("grid", fits.grid_stage),
     ("blobs", windows.blobs_stage),

@@ -67,6 +67,7 @@ def test_degraded_phone_photos(photos, category, seed):
     [
         ("motion", 7, "measured"),
         ("crumpled", 7, "fit"),
+        ("lighting", 3, "regions"),  # zxing on a proposal's crop, before the fits
         ("lowres", 5, "sheets"),
         ("multi", 9, "full"),
         ("perspective", 6, "full"),
