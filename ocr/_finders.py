@@ -1,0 +1,148 @@
+"""Where a code's finder patterns are in a QR window, and the module grid they imply.
+
+The three finder patterns are found by correlation with a finder template at a
+few module sizes (``MODULE_SIZES``); triples that form a right angle with equal
+sides are the candidate geometries (``finder_triples``), mapped to module
+coordinates by an affine map or, for versions 2-6, a homography through the
+alignment pattern too (``refine_alignment``). Used by ``_grid``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+MODULE_SIZES = (4.4, 5.4, 6.6, 8.0)
+"""Module sizes (window pixels) the finder search tries; the sheet window shows a
+20 mm code at ~6.6 px a module, printed sizes and layouts vary around it."""
+MAX_TRIPLES = 2
+"""Finder triples (candidate geometries) tried per window."""
+
+
+def pattern(size: int) -> np.ndarray:
+    """A finder (7) or alignment (5) pattern: 1 = dark."""
+    p = np.ones((size, size), np.float32)
+    p[1:-1, 1:-1] = 0
+    p[2:-2, 2:-2] = 1
+    return p
+
+
+def template(modules: np.ndarray, s: float, blur: float) -> np.ndarray:
+    """A pattern (1 = dark) with one light module around it, drawn at ``s`` px a module."""
+    import cv2
+
+    padded = np.pad(modules, 1)
+    big = np.kron(padded, np.ones((8, 8), np.float32))
+    side = max(5, round(padded.shape[0] * s))
+    t = cv2.resize(255 - 255 * big, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(t, (0, 0), blur * s) if blur else t
+
+
+def _peaks(score: np.ndarray, count: int, radius: float, floor: float) -> list[tuple[float, ...]]:
+    """The best ``count`` local maxima (x, y, value) at least ``radius`` apart, sub-pixel."""
+    score = score.copy()
+    out = []
+    r = max(1, int(radius))
+    for _ in range(count):
+        y, x = np.unravel_index(int(np.argmax(score)), score.shape)
+        v = float(score[y, x])
+        if v < floor:
+            break
+        dx = dy = 0.0
+        if 0 < x < score.shape[1] - 1:
+            a, b, c = score[y, x - 1], v, score[y, x + 1]
+            dx = float(0.5 * (a - c) / (a - 2 * b + c)) if a - 2 * b + c < 0 else 0.0
+        if 0 < y < score.shape[0] - 1:
+            a, b, c = score[y - 1, x], v, score[y + 1, x]
+            dy = float(0.5 * (a - c) / (a - 2 * b + c)) if a - 2 * b + c < 0 else 0.0
+        out.append((x + dx, y + dy, v))
+        score[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] = -1
+    return out
+
+
+def finder_triples(g: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """(score, [corner, right, below] finder centres) candidates, best first."""
+    import cv2
+
+    triples = []
+    for s in MODULE_SIZES:
+        t = template(pattern(7), s, 0.35)
+        if t.shape[0] >= min(g.shape):
+            continue
+        score = cv2.matchTemplate(g, t, cv2.TM_CCOEFF_NORMED)
+        half = (t.shape[1] - 1) / 2
+        pts = [(x + half, y + half, v) for x, y, v in _peaks(score, 6, 4 * s, 0.25)]
+        for a, b, c in itertools.permutations(pts, 3):
+            if b[0] > c[0] and b[1] > c[1]:  # each unordered pair once per corner
+                continue
+            pa, pb, pc = (np.array(p[:2]) for p in (a, b, c))
+            u, v = pb - pa, pc - pa
+            lu, lv = float(np.hypot(*u)), float(np.hypot(*v))
+            if min(lu, lv) < 12 * s or max(lu, lv) > 40 * s:
+                continue
+            if abs(lu - lv) > 0.12 * max(lu, lv):
+                continue
+            cos = float(u @ v) / (lu * lv)
+            if abs(cos) > 0.17:
+                continue
+            if u[0] * v[1] - u[1] * v[0] < 0:  # corner, right, below in reading order
+                pb, pc = pc, pb
+            quality = a[2] + b[2] + c[2] - 3 * abs(cos) - abs(lu - lv) / max(lu, lv)
+            triples.append((quality, np.array([pa, pb, pc], np.float32)))
+    triples.sort(key=lambda t: -t[0])
+    out: list[tuple[float, np.ndarray]] = []
+    for q, tri in triples:  # the same finders found at another module size: once
+        if all(np.abs(tri - o).max() > 3 for _, o in out):
+            out.append((q, tri))
+        if len(out) == MAX_TRIPLES:
+            break
+    return out
+
+
+def affine(tri: np.ndarray, n: int) -> np.ndarray:
+    """Module coordinates -> window pixels, from the three finder centres."""
+    import cv2
+
+    src = np.array([[3.5, 3.5], [n - 3.5, 3.5], [3.5, n - 3.5]], np.float32)
+    m = cv2.getAffineTransform(src, tri)
+    return np.vstack([m, [0, 0, 1]])
+
+
+def to_image(h: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 transform to (..., 2) module coordinates."""
+    x, y = coords[..., 0], coords[..., 1]
+    den = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    return np.stack(
+        [
+            (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / den,
+            (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / den,
+        ],
+        axis=-1,
+    ).astype(np.float32)
+
+
+def refine_alignment(g: np.ndarray, tri: np.ndarray, n: int) -> np.ndarray:
+    """A homography through the alignment pattern too (versions 2-6), else the affine."""
+    import cv2
+
+    h = affine(tri, n)
+    if n < 25:
+        return h
+    s = float(np.hypot(*(tri[1] - tri[0]))) / (n - 7)
+    guess = to_image(h, np.array([n - 6.5, n - 6.5], np.float32))
+    t = template(pattern(5), s, 0.35)
+    reach = round(1.5 * s) + t.shape[0] // 2 + 1
+    x0, y0 = round(float(guess[0])) - reach, round(float(guess[1])) - reach
+    if x0 < 0 or y0 < 0 or x0 + 2 * reach > g.shape[1] or y0 + 2 * reach > g.shape[0]:
+        return h
+    roi = g[y0 : y0 + 2 * reach, x0 : x0 + 2 * reach]
+    score = cv2.matchTemplate(roi, t, cv2.TM_CCOEFF_NORMED)
+    peaks = _peaks(score, 1, 1, 0.45)
+    if not peaks:
+        return h
+    half = (t.shape[0] - 1) / 2
+    found = np.array([x0 + peaks[0][0] + half, y0 + peaks[0][1] + half], np.float32)
+    src = np.array([[3.5, 3.5], [n - 3.5, 3.5], [3.5, n - 3.5], [n - 6.5, n - 6.5]], np.float32)
+    dst = np.vstack([tri, found[None]]).astype(np.float32)
+    return cv2.getPerspectiveTransform(src, dst)
