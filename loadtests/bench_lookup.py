@@ -10,8 +10,9 @@ rounds so that load on the machine hits every variant alike:
 
 - ``SELECT 1`` through the same clickhouse-connect client: the floor of any query;
 - the store's lookup: one read of ``invoice_lookup`` (migration 4), RowBinary;
-- the same read with chDB's query-plan optimisation passes on (before 2026-11-23 16:30);
-- the same read with parallel formatting and the query condition cache on (before 18:00);
+- on chDB, the same read with its settings in a ``SETTINGS`` clause and the key as a
+  query parameter (before 2026-11-23 19:20; now set once on the reader's connection and
+  inlined as a literal);
 - the same answer from the two tables (``get_invoice_pair``: the lookup before
   migration 4), newest-first and ``FINAL``;
 - the store's two reads alone (invoice, events);
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -38,6 +40,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 _EVENTS = "invoice_key, event_time, event_id, kind, actor_tax_id, channel, toJSONString(detail)"
@@ -120,19 +123,17 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
         ),
     }
     point = getattr(store, "_point", None)
-    if point is not None:  # chdb://: the one read with the plan optimised, as before
-        from verify._store._clickhouse import _param
+    if point is not None:  # chdb://: the one read as it was before 19:20 (own connection)
+        import chdb
+
+        from verify._store._clickhouse import _CHDB_LOOKUP_SETTINGS, LOOKUP_SQL
         from verify._store._lookup import parse_lookup
 
-        optimised = point._sql.replace(", query_plan_enable_optimizations = 0", "")
-        variants["one read, plan optimised (before)"] = lambda k: parse_lookup(
-            k, bytes(point._conn.query(optimised, "RowBinary", params={"key": _param(k)}).bytes())
-        )
-        formatted = point._sql.replace(", output_format_parallel_formatting = 0", "").replace(
-            ", use_query_condition_cache = 0", ""
-        )
-        variants["one read, parallel formatting (before)"] = lambda k: parse_lookup(
-            k, bytes(point._conn.query(formatted, "RowBinary", params={"key": _param(k)}).bytes())
+        before = chdb.connect(os.path.realpath(urlsplit(url).path))
+        before_sql = LOOKUP_SQL.replace("invoice_lookup", f"{store.database}.invoice_lookup")
+        before_sql += _CHDB_LOOKUP_SETTINGS
+        variants["one read, SETTINGS + parameter (before)"] = lambda k: parse_lookup(
+            k, bytes(before.query(before_sql, "RowBinary", params={"key": _tsv(k)}).bytes())
         )
     conn = _raw_connection(client)
     if conn is not None:
@@ -161,6 +162,8 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
             cpu[name] += time.process_time() - c0
     for s in stores.values():
         s.close()
+    if point is not None:
+        before.close()
     base = _pct(times["SELECT 1 (same client)"], 0.5)
     out = {
         name: {
@@ -173,6 +176,14 @@ def measure(url: str, samples: int, rounds: int) -> dict[str, Any]:
         for name, t in times.items()
     }
     return {"info": info, "results": out}
+
+
+def _tsv(value: str) -> str:
+    """A query parameter's text as ClickHouse reads it (escaped like a TSV field)."""
+    return value.translate(_TSV_ESCAPES)
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _raw_connection(client: Any) -> Any:

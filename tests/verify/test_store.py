@@ -336,12 +336,13 @@ def test_migration_4_backfills_the_lookup_copy_and_keeps_it(store: ClickHouseSto
 
 
 def test_lookup_of_any_key_text_is_exact(any_read_store: ClickHouseStore) -> None:
-    """Keys travel as query parameters (escaped), never as SQL text: quotes,
-    backslashes, tabs and newlines find nothing, or exactly the invoice of that key."""
-    for odd in ("a'b", "a\\b", "a\tb", "a\nb", "\\'; DROP TABLE invoices; --", "{key}"):
+    """Keys travel as query parameters, or on chDB's point reader as escaped literals,
+    never as SQL text: quotes, backslashes, NUL, tabs and newlines find nothing, or
+    exactly the invoice of that key."""
+    for odd in ("a'b", "a\\b", "a\tb", "a\nb", "a\0b", "\\'; DROP TABLE invoices; --", "{key}"):
         assert any_read_store.get_invoice_with_events(odd) == (None, [])
     inv = make_invoice()
-    odd_key = inv.invoice_key + "\\'\t"
+    odd_key = inv.invoice_key + "\\'\t\0"
     any_read_store.insert_invoices([msgspec.structs.replace(inv, invoice_key=odd_key)])
     any_read_store.insert_events([make_event("o1", odd_key)])
     invoice, flow = any_read_store.get_invoice_with_events(odd_key)
