@@ -15,20 +15,23 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  zxing: 10-30 ms, so before the heavy window stages;
 7. ``fit``       the densest window of each sheet whose blur is not directional,
                  read module by module (``_grid``: crumpled paper's bent grid);
-8. ``measured``  the densest windows Wiener-deconvolved with the motion streaks
+8. ``focus``     each sheet whose blur is not directional: the frame around its
+                 densest window deconvolved with the lens disk its spectrum
+                 measures (``_focus``), rectified, read (also module by module);
+9. ``measured``  the densest windows Wiener-deconvolved with the motion streaks
                  their cepstrum measures; where the blur is directional, with the
                  streaks the stripes of the spectrum measure, and the likeliest
                  of those read module by module;
-9. ``regions2``  the same crops read by pyzbar and OpenCV (Aruco): tens to
+10. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
-10. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+11. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-11. ``grid``     the densest window of each sheet not fitted yet, its streak-
+12. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-12. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-13. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-14. ``motion``   Richardson-Lucy with a streak;
-15. ``others``   pyzbar and OpenCV's detectors on the working image and its
+13. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+14. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+15. ``motion``   Richardson-Lucy with a streak;
+16. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -45,8 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocr import _fits as fits
+from ocr import _focus, _regions, _sheet
 from ocr import _readers as readers
-from ocr import _regions, _sheet
 from ocr import _variants as variants
 from ocr import _windows as windows
 from ocr._image import Picture
@@ -156,6 +159,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("sheets", windows.sheets_stage),
     ("regions", _regions_stage),
     ("fit", fits.early_grid_stage),
+    ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),

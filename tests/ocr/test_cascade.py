@@ -14,6 +14,7 @@ from PIL import Image
 from ocr import DecodeError, _grid, _streaks, decode_bounded, decode_bytes
 from ocr._cascade import read_qr
 from ocr._deblur import candidates, cepstrum_streaks, disk_kernel, measured
+from ocr._focus import disk_radius
 from ocr._image import Picture
 from ocr._readers import read_zxing, read_zxing_fast
 from ocr._variants import line_kernel
@@ -173,3 +174,17 @@ def test_decode_bounded_runs_off_the_loop_and_frees_its_slot():
 )
 def test_the_grid_reader_yields_nothing_readable_from_no_code(window):
     assert all(read_zxing_fast(_grid.draw(g)) == [] for g in _grid.grids(window))
+
+
+@pytest.mark.parametrize("radius", [2.5, 3.8, 5.0])
+def test_the_disk_radius_is_measured_from_the_spectrum(radius):
+    """A random module pattern (4.6 px a module) blurred by a lens disk: the deepest
+    dip of its radial log-spectrum gives the disk's radius within 10 %."""
+    rng = np.random.default_rng(7)
+    modules = rng.integers(0, 2, (70, 70)).astype(np.float32) * 200 + 30
+    img = cv2.resize(modules, (322, 322), interpolation=cv2.INTER_AREA)
+    img = cv2.filter2D(img, -1, disk_kernel(radius), borderType=cv2.BORDER_REFLECT)
+    img += rng.normal(0, 2, img.shape).astype(np.float32)
+    measured = disk_radius(np.clip(img, 0, 255).astype(np.uint8))
+    assert measured is not None
+    assert abs(measured - radius) < 0.1 * radius
