@@ -54,6 +54,8 @@ _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(
 _POINT: Final = {"max_threads": 1}
 """Settings of a one-key read: it touches one granule a part, so reading parts on
 worker threads only adds thread handoffs (loadtests/bench_lookup.py)."""
+_APPEND: Final = {"optimize_on_insert": 0}
+"""Settings of an append whose rows reads dedup anyway: no replacing pass per block."""
 _LOOKUP_SELECT: Final = (
     "SELECT r, status, version, payload FROM invoice_lookup WHERE invoice_key = "
 )
@@ -544,6 +546,10 @@ class ClickHouseStore(InvoiceStore):
         """Append flow events. An ``event_id`` already present is not shown twice:
         ReplacingMergeTree drops the duplicate at merge and reads dedup with
         ``LIMIT 1 BY event_id`` (ingest also filters known ids before inserting).
+
+        Written without the insert-time replacing pass (``optimize_on_insert = 0``, as
+        the native ingest writes): a recorder batch never repeats an id and reads dedup
+        anyway; 6 000-row batches in chDB 6.65 -> 5.74 us of CPU a row (2026-11-23).
         """
         if not events:
             return
@@ -553,6 +559,7 @@ class ClickHouseStore(InvoiceStore):
                 event_columns(events),
                 column_names=EVENT_COLUMNS,
                 column_oriented=True,
+                settings=_APPEND,
             )
 
     def record_changes(self, invoice_keys: Iterable[str]) -> None:
