@@ -208,6 +208,20 @@ def test_change_log_limit_never_splits_one_write(store: ClickHouseStore) -> None
     assert store.changes_since(mark, limit=2)[0] == ["k4"]
 
 
+def test_change_log_pages_end_between_writes(store: ClickHouseStore) -> None:
+    _, start = store.changes_since(None)
+    for keys in (["k1", "k2"], ["k3"], ["k4", "k5", "k6"]):
+        store.record_changes(keys)
+    pages = []
+    mark = start
+    while True:
+        keys, mark = store.changes_since(mark, limit=2)
+        if not keys:
+            break
+        pages.append(sorted(keys))
+    assert pages == [["k1", "k2"], ["k3", "k4", "k5", "k6"]]
+
+
 def test_status_events_and_fingerprints(store: ClickHouseStore) -> None:
     inv = make_invoice()
     store.insert_invoices([inv])

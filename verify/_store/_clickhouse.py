@@ -54,6 +54,11 @@ _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(
 _POINT: Final = {"max_threads": 1}
 """Settings of a one-key read: it touches one granule a part, so reading parts on
 worker threads only adds thread handoffs (loadtests/bench_lookup.py)."""
+_CHANGES_SQL: Final = (
+    "SELECT invoice_key, toUnixTimestamp64Micro(changed_at) FROM invoice_changes "
+    "WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') ORDER BY changed_at "
+)
+_CHANGES_AT_BOUND: Final = "AND changed_at = fromUnixTimestamp64Micro(%(b)s, 'UTC') "
 _APPEND: Final = {"optimize_on_insert": 0}
 """Settings of an append whose rows reads dedup anyway: no replacing pass per block."""
 _LOOKUP_SELECT: Final = (
@@ -585,23 +590,18 @@ class ClickHouseStore(InvoiceStore):
             if watermark is None:
                 now = self._client.command("SELECT toUnixTimestamp64Micro(now64(6))")
                 return [], int(now)
-            params = {"wm": int(watermark), "offset": max(int(limit), 1) - 1}
-            # Rows of one insert share one changed_at: cut only between timestamps.
-            bound = self._client.query(
-                "SELECT toUnixTimestamp64Micro(changed_at) FROM invoice_changes "
-                "WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') "
-                "ORDER BY changed_at LIMIT 1 OFFSET %(offset)s",
-                parameters=params,
-            ).result_rows
-            upper = ""
-            if bound:
-                upper = f"AND changed_at <= fromUnixTimestamp64Micro({int(bound[0][0])}, 'UTC') "
-            rows = self._client.query(
-                "SELECT invoice_key, toUnixTimestamp64Micro(changed_at) AS ts "
-                "FROM invoice_changes WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') "
-                f"{upper}ORDER BY changed_at",
-                parameters=params,
-            ).result_rows
+            # One query in the common case (a serving process polls every second).
+            # Rows of one insert share one changed_at, so a page is cut only between
+            # timestamps: a page ending inside one insert reads the rest of it.
+            limit = max(int(limit), 1)
+            params = {"wm": int(watermark), "n": limit + 1}
+            rows = self._client.query(_CHANGES_SQL + "LIMIT %(n)s", parameters=params).result_rows
+            if len(rows) > limit:
+                bound = int(rows[limit - 1][1])
+                rows = [r for r in rows[:limit] if r[1] < bound] + self._client.query(
+                    _CHANGES_SQL.replace("ORDER BY", _CHANGES_AT_BOUND + "ORDER BY"),
+                    parameters={**params, "b": bound},
+                ).result_rows
         if not rows:
             return [], int(watermark)
         keys = list(dict.fromkeys(r[0] for r in rows))
