@@ -56,9 +56,12 @@ _POINT: Final = {"max_threads": 1}
 worker threads only adds thread handoffs (loadtests/bench_lookup.py)."""
 _CHANGES_SQL: Final = (
     "SELECT invoice_key, toUnixTimestamp64Micro(changed_at) FROM invoice_changes "
-    "WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') ORDER BY changed_at "
+    "WHERE changed_at > fromUnixTimestamp64Micro(%(wm)s, 'UTC') {and_}ORDER BY changed_at "
 )
-_CHANGES_AT_BOUND: Final = "AND changed_at = fromUnixTimestamp64Micro(%(b)s, 'UTC') "
+_CHANGES_PAGE: Final = _CHANGES_SQL.format(and_="") + "LIMIT %(n)s"
+_CHANGES_AT: Final = _CHANGES_SQL.format(
+    and_="AND changed_at = fromUnixTimestamp64Micro(%(at)s, 'UTC') "
+)
 _APPEND: Final = {"optimize_on_insert": 0}
 """Settings of an append whose rows reads dedup anyway: no replacing pass per block."""
 _LOOKUP_SELECT: Final = (
@@ -590,17 +593,16 @@ class ClickHouseStore(InvoiceStore):
             if watermark is None:
                 now = self._client.command("SELECT toUnixTimestamp64Micro(now64(6))")
                 return [], int(now)
-            # One query in the common case (a serving process polls every second).
-            # Rows of one insert share one changed_at, so a page is cut only between
-            # timestamps: a page ending inside one insert reads the rest of it.
+            # One query unless the page is full (a serving process polls every second).
+            # Rows of one insert share one changed_at, so a full page ends on whole
+            # writes: its last timestamp's rows are read whole by a second query.
             limit = max(int(limit), 1)
             params = {"wm": int(watermark), "n": limit + 1}
-            rows = self._client.query(_CHANGES_SQL + "LIMIT %(n)s", parameters=params).result_rows
+            rows = self._client.query(_CHANGES_PAGE, parameters=params).result_rows
             if len(rows) > limit:
-                bound = int(rows[limit - 1][1])
-                rows = [r for r in rows[:limit] if r[1] < bound] + self._client.query(
-                    _CHANGES_SQL.replace("ORDER BY", _CHANGES_AT_BOUND + "ORDER BY"),
-                    parameters={**params, "b": bound},
+                last = int(rows[limit - 1][1])
+                rows = [r for r in rows[:limit] if r[1] < last] + self._client.query(
+                    _CHANGES_AT, parameters={**params, "at": last}
                 ).result_rows
         if not rows:
             return [], int(watermark)
