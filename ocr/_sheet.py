@@ -45,15 +45,89 @@ the smallest sheets of the photo set are ~0.09 (a third of the frame's width).""
 
 
 def find_sheets(
-    gray: np.ndarray, *, max_sheets: int = 4, invoice_shaped: bool = False
+    gray: np.ndarray, *, max_sheets: int = 4, invoice_shaped: bool = False, by_edges: bool = False
 ) -> list[np.ndarray]:
     """Corner points (tl, tr, br, bl order along the long edge) of paper sheets.
 
     Paper is the brightest large thing in the photo: Otsu's threshold first; when
     that finds no invoice-shaped sheet (a pale desk merges with the paper), a
-    threshold halfway between Otsu's and the brightest pixels.
+    threshold halfway between Otsu's and the brightest pixels. ``by_edges`` adds
+    the sheets only their edges show (a hard shadow: ``_with_edge_sheets``).
     """
-    return [quad for quad, shaped, _ in _find(gray, max_sheets) if shaped or not invoice_shaped]
+    found = _find(gray, max_sheets)
+    if by_edges:
+        found = _with_edge_sheets(gray, found)
+    return [quad for quad, shaped, _ in found if shaped or not invoice_shaped]
+
+
+def _with_edge_sheets(
+    gray: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
+) -> list[tuple[np.ndarray, bool, float]]:
+    """``found`` with the invoice-shaped sheets that only the paper's edges show:
+    after the invoice-shaped ones, before the others; a blob holding such a sheet
+    (the lit desk merged with part of the paper), or a shapeless blob inside one
+    (the lit part of the paper), is dropped for it.
+
+    A hard shadow across the photo defeats a global threshold: the lit desk is
+    brighter than the shaded paper. The paper's edge is sharp and the shadow's soft,
+    so the edges (Canny) still outline the sheet. A sheet found both ways (the
+    two quadrilaterals overlap by more than half their union) is kept once.
+    """
+    import cv2
+
+    def common(a: np.ndarray, b: np.ndarray) -> float:
+        return float(cv2.intersectConvexConvex(a, b)[0])
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        both = common(a, b)
+        return both > 0.5 * (cv2.contourArea(a) + cv2.contourArea(b) - both)
+
+    shaped = [quad for quad, is_shaped, _ in found if is_shaped]
+    extra = [s for s in edge_sheets(gray) if not any(same(s[0], q) for q in shaped)]
+    extra = extra[:MAX_EDGE_SHEETS]
+    if not extra:
+        return found
+
+    def holds(blob: tuple[np.ndarray, bool, float]) -> bool:
+        """The blob holds an edge sheet, or (not invoice-shaped) is a lit part of one."""
+        quad, is_shaped, size = blob
+        return any(
+            (size >= 1.5 * area and common(quad, q) >= 0.7 * area)
+            or (not is_shaped and common(quad, q) >= 0.7 * size)
+            for q, _, area in extra
+        )
+
+    kept = [blob for blob in found if not holds(blob)]
+    return [b for b in kept if b[1]] + extra + [b for b in kept if not b[1]]
+
+
+MAX_EDGE_SHEETS = 2
+"""Sheets added from the edges at most (each costs the window stages a sheet)."""
+
+
+def edge_sheets(gray: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:
+    """Invoice-shaped quadrilaterals outlined by sharp edges (corners, True, area)."""
+    import cv2
+
+    h, w = gray.shape
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (0, 0), 2), 20, 50)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    edges = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, k, iterations=2)
+    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in sorted(contours, key=cv2.contourArea, reverse=True)[:4]:
+        hull = cv2.convexHull(c)
+        area = cv2.contourArea(hull)
+        if area < 0.03 * h * w:
+            break
+        for eps in (0.02, 0.04, 0.06):
+            approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+            if len(approx) == 4:
+                quad = _clockwise(approx.reshape(4, 2).astype(np.float32))
+                if _invoice_shaped(quad, area) and area < 0.97 * h * w:
+                    out.append((quad, True, area))
+                break
+    return out
 
 
 def _find(gray: np.ndarray, max_sheets: int) -> list[tuple[np.ndarray, bool, float]]:

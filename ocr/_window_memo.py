@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ocr import _regions, _sheet, _streaks
+from ocr import _deblur, _regions, _sheet, _streaks
 from ocr import _variants as variants
 from ocr._image import Picture
 
@@ -17,7 +17,9 @@ from ocr._image import Picture
 def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
     """Per sheet found, its four candidate QR windows (top-left corner, both ways up,
     both reading orders) rectified from the full image, densest first: the code is
-    the densest thing on a sheet, so the first window is nearly always it.
+    the densest thing on a sheet, so the first window is nearly always it. Windows
+    that hold a dark-and-light patch (``looks_like_code``) come first: a shadow over
+    the code makes the lit text around it the denser (2 MP combined-20).
 
     Computed once per picture: three stages look at them.
     """
@@ -32,10 +34,10 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
                     (_sheet.rectify(full, window, out_w=400, out_h=400), window)
                     for window in _sheet.qr_windows(sheet * f)
                 ),
-                key=lambda pair: texture(pair[0]),
+                key=lambda pair: (_deblur.looks_like_code(pair[0]), texture(pair[0])),
                 reverse=True,
             )
-            for sheet in _sheet.find_sheets(small)
+            for sheet in _sheet.find_sheets(small, by_edges=True)
         ]
         p.memo["windows"] = [[crop for crop, _ in sheet] for sheet in ranked]
         p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]

@@ -67,7 +67,8 @@ def test_degraded_phone_photos(photos, category, seed):
     [
         ("motion", 7, "measured"),
         ("crumpled", 7, "fit"),
-        ("lighting", 3, "regions"),  # zxing on a proposal's crop, before the fits
+        ("lighting", 3, "sheets"),  # the shaded paper found by its edges
+        ("glare", 4, "regions"),  # zxing on a proposal's crop, before the fits
         ("lowres", 5, "sheets"),
         ("multi", 9, "full"),
         ("perspective", 6, "full"),
@@ -167,3 +168,55 @@ def test_three_defocused_codes_are_read_with_the_disk_their_spectrum_measures(ph
     assert sorted(result.payloads) == sorted(photo.payloads)
     assert len(result.payloads) == 3
     assert result.stage == "focus"
+
+
+def _small_gray(data: bytes):
+    import cv2
+    import numpy as np
+
+    from ocr._variants import resize_long
+
+    return resize_long(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE), 800)
+
+
+def test_a_sheet_under_a_hard_shadow_is_found_by_its_edges(photos):
+    """12 MP combined-3: a hard shadow over the sheet, the lit desk brighter than the
+    shaded paper (and a streak of 3 modules). A global threshold finds the desk, not
+    the paper; the paper's sharp edges outline it, and its code is read there."""
+    from ocr._sheet import find_sheets
+
+    photo = photos(3, "combined", "12mp")
+    small = _small_gray(photo.data)
+    frame = small.shape[0] * small.shape[1]
+    paper = 0.40 * (0.40 / 1.5) * small.shape[1] ** 2 / frame  # the sheet: 40 % wide
+    by_level = find_sheets(small, invoice_shaped=True)
+    by_edges = find_sheets(small, by_edges=True)
+    assert all(abs(_area(q) / frame - paper) > 0.3 * paper for q in by_level)
+    assert len(by_edges) == 1
+    assert abs(_area(by_edges[0]) / frame - paper) < 0.15 * paper
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+
+
+def _area(quad) -> float:
+    import cv2
+
+    return float(cv2.contourArea(quad))
+
+
+def test_a_shaded_code_outranks_the_lit_text_around_it(photos):
+    """2 MP combined-20: the shadow's edge runs past the code, so the lit print at the
+    sheet's other corners has more gradient energy than the shaded code. The window
+    holding a dark-and-light patch comes first, and the code is read there."""
+    from ocr import _window_memo
+    from ocr._deblur import looks_like_code
+    from ocr._image import Picture
+
+    photo = photos(20, "combined")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    first, *others = _window_memo.sheet_windows(picture)[0]
+    assert looks_like_code(first)
+    assert max(_window_memo.texture(w) for w in others) > _window_memo.texture(first)
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fit"
