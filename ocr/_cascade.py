@@ -13,30 +13,33 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
 6. ``regions``   crops around proposed QR regions (symbols zxing saw but could
                  not decode, dense square blobs), each with variants, read by
                  zxing: 10-30 ms, so before the heavy window stages;
-7. ``fit``       the densest window of each sheet whose blur is not directional,
+7. ``focus_read`` each sheet whose blur is not directional: the frame around
+                 its densest window deconvolved with the lens disk its spectrum
+                 measures (``_focus``), rectified, read by zxing (tens of ms);
+8. ``fit``       the densest window of each sheet whose blur is not directional,
                  read module by module (``_grid``: crumpled paper's bent grid);
-8. ``focus``     each sheet whose blur is not directional: the frame around its
-                 densest window deconvolved with the lens disk its spectrum
-                 measures (``_focus``), rectified, read (also module by module);
-9. ``measured``  the densest windows Wiener-deconvolved with the motion streaks
+9. ``focus``     those deconvolved windows zxing could not read, module by module;
+10. ``measured`` the densest windows Wiener-deconvolved with the motion streaks
                  their cepstrum measures; where the blur is directional, with the
                  streaks the stripes of the spectrum measure, and the likeliest
                  of those read module by module;
-10. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
+11. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
-11. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+12. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-12. ``grid``     the densest window of each sheet not fitted yet, its streak-
+13. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-13. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-14. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-15. ``motion``   Richardson-Lucy with a streak;
-16. ``others``   pyzbar and OpenCV's detectors on the working image and its
+14. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+15. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+16. ``motion``   Richardson-Lucy with a streak;
+17. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
 stage returns every code it sees, so several invoices in one photo come out
-together. Texts that are not invoice payloads are kept apart.
+together (it goes on while fewer invoices are read than the photo shows sheets:
+``count_sheets``, recounted with the sheets eroded apart when more were read).
+Texts that are not invoice payloads are kept apart.
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("enhance", _enhance),
     ("sheets", windows.sheets_stage),
     ("regions", _regions_stage),
+    ("focus_read", _focus.focus_read_stage),
     ("fit", fits.early_grid_stage),
     ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
@@ -218,6 +222,7 @@ def read_qr(
     """
     found = QrFindings()
     expected: int | None = None
+    recounted = False
     if budget_s is not None:
         picture.deadline = picture.clock() + budget_s
     for i, (name, stage) in enumerate(stages):
@@ -232,6 +237,9 @@ def read_qr(
             found.stage = name
             if expected is None:  # only paid for when something was found
                 expected = count_sheets(picture)
+            if len(found.invoices) > expected and not recounted:
+                recounted = True  # more read than counted: sheets merged into one blob
+                expected = max(expected, _sheet.count_apart(_small(picture)))
             if len(found.invoices) >= expected:
                 break
     return found
@@ -239,5 +247,8 @@ def read_qr(
 
 def count_sheets(picture: Picture) -> int:
     """How many invoices the photo seems to show (at least 1): when to stop looking."""
-    small = variants.resize_long(picture.work(), 800)
-    return _sheet.count_invoices(small)
+    return _sheet.count_invoices(_small(picture))
+
+
+def _small(picture: Picture) -> np.ndarray:
+    return variants.resize_long(picture.work(), 800)

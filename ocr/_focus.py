@@ -70,30 +70,56 @@ def _kernel(radius: float) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
-def focus_stage(p: Picture) -> Iterable[str]:
-    """Each unread sheet whose blur is not directional: the frame around its densest
-    window deconvolved with the disk its spectrum measures, rectified, read."""
-    read = memo.read_sheets(p)
-    windows = memo.sheet_windows(p)
+def _sharpened(p: Picture, sheet: int) -> np.ndarray | None:
+    """The sheet's densest window from the frame deconvolved with the disk its
+    spectrum measures, rectified (made once: ``focus_read`` and ``focus`` read it);
+    None when the blur is directional, no disk is measured or it is too wide."""
+    made: dict[int, np.ndarray | None] = p.memo.setdefault("focused", {})  # type: ignore[assignment]
+    if sheet in made:
+        return made[sheet]
+    made[sheet] = None
+    window = memo.sheet_windows(p)[sheet][0]
+    if _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
+        return None
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
-    full = p.full()
-    for sheet, quad in enumerate(quads):
+    q = quads[sheet].astype(np.float32)
+    side = float(np.hypot(*(q[1] - q[0])))
+    margin = 0.15 * side
+    x0, y0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
+    x1, y1 = np.ceil(q.max(axis=0) + margin).astype(int)
+    crop = p.full()[y0:y1, x0:x1]
+    radius = disk_radius(crop)
+    if radius is None or radius > side / WINDOW_MODULES * MAX_MODULES or min(crop.shape) < 64:
+        return None  # no dip, or a disk so wide the dip is the code's own texture
+    sharp = _deblur.Wiener(crop).apply(_kernel(radius), NSR)
+    made[sheet] = _sheet.rectify(sharp, q - np.float32([x0, y0]), out_w=400, out_h=400)
+    return made[sheet]
+
+
+def focus_read_stage(p: Picture) -> Iterable[str]:
+    """Each unread sheet whose blur is not directional: its window deconvolved with
+    the measured disk (``_sharpened``), read by zxing (tens of ms: before ``fit``)."""
+    read = memo.read_sheets(p)
+    for sheet in range(len(memo.sheet_windows(p))):
         if p.expired():
             return
-        if sheet in read or _deblur.anisotropy(windows[sheet][0]) > memo.STREAK_ANISOTROPY:
+        if sheet in read or (window := _sharpened(p, sheet)) is None:
             continue
-        q = quad.astype(np.float32)
-        side = float(np.hypot(*(q[1] - q[0])))
-        margin = 0.15 * side
-        x0, y0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
-        x1, y1 = np.ceil(q.max(axis=0) + margin).astype(int)
-        crop = full[y0:y1, x0:x1]
-        radius = disk_radius(crop)
-        if radius is None or radius > side / WINDOW_MODULES * MAX_MODULES or min(crop.shape) < 64:
-            continue  # no dip, or a disk so wide the dip is the code's own texture
-        sharp = _deblur.Wiener(crop).apply(_kernel(radius), NSR)
-        window = _sheet.rectify(sharp, q - np.float32([x0, y0]), out_w=400, out_h=400)
-        texts = readers.read_zxing_fast(window) or fits.read_grid(p, window)
+        texts = readers.read_zxing_fast(window)
+        if texts:
+            yield from texts
+            read.add(sheet)
+
+
+def focus_stage(p: Picture) -> Iterable[str]:
+    """The same windows zxing could not read (``focus_read``), read module by module."""
+    read = memo.read_sheets(p)
+    for sheet in range(len(memo.sheet_windows(p))):
+        if p.expired():
+            return
+        if sheet in read or (window := _sharpened(p, sheet)) is None:
+            continue
+        texts = fits.read_grid(p, window)
         if texts:
             yield from texts
             read.add(sheet)
