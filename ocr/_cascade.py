@@ -38,8 +38,7 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
 It stops after the first stage that yields a payload parsing as an invoice; a
 stage returns every code it sees, so several invoices in one photo come out
 together (it goes on while fewer invoices are read than the photo shows sheets:
-``count_sheets``, recounted with the sheets eroded apart when more were read).
-Texts that are not invoice payloads are kept apart.
+``count_sheets``). Texts that are not invoice payloads are kept apart.
 """
 
 from __future__ import annotations
@@ -222,7 +221,6 @@ def read_qr(
     """
     found = QrFindings()
     expected: int | None = None
-    recounted = False
     if budget_s is not None:
         picture.deadline = picture.clock() + budget_s
     for i, (name, stage) in enumerate(stages):
@@ -237,9 +235,6 @@ def read_qr(
             found.stage = name
             if expected is None:  # only paid for when something was found
                 expected = count_sheets(picture)
-            if len(found.invoices) > expected and not recounted:
-                recounted = True  # more read than counted: sheets merged into one blob
-                expected = max(expected, _sheet.count_apart(_small(picture)))
             if len(found.invoices) >= expected:
                 break
     return found
@@ -247,8 +242,5 @@ def read_qr(
 
 def count_sheets(picture: Picture) -> int:
     """How many invoices the photo seems to show (at least 1): when to stop looking."""
-    return _sheet.count_invoices(_small(picture))
-
-
-def _small(picture: Picture) -> np.ndarray:
-    return variants.resize_long(picture.work(), 800)
+    small = variants.resize_long(picture.work(), 800)
+    return _sheet.count_invoices(small)

@@ -26,24 +26,27 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
     plausible whole sheet, at least ``MIN_UNIT`` of the frame: creases split crumpled
     paper into pieces, and a small piece that happens to be invoice-shaped next to
     larger ones counted one sheet as six on the tuning split (a photo already read
-    then runs on to the budget).
+    then runs on to the budget); such pieces are not counted as sheets either. With
+    no whole sheet found, the paper eroded apart is counted (``count_apart``).
     """
     found = _find(gray, max_sheets)
     shaped = [area for _, is_shaped, area in found if is_shaped]
-    count = len(shaped)
+    count = sum(area >= MIN_UNIT * gray.size for area in shaped)  # not a crease's piece
     if shaped and max(shaped) >= MIN_UNIT * gray.size:
         unit = max(shaped)
         count += sum(
             int(area / unit) for _, is_shaped, area in found if not is_shaped and area >= 1.5 * unit
         )
+    else:  # no whole sheet to measure by: sheets whose corners touch come apart eroded
+        count = max(count, count_apart(gray))
     return max(1, count)
 
 
 def count_apart(gray: np.ndarray) -> int:
-    """The invoice-shaped sheets left once the bright paper is eroded by 4, 8 and 12
-    px (the most at any of them): sheets whose corners nearly touch merge into one
-    blob at the threshold and come apart. Asked only when more invoices were read
-    than ``count_invoices`` counted (creased paper comes apart too)."""
+    """The invoice-shaped sheets (``MIN_UNIT`` or more) left once the bright paper is
+    eroded by 4, 8 and 12 px (the most at any of them): sheets whose corners nearly
+    touch merge into one blob at the threshold and come apart. On the tuning split it
+    never counted a creased sheet as more than one."""
     import cv2
 
     blur = cv2.GaussianBlur(gray, (0, 0), 2)

@@ -232,15 +232,29 @@ def test_a_shaded_code_outranks_the_lit_text_around_it(photos):
 
 def test_sheets_whose_corners_nearly_touch_are_counted_apart(photos):
     """2 MP multi-17: three sheets whose corners nearly touch are one bright blob at
-    the threshold, so the first count says one sheet. Once two codes are read (more
-    than counted) the paper is eroded until the sheets come apart, and the cascade
-    goes on to the third code instead of stopping."""
-    from ocr._sheet import count_apart, count_invoices
+    the threshold, and no whole sheet is found to measure it by. Eroded, the paper
+    comes apart into the three sheets, so the cascade does not stop after the first
+    codes it reads."""
+    from ocr._sheet import count_apart, count_invoices, find_sheets
 
     photo = photos(17, "multi")
     assert len(photo.payloads) == 3
     small = _small_gray(photo.data)
-    assert count_invoices(small) == 1
+    assert find_sheets(small, invoice_shaped=True) == []
     assert count_apart(small) == 3
+    assert count_invoices(small) == 3
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert sorted(result.payloads) == sorted(photo.payloads)
+
+
+def test_a_small_bright_patch_is_not_counted_as_a_sheet(photos):
+    """2 MP glare-27: one sheet, and the glare's bright spot on the desk, a small
+    invoice-shaped patch (4 % of the frame). Counted as a second sheet, the cascade
+    ran on to the budget after reading the code (so did a crease's piece of 12 MP
+    crumpled-3)."""
+    from ocr._sheet import count_invoices, find_sheets
+
+    photo = photos(27, "glare")
+    small = _small_gray(photo.data)
+    assert len(find_sheets(small, invoice_shaped=True)) == 2
+    assert count_invoices(small) == 1
