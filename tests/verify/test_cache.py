@@ -12,7 +12,7 @@ import pytest
 
 from api._services import Services
 from tests.api.support import digital, ordinary, prefix, qr_of, settings_for
-from verify import ResultCode, open_store
+from verify import CacheError, ResultCode, open_store
 from verify._batcher import Coalescer
 from verify._cache import (
     HotCache,
@@ -22,6 +22,7 @@ from verify._cache import (
     State,
     Window,
     open_redis_cache,
+    redis_server_binary,
 )
 
 WINDOW = Window(
@@ -191,3 +192,19 @@ async def test_redis_killed_mid_run_degrades_then_recovers(tmp_path: Path, store
         await s.aclose()
         store.close()
         server.stop()
+
+
+def test_redis_server_binary_honours_fapiao_redis_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FAPIAO_REDIS_SERVER", raising=False)
+    default = redis_server_binary()
+    fake = tmp_path / "my-redis-server"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("FAPIAO_REDIS_SERVER", str(fake))
+    assert redis_server_binary() == str(fake) != default
+    monkeypatch.setenv("FAPIAO_REDIS_SERVER", str(tmp_path / "missing"))
+    with pytest.raises(CacheError) as err:
+        redis_server_binary()
+    assert err.value.code == "redis_server_missing"

