@@ -526,6 +526,9 @@ class ClickHouseStore(InvoiceStore):
         """Write a new version of each invoice with a new status (all else copied).
 
         One ``INSERT ... SELECT`` from the current versions: each new row is whole.
+        Without the insert-time replacing pass (``optimize_on_insert = 0``): the
+        select yields one row per key (``LIMIT 1 BY``), so the pass has nothing to
+        replace; reads take the newest version and merges still replace.
         """
         if not statuses:
             return
@@ -547,6 +550,7 @@ class ClickHouseStore(InvoiceStore):
                 "WHERE invoice_key IN {keys:Array(String)} "
                 "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key)",
                 parameters={"keys": keys, "statuses": values, "now": _version_now()},
+                settings=_APPEND,
             )
         self.record_changes(keys)
 
