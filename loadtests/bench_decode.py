@@ -319,14 +319,21 @@ def main(argv: list[str] | None = None) -> int:
         which = ", ".join(splits)
         print(f"\n== {size}: photos read, by the cascade stage that read them ({which}) ==")
         names = [name for name, _ in STAGES]
-        print(f"{'category':12s} " + " ".join(f"{s:>8s}" for s in names) + "   missed")
+        widths = [max(8, len(s)) for s in names]
+        print(
+            f"{'category':12s} "
+            + " ".join(f"{s:>{w}s}" for s, w in zip(names, widths, strict=True))
+            + "   missed"
+        )
         for category in (*categories, "ALL"):
             rows = [r for split in splits for r in table[(size, split, category)]]
             by = defaultdict(int)
             for r in rows:
                 by[r["cascade"][2] if r["cascade"][0] else "missed"] += 1
             print(
-                f"{category:12s} " + " ".join(f"{by[s]:8d}" for s in names) + f" {by['missed']:8d}"
+                f"{category:12s} "
+                + " ".join(f"{by[s]:{w}d}" for s, w in zip(names, widths, strict=True))
+                + f" {by['missed']:8d}"
             )
     if ocr_marks:
         print(
