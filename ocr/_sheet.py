@@ -99,13 +99,15 @@ def _with_edge_sheets(
 ) -> list[tuple[np.ndarray, bool, float]]:
     """``found`` with the invoice-shaped sheets that only the paper's edges show:
     after the invoice-shaped ones, before the others; a blob holding such a sheet
-    (the lit desk merged with part of the paper), or a shapeless blob inside one
-    (the lit part of the paper), is dropped for it.
+    (the lit desk merged with part of the paper), or a blob inside one (the lit part
+    of the paper: shapeless, or invoice-shaped and at most 0.8 of it), is dropped
+    for it.
 
     A hard shadow across the photo defeats a global threshold: the lit desk is
     brighter than the shaded paper. The paper's edge is sharp and the shadow's soft,
     so the edges (Canny) still outline the sheet. A sheet found both ways (the
-    two quadrilaterals overlap by more than half their union) is kept once.
+    two quadrilaterals overlap by more than ``SAME_SHEET`` of their union) is kept
+    once.
     """
     import cv2
 
@@ -114,20 +116,27 @@ def _with_edge_sheets(
 
     def same(a: np.ndarray, b: np.ndarray) -> bool:
         both = common(a, b)
-        return both > 0.5 * (cv2.contourArea(a) + cv2.contourArea(b) - both)
+        return both > SAME_SHEET * (cv2.contourArea(a) + cv2.contourArea(b) - both)
 
-    shaped = [quad for quad, is_shaped, _ in found if is_shaped]
-    extra = [s for s in edge_sheets(gray) if not any(same(s[0], q) for q in shaped)]
+    def part(blob: tuple[np.ndarray, bool, float], sheet: tuple[np.ndarray, bool, float]) -> bool:
+        """The blob is the lit part of the sheet (a shadow cuts the rest off)."""
+        return blob[2] <= 0.8 * sheet[2] and common(blob[0], sheet[0]) >= 0.9 * blob[2]
+
+    shaped = [blob for blob in found if blob[1]]
+    extra = [
+        s for s in edge_sheets(gray) if not any(same(s[0], b[0]) and not part(b, s) for b in shaped)
+    ]
     extra = extra[:MAX_EDGE_SHEETS]
     if not extra:
         return found
 
     def holds(blob: tuple[np.ndarray, bool, float]) -> bool:
-        """The blob holds an edge sheet, or (not invoice-shaped) is a lit part of one."""
+        """The blob holds an edge sheet, or is a lit part of one."""
         quad, is_shaped, size = blob
         return any(
             (size >= 1.5 * area and common(quad, q) >= 0.7 * area)
             or (not is_shaped and common(quad, q) >= 0.7 * size)
+            or part(blob, (q, True, area))
             for q, _, area in extra
         )
 
@@ -137,6 +146,8 @@ def _with_edge_sheets(
 
 MAX_EDGE_SHEETS = 2
 """Sheets added from the edges at most (each costs the window stages a sheet)."""
+SAME_SHEET = 0.5
+"""Two quadrilaterals overlapping by more than this share of their union are one sheet."""
 
 
 def edge_sheets(gray: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:

@@ -258,3 +258,23 @@ def test_a_small_bright_patch_is_not_counted_as_a_sheet(photos):
     small = _small_gray(photo.data)
     assert len(find_sheets(small, invoice_shaped=True)) == 2
     assert count_invoices(small) == 1
+
+
+def test_the_lit_part_of_a_shaded_sheet_gives_way_to_the_whole_sheet(photos):
+    """2 MP lighting-20: the threshold finds the lit part of the sheet, invoice-shaped
+    too, whose corner windows miss the code. The edges outline the whole sheet (the
+    lit part lies inside it), and its densest window is the code, read by zxing."""
+    import cv2
+
+    from ocr import _window_memo
+    from ocr._image import Picture
+    from ocr._readers import read_zxing_fast
+    from ocr._sheet import find_sheets
+
+    photo = photos(20, "lighting")
+    small = _small_gray(photo.data)
+    (lit,) = find_sheets(small)
+    (whole,) = find_sheets(small, by_edges=True)
+    assert cv2.contourArea(whole) > 1.3 * cv2.contourArea(lit)
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    assert read_zxing_fast(_window_memo.sheet_windows(picture)[0][0]) == photo.payloads
