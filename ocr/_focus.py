@@ -11,7 +11,7 @@ and read by zxing and, failing that, module by module (``_grid``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -96,17 +96,22 @@ def _sharpened(p: Picture, sheet: int) -> np.ndarray | None:
     return made[sheet]
 
 
+def _unread_windows(p: Picture, read: set[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Each sheet not read yet whose window deconvolves (``_sharpened``), until the
+    photo's budget runs out."""
+    for sheet in range(len(memo.sheet_windows(p))):
+        if p.expired():
+            return
+        if sheet not in read and (window := _sharpened(p, sheet)) is not None:
+            yield sheet, window
+
+
 def focus_read_stage(p: Picture) -> Iterable[str]:
     """Each unread sheet whose blur is not directional: its window deconvolved with
     the measured disk (``_sharpened``), read by zxing (tens of ms: before ``fit``)."""
     read = memo.read_sheets(p)
-    for sheet in range(len(memo.sheet_windows(p))):
-        if p.expired():
-            return
-        if sheet in read or (window := _sharpened(p, sheet)) is None:
-            continue
-        texts = readers.read_zxing_fast(window)
-        if texts:
+    for sheet, window in _unread_windows(p, read):
+        if texts := readers.read_zxing_fast(window):
             yield from texts
             read.add(sheet)
 
@@ -114,12 +119,7 @@ def focus_read_stage(p: Picture) -> Iterable[str]:
 def focus_stage(p: Picture) -> Iterable[str]:
     """The same windows zxing could not read (``focus_read``), read module by module."""
     read = memo.read_sheets(p)
-    for sheet in range(len(memo.sheet_windows(p))):
-        if p.expired():
-            return
-        if sheet in read or (window := _sharpened(p, sheet)) is None:
-            continue
-        texts = fits.read_grid(p, window)
-        if texts:
+    for sheet, window in _unread_windows(p, read):
+        if texts := fits.read_grid(p, window):
             yield from texts
             read.add(sheet)
