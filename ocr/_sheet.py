@@ -62,13 +62,8 @@ def count_apart(gray: np.ndarray) -> int:
             area = cv2.contourArea(c)
             if area < MIN_UNIT * gray.size:
                 continue
-            hull = cv2.convexHull(c)
-            for eps in (0.02, 0.04, 0.06):
-                approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
-                if len(approx) == 4:
-                    quad = _clockwise(approx.reshape(4, 2).astype(np.float32))
-                    shaped += _invoice_shaped(quad, area)
-                    break
+            quad = _four_corners(cv2.convexHull(c))
+            shaped += quad is not None and _invoice_shaped(quad, area)
         most = max(most, shaped)
     return most
 
@@ -165,13 +160,9 @@ def edge_sheets(gray: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:
         area = cv2.contourArea(hull)
         if area < 0.03 * h * w:
             break
-        for eps in (0.02, 0.04, 0.06):
-            approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
-            if len(approx) == 4:
-                quad = _clockwise(approx.reshape(4, 2).astype(np.float32))
-                if _invoice_shaped(quad, area) and area < 0.97 * h * w:
-                    out.append((quad, True, area))
-                break
+        quad = _four_corners(hull)
+        if quad is not None and _invoice_shaped(quad, area) and area < 0.97 * h * w:
+            out.append((quad, True, area))
     return out
 
 
@@ -210,18 +201,23 @@ def _sheets_at(
         area = cv2.contourArea(c)
         if area < 0.03 * h * w:
             break
-        hull = cv2.convexHull(c)
-        quad = None
-        for eps in (0.02, 0.04, 0.06):
-            approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
-            if len(approx) == 4:
-                quad = approx.reshape(4, 2).astype(np.float32)
-                break
+        quad = _four_corners(cv2.convexHull(c))
         if quad is None:
-            quad = cv2.boxPoints(cv2.minAreaRect(c)).astype(np.float32)
-        quad = _clockwise(quad)
+            quad = _clockwise(cv2.boxPoints(cv2.minAreaRect(c)).astype(np.float32))
         sheets.append((quad, _invoice_shaped(quad, area) and area < 0.97 * h * w, area))
     return sheets
+
+
+def _four_corners(hull: np.ndarray) -> np.ndarray | None:
+    """The hull simplified to four corners (clockwise), or None when it is no
+    quadrilateral at any of three tolerances."""
+    import cv2
+
+    for eps in (0.02, 0.04, 0.06):
+        approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+        if len(approx) == 4:
+            return _clockwise(approx.reshape(4, 2).astype(np.float32))
+    return None
 
 
 def _invoice_shaped(quad: np.ndarray, area: float) -> bool:
