@@ -5,6 +5,7 @@ fitting HTTP status. Nothing a client sends can produce a 500 or a stack trace."
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -40,23 +41,40 @@ _INPUT_STATUS = {
 }
 """HTTP status of an input error other than 400, by its code."""
 _RETRY_DECODE_S = "5"
+_MISSING_FIELD = re.compile(r"missing required field `(\w+)`")
 
 
-def _client_code(exc: HTTPException) -> tuple[str, str | None]:
-    lowered = str(exc.detail or "").lower()
+def _client_error(exc: HTTPException) -> tuple[str, str | None, str]:
+    """(code, field, message) of a 400 raised by Litestar."""
+    detail = str(exc.detail or "")
+    lowered = detail.lower()
     if "json" in lowered or "malformed" in lowered:
-        return "invalid_json", None
+        return "invalid_json", None, detail
     if "utf-8" in lowered or "decode" in lowered:
-        return "invalid_encoding", None
+        return "invalid_encoding", None, detail
     if not isinstance(exc, ValidationException):
-        return _HTTP_CODES.get(exc.status_code, "http_error"), None
+        return _HTTP_CODES.get(exc.status_code, "http_error"), None, detail
     extra = exc.extra if isinstance(exc.extra, list) else []
-    field = None
     for item in extra:
         if isinstance(item, dict) and item.get("key"):
-            field = str(item["key"])
-            break
-    return "invalid_body", field
+            key, message = str(item["key"]), str(item.get("message") or "")
+            code, field = _body_code(key, message)
+            if code == "body_missing":
+                return code, field, "the request has no body"
+            return code, field, f"{detail}: {message}" if message else detail
+    return "invalid_body", None, detail
+
+
+def _body_code(key: str, message: str) -> tuple[str, str | None]:
+    """Litestar names the whole body ``data``: say what is wrong with it instead."""
+    if key != "data":
+        return "invalid_body", key
+    missing = _MISSING_FIELD.search(message)
+    if missing:  # a multipart form without its file part
+        return f"{missing[1]}_missing", missing[1]
+    if message.startswith("Expected `object`"):
+        return "body_not_object", None
+    return "body_missing", None
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -82,10 +100,11 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
                 )
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code, field = (
-            _client_code(exc) if status == 400 else (_HTTP_CODES.get(status, "http_error"), None)
-        )
-        message = str(exc.detail or code)
+        if status == 400:
+            code, field, message = _client_error(exc)
+        else:
+            code, field = _HTTP_CODES.get(status, "http_error"), None
+            message = str(exc.detail or code)
         error = InvalidInput(message, code=code, field=field)
         result = ResultCode.INVALID_REQUEST if status < 500 else ResultCode.SYSTEM_ERROR
         headers = dict(exc.headers or {})

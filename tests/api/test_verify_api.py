@@ -274,3 +274,28 @@ async def test_readyz_says_degraded_while_redis_is_away(
     assert ready.status_code == 200
     assert ready.json()["status"] == "degraded"
     assert "fapiao_cache_degraded 1.0" in metrics
+
+
+async def test_a_wrong_body_says_what_is_wrong_with_it(make_client: Any) -> None:
+    json_type = {"content-type": "application/json"}
+    async with make_client() as client:
+        empty = await client.post("/api/v1/verify", content=b"", headers=json_type)
+        array = await client.post("/api/v1/verify", content=b"[1, 2]", headers=json_type)
+        no_file = await client.post(
+            "/api/v1/verify/image", files={"photo": ("a.png", b"\x89PNG", "image/png")}
+        )
+        wrong_type = await client.post("/api/v1/verify", json={"qr": 5})
+    got = {
+        name: (r.status_code, r.json()["error"]["code"], r.json()["error"]["field"])
+        for name, r in {
+            "empty": empty, "array": array, "no_file": no_file, "wrong_type": wrong_type
+        }.items()
+    }  # fmt: skip
+    assert got == {
+        "empty": (400, "body_missing", None),
+        "array": (400, "body_not_object", None),
+        "no_file": (400, "file_missing", "file"),
+        "wrong_type": (400, "invalid_body", "qr"),
+    }
+    assert "got `array`" in array.json()["error"]["message"]
+    assert "got `int`" in wrong_type.json()["error"]["message"]
