@@ -90,7 +90,8 @@ def create_app(
             n = int(os.environ.get("FAPIAO_DEMO_INVOICES") or 2000)
             samples = await services.run(ensure_demo, services.store, settings.data_dir, n)
             host = settings.api.host if ":" not in settings.api.host else f"[{settings.api.host}]"
-            print(describe(samples, f"http://{host}:{settings.api.port}"), flush=True)
+            base_url = f"http://{host}:{settings.api.port}"
+            print(describe(samples, base_url, settings.data_dir), flush=True)
         # Everything built so far (Litestar's app, chDB's client, the held data) lives as
         # long as the process: out of the collector's sight, a full collection no longer
         # walks it (~80 ms each, about once a second under load: ~28 µs a request).

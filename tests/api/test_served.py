@@ -121,6 +121,29 @@ def test_served_demo_answers_each_status(served: Served) -> None:
 
 
 @pytest.mark.slow
+def test_demo_files_upload_and_verify_as_their_invoices(served: Served) -> None:
+    import httpx
+
+    samples = served.samples()
+    files = served.data_dir / "demo-files"
+    assert sorted(p.name for p in files.iterdir()) == sorted(
+        [f"{status}.png" for status in samples] + ["invoices.pdf"]
+    )
+    status = sorted(samples)[-1]  # any sample's image
+    with httpx.Client(base_url=served.url, timeout=60) as client:
+        photo = client.post(
+            "/api/v1/verify/image", files={"file": ("x", (files / f"{status}.png").read_bytes())}
+        ).json()
+        pdf = client.post(
+            "/api/v1/verify/image", files={"file": ("x", (files / "invoices.pdf").read_bytes())}
+        ).json()
+    assert (photo["source"], [r["status"] for r in photo["results"]]) == ("qr", [status])
+    assert photo["results"][0]["code"] == "001"
+    assert [r["status"] for r in pdf["results"]] == list(samples)
+    assert {r["code"] for r in pdf["results"]} == {"001"}
+
+
+@pytest.mark.slow
 def test_cli_verify_hands_off_to_the_running_service(served: Served) -> None:
     line = served.samples()["normal"]
     _, before = _post(f"{served.url}/api/v1/verify", {"qr": line})
