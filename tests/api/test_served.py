@@ -61,6 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "FAPIAO_PORT": str(port),
         "FAPIAO_DEMO_INVOICES": "150",
         "FAPIAO_RATE_LIMIT_PER_IP": "0",
+        "FAPIAO_DAILY_LIMIT": "100",  # the tests verify the same samples many times
     }
     env.pop("FAPIAO_REDIS_URL", None)
     env.pop("FAPIAO_CLICKHOUSE_URL", None)
