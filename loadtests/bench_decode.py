@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(f"{by[s]:{w}d}" for s, w in zip(names, widths, strict=True))
                 + f" {by['missed']:8d}"
             )
-    for size in sizes if "tune" in splits else ():
+    for size in sizes if n and "tune" in splits else ():
         missed = missed_tuning(jobs, measured, size)
         print(f"\n{size} tune missed by the cascade ({len(missed)}): {' '.join(missed) or '-'}")
     if ocr_marks:

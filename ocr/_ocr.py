@@ -1,6 +1,7 @@
 """OCR fallback: read the printed fields when no QR can be read (torn, stained, copied).
 
-The paper is found and rectified (``_sheet``); only two bands are recognised, the
+The paper is found and rectified (``_sheet``, by its edges too: under a hard
+shadow the threshold finds only the lit part of the sheet); only two bands are recognised, the
 header (title, code, number, date, check code) and the totals row (合计, 价税合计),
 in both orientations of the sheet: a fraction of the cost of the whole page. The
 fields are validated by the verify core (an invalid date or number is no result),
@@ -96,7 +97,7 @@ def ocr_invoices(gray: np.ndarray, *, deadline: float = math.inf) -> list[OcrRes
     """
     small = variants.resize_long(gray, 800)
     f = gray.shape[1] / small.shape[1]
-    sheets = _sheet.find_sheets(small, invoice_shaped=True) or [
+    sheets = _sheet.find_sheets(small, invoice_shaped=True, by_edges=True) or [
         np.array(
             [[0, 0], [small.shape[1], 0], [small.shape[1], small.shape[0]], [0, small.shape[0]]],
             np.float32,

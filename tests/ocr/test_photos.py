@@ -278,3 +278,34 @@ def test_the_lit_part_of_a_shaded_sheet_gives_way_to_the_whole_sheet(photos):
     assert cv2.contourArea(whole) > 1.3 * cv2.contourArea(lit)
     picture = Picture(photo.data, max_pixels=60_000_000)
     assert read_zxing_fast(_window_memo.sheet_windows(picture)[0][0]) == photo.payloads
+
+
+def test_the_ocr_fallback_reads_the_whole_shaded_sheet(photos, monkeypatch):
+    """2 MP lighting-20 again: the OCR fallback rectifies the sheet its edges outline,
+    not the lit part the threshold finds (whose bands miss half the printed fields).
+    The deadline has passed, so it stops before recognising anything."""
+    import cv2
+    import numpy as np
+
+    from ocr import _ocr, _sheet
+    from ocr._variants import resize_long
+
+    photo = photos(20, "lighting")
+    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    small = resize_long(gray, 800)
+    (lit,) = _sheet.find_sheets(small)
+    (whole,) = _sheet.find_sheets(small, by_edges=True)
+    rectified = []
+    rectify = _sheet.rectify
+
+    def spy(image, quad, **kwargs):
+        rectified.append(quad)
+        return rectify(image, quad, **kwargs)
+
+    monkeypatch.setattr(_sheet, "rectify", spy)
+    with pytest.raises(_ocr.OcrTimeoutError):
+        _ocr.ocr_invoices(gray, deadline=0.0)
+    f = gray.shape[1] / small.shape[1]
+    assert len(rectified) == 1
+    assert _area(rectified[0]) == pytest.approx(_area(whole * f), rel=1e-3)
+    assert _area(rectified[0]) > 1.3 * _area(lit * f)
