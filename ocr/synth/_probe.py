@@ -1,0 +1,192 @@
+"""Diagnosis, not used by the cascade: can a photo's code be read at all, given the
+generator's true geometry and blur?
+
+    python -m ocr.synth._probe 2mp-motion-3 2mp-motion-8 ...
+
+A forward model: each frame pixel is the paper's light minus the ink of the modules
+it covers (area shares from the code's true module -> frame homography, sampled
+4 x 4 inside the pixel), blurred as the generator blurred the frame (its Gaussian,
+disk and streak kernels), plus a light plane. The module values are solved for by
+regularised least squares with the modules every QR has (finders, timing, quiet
+zone) fixed, then a binary prior: the most confident half of the free modules is
+fixed to dark or light and the rest solved again, four rounds. Each round's grid is
+drawn clean and read by zxing. It prints the module errors against the code the
+generator drew. Tuning photos only: the held-out split is never probed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from ocr.synth import _photo
+from ocr.synth._render import QR_AT_MM, QR_MM, SHEET_MM, qr_matrix
+
+MARGIN = 3
+"""Quiet-zone modules modelled around the code (light paper)."""
+
+
+@dataclass
+class Truth:
+    """A photo and what the generator did: per sheet, its code's modules and the
+    module -> frame homography (module (i, j) spans [j, j+1] x [i, i+1]); the blur."""
+
+    photo: _photo.Photo
+    codes: list[np.ndarray]
+    homographies: list[np.ndarray]
+    kernels: list[np.ndarray]
+
+
+@contextmanager
+def _recording() -> Iterator[dict]:
+    """The generator's sheet placements and blur kernels, as it makes them (patches
+    the module's functions for the duration: one thread only)."""
+    seen: dict = {"places": []}
+    place, motion, disk = _photo._place, _photo._motion_kernel, _photo._disk_kernel
+
+    def rec_place(frame, sheet, quad, crumple, rng, ss=1):  # noqa: PLR0917
+        seen["places"].append((quad.copy(), sheet.shape[:2]))
+        return place(frame, sheet, quad, crumple, rng, ss)
+
+    def rec_motion(length, angle):
+        seen["motion"] = motion(length, angle)
+        return seen["motion"]
+
+    def rec_disk(radius):
+        seen["disk"] = disk(radius)
+        return seen["disk"]
+
+    _photo._place, _photo._motion_kernel, _photo._disk_kernel = rec_place, rec_motion, rec_disk
+    try:
+        yield seen
+    finally:
+        _photo._place, _photo._motion_kernel, _photo._disk_kernel = place, motion, disk
+
+
+def truth(seed: int, category: str, size: str) -> Truth:
+    import cv2
+
+    with _recording() as seen:
+        photo = _photo.make_photo(seed, category, size)
+    faults = _photo._Faults(random.Random(f"{seed}:{category}"), category)  # its first draws
+    w, h = _photo.SIZES[size]
+    kernels = []
+    sigma = faults.defocus * math.hypot(w, h)
+    if sigma > 0.3:
+        g = cv2.getGaussianKernel(2 * math.ceil(3 * sigma) + 1, sigma)
+        kernels.append((g @ g.T).astype(np.float32))
+    kernels += [seen[k] for k in ("disk", "motion") if k in seen]
+    codes, homographies = [], []
+    for (quad, (sh, sw)), record in zip(seen["places"], photo.records, strict=True):
+        code = qr_matrix(record.qr_line)
+        n = code.shape[0]
+        ppm = sw / SHEET_MM[0]
+        src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
+        sheet_to_frame = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
+        side = round(QR_MM * ppm)  # as render_invoice pastes it (sheet pixels)
+        x, y = round(QR_AT_MM[0] * ppm), round(QR_AT_MM[1] * ppm)
+        module_to_sheet = np.array([[side / n, 0, x - 0.5], [0, side / n, y - 0.5], [0, 0, 1]])
+        codes.append(code)
+        homographies.append(sheet_to_frame @ module_to_sheet)
+    return Truth(photo, codes, homographies, kernels or [np.ones((1, 1), np.float32)])
+
+
+def _coverage(hmf: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """(modules + 1, h, w): each module's share of every frame pixel of the box (the
+    last plane: what lies outside the modelled modules); ``box`` is (x0, y0, w, h)."""
+    x0, y0, w, h = box
+    inv = np.linalg.inv(hmf)
+    o = (np.arange(4) + 0.5) / 4 - 0.5
+    yy, xx = np.mgrid[0:h, 0:w]
+    px = (xx[..., None, None] + x0 + o[None, None, None, :] + 0 * o[:, None]).reshape(h * w, -1)
+    py = (yy[..., None, None] + y0 + o[None, None, :, None] + 0 * o).reshape(h * w, -1)
+    den = inv[2, 0] * px + inv[2, 1] * py + inv[2, 2]
+    mx = np.floor((inv[0, 0] * px + inv[0, 1] * py + inv[0, 2]) / den).astype(int) + MARGIN
+    my = np.floor((inv[1, 0] * px + inv[1, 1] * py + inv[1, 2]) / den).astype(int) + MARGIN
+    inside = (mx >= 0) & (mx < size) & (my >= 0) & (my < size)
+    idx = np.where(inside, my * size + mx, size * size)
+    out = np.zeros((size * size + 1, h * w), np.float32)
+    np.add.at(out, (idx.ravel(), np.repeat(np.arange(h * w), idx.shape[1])), 1 / idx.shape[1])
+    return out.reshape(-1, h, w)
+
+
+def solve(
+    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int = 4
+) -> list[np.ndarray]:
+    """Each round's module grid (True = dark, no margin) for the code that ``hmf``
+    maps into ``gray``, blurred by ``kernels`` (applied in order)."""
+    import cv2
+
+    from ocr._grid_model import _known
+
+    size = n + 2 * MARGIN
+    ring = np.float32(
+        [[-MARGIN, -MARGIN], [n + MARGIN, -MARGIN], [n + MARGIN] * 2, [-MARGIN, n + MARGIN]]
+    )
+    corners = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
+    b = max(max(k.shape) for k in kernels) // 2 + 2
+    x0, y0 = (np.floor(corners.min(0)) - b).astype(int)
+    x1, y1 = (np.ceil(corners.max(0)) + b).astype(int)
+    cols = _coverage(hmf, size, (x0, y0, x1 - x0, y1 - y0))
+    for k in kernels:  # each module's footprint blurred as the frame was
+        for i in range(len(cols)):
+            cols[i] = cv2.filter2D(cols[i], -1, k, borderType=cv2.BORDER_CONSTANT)
+    a = cols[:, b:-b, b:-b].reshape(len(cols), -1).T.astype(np.float64)
+    y = gray[y0 + b : y1 - b, x0 + b : x1 - b].astype(np.float64).ravel()
+    hh, ww = y1 - y0 - 2 * b, x1 - x0 - 2 * b
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    plane = np.stack([np.ones(y.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    known, value = (v.ravel() for v in _known(n))
+    fixed = np.append(known, True)  # the outside: paper
+    m = np.where(fixed, np.append(value, 0.0), 0.5)
+    grids = []
+    for _ in range(rounds):
+        coef, *_ = np.linalg.lstsq(np.column_stack([plane, a @ m]), y, rcond=None)
+        free = ~fixed
+        af = coef[3] * a[:, free]
+        rhs = y - plane @ coef[:3] - coef[3] * (a[:, fixed] @ m[fixed])
+        normal = af.T @ af
+        reg = 1e-3 * np.trace(normal) / max(len(normal), 1)
+        normal[np.diag_indices_from(normal)] += reg
+        m = m.copy()
+        m[free] = np.linalg.solve(normal, af.T @ rhs + reg * 0.5)
+        grids.append((m[:-1] > 0.5).reshape(size, size)[MARGIN:-MARGIN, MARGIN:-MARGIN])
+        sure = free & (np.abs(m - 0.5) >= np.quantile(np.abs(m[free] - 0.5), 0.5))
+        m = np.where(sure, (m > 0.5).astype(np.float64), m)
+        fixed = fixed | sure
+    return grids
+
+
+def probe(seed: int, category: str, size: str) -> list[tuple[list[int], list[bool]]]:
+    """Per code in the photo: module errors and whether zxing reads, per round."""
+    import cv2
+
+    from ocr._grid import draw
+    from ocr._readers import read_zxing_fast
+
+    t = truth(seed, category, size)
+    gray = cv2.imdecode(np.frombuffer(t.photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    out = []
+    for code, hmf, text in zip(t.codes, t.homographies, t.photo.payloads, strict=True):
+        grids = solve(gray, hmf, code.shape[0], t.kernels)
+        errors = [int((g != code).sum()) for g in grids]
+        out.append((errors, [read_zxing_fast(draw(g)) == [text] for g in grids]))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    for arg in argv:
+        size, category, seed = arg.split("-")
+        for i, (errors, reads) in enumerate(probe(int(seed), category, size)):
+            print(f"{arg} code {i}: module errors by round {errors}, zxing reads {reads}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
