@@ -86,7 +86,7 @@ def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[C
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1, 2, 3, 4]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5]
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -94,7 +94,7 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1, 2, 3, 4]
+        assert again.applied_migrations() == [1, 2, 3, 4, 5]
     finally:
         again.close()
 
@@ -304,7 +304,7 @@ def test_migration_3_keeps_point_lookup_tables_in_compact_parts(store: ClickHous
     assert not any(compact in engine for engine in engines().values())
     store.migrate()
     assert all(compact in engine for engine in engines().values())
-    assert store.applied_migrations() == [1, 2, 3, 4]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5]
 
 
 def test_unsupported_url_is_a_store_error() -> None:
@@ -334,7 +334,7 @@ def test_migration_4_backfills_the_lookup_copy_and_keeps_it(store: ClickHouseSto
     store.insert_invoices([inv])
     store.insert_events([make_event("e1", key, detail=odd)])
     store.migrate()
-    assert store.applied_migrations() == [1, 2, 3, 4]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5]
     invoice, flow = store.get_invoice_with_events(key)
     assert (invoice, flow) == store.get_invoice_pair(key)
     assert flow[0].detail == odd
@@ -364,3 +364,31 @@ def test_lookup_of_any_key_text_is_exact(any_read_store: ClickHouseStore) -> Non
     assert invoice.invoice_key == odd_key
     assert [e.event_id for e in flow] == ["o1"]
     assert any_read_store.get_invoice_with_events(inv.invoice_key) == (None, [])
+
+
+def test_migration_5_writes_the_record_columns_with_lz4(store: ClickHouseStore) -> None:
+    """invoices.doc and invoice_lookup.payload are LZ4 in every part (chDB would write a
+    large merged part with ZSTD(3)); a database migrated before 5 gets it on migrate,
+    and what it holds reads the same."""
+
+    def codecs() -> dict[str, str]:
+        rows = store._client.query(
+            "SELECT table, compression_codec FROM system.columns WHERE database = {db:String} "
+            "AND (table, name) IN (('invoices', 'doc'), ('invoice_lookup', 'payload'))",
+            parameters={"db": store.database},
+        ).result_rows
+        return dict(rows)
+
+    assert codecs() == {"invoices": "CODEC(LZ4)", "invoice_lookup": "CODEC(LZ4)"}
+    inv = make_invoice()
+    store.insert_invoices([inv])
+    before = store.get_invoice_with_events(inv.invoice_key)
+    store._client.command("ALTER TABLE invoices MODIFY COLUMN doc String CODEC(Default)")
+    store._client.command("ALTER TABLE invoice_lookup MODIFY COLUMN payload String CODEC(Default)")
+    store._client.command("DELETE FROM schema_migrations WHERE version = 5")
+    assert codecs() == {"invoices": "CODEC(Default)", "invoice_lookup": "CODEC(Default)"}
+    store.migrate()
+    assert codecs() == {"invoices": "CODEC(LZ4)", "invoice_lookup": "CODEC(LZ4)"}
+    assert store.applied_migrations() == [1, 2, 3, 4, 5]
+    store._client.command("OPTIMIZE TABLE invoice_lookup FINAL")  # rewritten with LZ4
+    assert store.get_invoice_with_events(inv.invoice_key) == before

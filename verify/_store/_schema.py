@@ -186,4 +186,18 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             f"INSERT INTO invoice_lookup {LOOKUP_FROM_EVENTS_SQL}",
         ),
     ),
+    (
+        5,
+        "invoices.doc, invoice_lookup.payload: LZ4 in every part, merged ones too",
+        (
+            # chDB writes a merged part past ~1 GB with ZSTD(3) (new and smaller parts
+            # with LZ4): the settle's one merge of a 10^6 copy compressed 1.5 GB with
+            # it (~10 CPU-s). The record columns, most of the bytes merged, are LZ4
+            # in every part now: less CPU a merge, faster to decompress, ~1.6x their
+            # size on disk (docs/adr/0001). Metadata only: parts written before keep
+            # their codec until a merge rewrites them.
+            "ALTER TABLE invoices MODIFY COLUMN doc String CODEC(LZ4)",
+            "ALTER TABLE invoice_lookup MODIFY COLUMN payload String CODEC(LZ4)",
+        ),
+    ),
 )
