@@ -21,6 +21,7 @@ from typing import IO, Any, Final, Protocol
 import msgspec
 
 from ingest._loader import BatchResult, Loader
+from ingest._merges import LookupMergeDeferral
 from ingest._native import NATIVE_MIN_BYTES, ChunkResult, ingest_native
 from ingest._parallel import (
     CHUNK_LINES,
@@ -434,20 +435,45 @@ def ingest_paths(
     bar = Progress(progress)
     ordered = sorted(paths, key=lambda p: file_kind(p) == "events")  # stable: invoices first
     out = []
-    for path in ordered:
-        name = path.name + ".rejects.ndjson"
-        target = (rejects_dir / name) if rejects_dir else path.with_name(name)
-        out.append(
-            ingest_file(
-                path,
-                sink,
-                rejects_path=target,
-                progress=bar,
-                on_batch=on_batch,
-                parallel=parallel,
-                native=native,
+    # the lookup copy's merges wait for the settle during native files (ingest/_merges.py)
+    deferral = LookupMergeDeferral(sink.store) if isinstance(sink, Loader) else None
+    try:
+        for path in ordered:
+            name = path.name + ".rejects.ndjson"
+            target = (rejects_dir / name) if rejects_dir else path.with_name(name)
+            batch = on_batch
+            if deferral is not None and use_native(path, sink, native):
+                deferral.pause()
+                batch = _checking(deferral, on_batch)
+            elif deferral is not None:
+                deferral.resume()
+            out.append(
+                ingest_file(
+                    path,
+                    sink,
+                    rejects_path=target,
+                    progress=bar,
+                    on_batch=batch,
+                    parallel=parallel,
+                    native=native,
+                )
             )
-        )
-        if on_file is not None:
-            on_file(out[-1])
+            if on_file is not None:
+                on_file(out[-1])
+    finally:
+        if deferral is not None:
+            deferral.resume()
     return out
+
+
+def _checking(
+    deferral: LookupMergeDeferral, on_batch: Callable[[BatchResult], Any] | None
+) -> Callable[[BatchResult], Any]:
+    """``on_batch`` that first lets the deferral check its cap (after each chunk)."""
+
+    def batch(result: BatchResult) -> None:
+        deferral.check()
+        if on_batch is not None:
+            on_batch(result)
+
+    return batch
