@@ -164,6 +164,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("fit", fits.early_grid_stage),
     ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
+    ("forward", fits.forward_stage),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),
     ("grid", fits.grid_stage),

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ocr import _deblur, _grid
+from ocr import _deblur, _forward, _grid
 from ocr import _readers as readers
 from ocr import _window_memo as memo
 from ocr._image import Picture
@@ -86,4 +86,50 @@ def read_grid(p: Picture, window: np.ndarray) -> list[str]:
         )
         if texts:
             return texts
+    return []
+
+
+def forward_stage(p: Picture) -> Iterable[str]:
+    """Each unread sheet whose blur is directional and whose modules are small: its
+    code read through a forward model of the streaked frame (``_forward``), on the
+    geometry the finders give on its stripes-deconvolved window (``measured`` made it)."""
+    read = memo.read_sheets(p)
+    for sheet, windows in enumerate(memo.sheet_windows(p)):
+        if p.expired():
+            return
+        window = windows[0]
+        if sheet in read or _deblur.anisotropy(window) <= memo.STREAK_ANISOTROPY:
+            continue
+        sharp = memo.first_streak(p, sheet, window)
+        quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
+        texts = read_forward(p, window if sharp is None else sharp, quads[sheet])
+        if texts:
+            yield from texts
+            read.add(sheet)
+
+
+def read_forward(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:
+    """The texts zxing reads from the module grids the forward model solves for the
+    likeliest geometry and streak (``_forward``); [] when none reads."""
+    gray = p.full()
+    likely = []
+    for n, hmf in _forward.geometries(window, quad):
+        if p.expired():
+            return []
+        if _forward.module_px(hmf, n) > _forward.MAX_MODULE_PX:
+            continue
+        if _forward.cells(hmf, n) > _forward.MAX_CELLS:
+            continue
+        found = _forward.streaks(gray, hmf, n)
+        if found and found[0][0] <= _forward.MAX_RESIDUAL:
+            likely.append((found[0][0], n, hmf, found[0][3]))
+    for _, n, hmf, kernel in sorted(likely, key=lambda c: c[0])[:1]:
+        if p.expired():
+            return []
+        for grid in _forward.solve(gray, hmf, n, [kernel]):
+            texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
+                _grid.draw(grid.T)
+            )
+            if texts:
+                return texts
     return []

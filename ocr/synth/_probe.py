@@ -3,7 +3,8 @@ generator's true geometry and blur?
 
     python -m ocr.synth._probe 2mp-motion-3 2mp-motion-8 ...
 
-A forward model: each frame pixel is the paper's light minus the ink of the modules
+The forward model of ``ocr._forward`` (which the cascade runs on the geometry and
+streak it finds): each frame pixel is the paper's light minus the ink of the modules
 it covers (area shares from the code's true module -> frame homography, sampled
 4 x 4 inside the pixel), blurred as the generator blurred the frame (its Gaussian,
 disk and streak kernels), plus a light plane. The module values are solved for by
@@ -11,7 +12,8 @@ regularised least squares with the modules every QR has (finders, timing, quiet
 zone) fixed, then a binary prior: the most confident half of the free modules is
 fixed to dark or light and the rest solved again, four rounds. Each round's grid is
 drawn clean and read by zxing. It prints the module errors against the code the
-generator drew. Tuning photos only: the held-out split is never probed.
+generator drew: what the cascade's ``forward`` stage could read with a perfect
+geometry and streak. Tuning photos only: the held-out split is never probed.
 """
 
 from __future__ import annotations
@@ -27,9 +29,6 @@ import numpy as np
 
 from ocr.synth import _photo
 from ocr.synth._render import QR_AT_MM, QR_MM, SHEET_MM, qr_matrix
-
-MARGIN = 3
-"""Quiet-zone modules modelled around the code (light paper)."""
 
 
 @dataclass
@@ -97,76 +96,11 @@ def truth(seed: int, category: str, size: str) -> Truth:
     return Truth(photo, codes, homographies, kernels or [np.ones((1, 1), np.float32)])
 
 
-def _coverage(hmf: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
-    """(modules + 1, h, w): each module's share of every frame pixel of the box (the
-    last plane: what lies outside the modelled modules); ``box`` is (x0, y0, w, h)."""
-    x0, y0, w, h = box
-    inv = np.linalg.inv(hmf)
-    o = (np.arange(4) + 0.5) / 4 - 0.5
-    yy, xx = np.mgrid[0:h, 0:w]
-    px = (xx[..., None, None] + x0 + o[None, None, None, :] + 0 * o[:, None]).reshape(h * w, -1)
-    py = (yy[..., None, None] + y0 + o[None, None, :, None] + 0 * o).reshape(h * w, -1)
-    den = inv[2, 0] * px + inv[2, 1] * py + inv[2, 2]
-    mx = np.floor((inv[0, 0] * px + inv[0, 1] * py + inv[0, 2]) / den).astype(int) + MARGIN
-    my = np.floor((inv[1, 0] * px + inv[1, 1] * py + inv[1, 2]) / den).astype(int) + MARGIN
-    inside = (mx >= 0) & (mx < size) & (my >= 0) & (my < size)
-    idx = np.where(inside, my * size + mx, size * size)
-    out = np.zeros((size * size + 1, h * w), np.float32)
-    np.add.at(out, (idx.ravel(), np.repeat(np.arange(h * w), idx.shape[1])), 1 / idx.shape[1])
-    return out.reshape(-1, h, w)
-
-
-def solve(
-    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int = 4
-) -> list[np.ndarray]:
-    """Each round's module grid (True = dark, no margin) for the code that ``hmf``
-    maps into ``gray``, blurred by ``kernels`` (applied in order)."""
-    import cv2
-
-    from ocr._grid_model import _known
-
-    size = n + 2 * MARGIN
-    ring = np.float32(
-        [[-MARGIN, -MARGIN], [n + MARGIN, -MARGIN], [n + MARGIN] * 2, [-MARGIN, n + MARGIN]]
-    )
-    corners = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
-    b = max(max(k.shape) for k in kernels) // 2 + 2
-    x0, y0 = (np.floor(corners.min(0)) - b).astype(int)
-    x1, y1 = (np.ceil(corners.max(0)) + b).astype(int)
-    cols = _coverage(hmf, size, (x0, y0, x1 - x0, y1 - y0))
-    for k in kernels:  # each module's footprint blurred as the frame was
-        for i in range(len(cols)):
-            cols[i] = cv2.filter2D(cols[i], -1, k, borderType=cv2.BORDER_CONSTANT)
-    a = cols[:, b:-b, b:-b].reshape(len(cols), -1).T.astype(np.float64)
-    y = gray[y0 + b : y1 - b, x0 + b : x1 - b].astype(np.float64).ravel()
-    hh, ww = y1 - y0 - 2 * b, x1 - x0 - 2 * b
-    yy, xx = np.mgrid[0:hh, 0:ww]
-    plane = np.stack([np.ones(y.size), yy.ravel() / hh, xx.ravel() / ww], 1)
-    known, value = (v.ravel() for v in _known(n))
-    fixed = np.append(known, True)  # the outside: paper
-    m = np.where(fixed, np.append(value, 0.0), 0.5)
-    grids = []
-    for _ in range(rounds):
-        coef, *_ = np.linalg.lstsq(np.column_stack([plane, a @ m]), y, rcond=None)
-        free = ~fixed
-        af = coef[3] * a[:, free]
-        rhs = y - plane @ coef[:3] - coef[3] * (a[:, fixed] @ m[fixed])
-        normal = af.T @ af
-        reg = 1e-3 * np.trace(normal) / max(len(normal), 1)
-        normal[np.diag_indices_from(normal)] += reg
-        m = m.copy()
-        m[free] = np.linalg.solve(normal, af.T @ rhs + reg * 0.5)
-        grids.append((m[:-1] > 0.5).reshape(size, size)[MARGIN:-MARGIN, MARGIN:-MARGIN])
-        sure = free & (np.abs(m - 0.5) >= np.quantile(np.abs(m[free] - 0.5), 0.5))
-        m = np.where(sure, (m > 0.5).astype(np.float64), m)
-        fixed = fixed | sure
-    return grids
-
-
 def probe(seed: int, category: str, size: str) -> list[tuple[list[int], list[bool]]]:
     """Per code in the photo: module errors and whether zxing reads, per round."""
     import cv2
 
+    from ocr._forward import solve
     from ocr._grid import draw
     from ocr._readers import read_zxing_fast
 

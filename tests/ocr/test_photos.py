@@ -309,3 +309,38 @@ def test_the_ocr_fallback_reads_the_whole_shaded_sheet(photos, monkeypatch):
     assert len(rectified) == 1
     assert _area(rectified[0]) == pytest.approx(_area(whole * f), rel=1e-3)
     assert _area(rectified[0]) > 1.3 * _area(lit * f)
+
+
+def test_a_streak_of_five_modules_is_read_through_the_forward_model(photos):
+    """2 MP motion-8: a 7 px streak on a code of 1.5 px a module (4.7 modules). No
+    filter nor grid fit reads it; the finders on the stripes-deconvolved window give
+    the geometry, the known modules' pixels pick the streak, and the module values
+    solved through the blurred frame read."""
+    from ocr import _forward, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(8, "motion")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "forward"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    sharp = _window_memo.first_streak(picture, 0, window)
+    ((n, hmf), *_) = _forward.geometries(sharp, picture.memo["densest_quads"][0])
+    assert n == 33
+    assert _forward.module_px(hmf, n) < 2.0
+    (_, length, _, _), *_ = _forward.streaks(picture.full(), hmf, n)
+    assert length == 7  # the generator's streak
+
+
+def test_the_forward_model_leaves_large_modules_alone(photos):
+    """12 MP motion-8 (3.6 px a module): the solve grows with the square of the
+    code's pixels, so codes with modules over ``MAX_MODULE_PX`` are not solved."""
+    from ocr import _fits, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(8, "motion", "12mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    sharp = _window_memo.first_streak(picture, 0, window)
+    assert _fits.read_forward(picture, sharp, picture.memo["densest_quads"][0]) == []

@@ -4,10 +4,7 @@ the photo: its modules come back with a binary prior."""
 
 from __future__ import annotations
 
-import pytest
 
-
-@pytest.mark.slow  # a dense least-squares solve of ~1500 modules, four rounds: 2-4 s
 def test_a_streak_of_five_modules_is_solved_given_the_true_geometry(cjk_font):
     from ocr.synth._probe import probe
 

@@ -1,0 +1,249 @@
+"""Reading a streaked code through a forward model of the blurred frame.
+
+At 2 MP a code has 1.4-2.7 px a module, and a shake of 5-7 px streaks each module
+over 3-5 of its neighbours: no filter brings the modules back for zxing, nor does
+the grid fit sample them (each sample is a mix). But the frame is still a *linear*
+function of the module values: each frame pixel is the paper's light minus the ink
+of the modules it covers (area shares through the code's module -> frame
+homography), blurred by the streak. So:
+
+1. the geometry comes from the finder patterns found on the window deconvolved with
+   its stripes' streak (``_window_memo.first_streak``): an affine map, mapped back
+   into the frame (within 0.1-0.5 px of the true corners on 2 MP motion-3 and -8);
+2. the streak (length and angle, in frame pixels) is the one under which the
+   modules every QR has (finders, timing, quiet zone) predict the frame pixels they
+   alone cover best: two small filters and a four-term fit a candidate;
+3. the module values are solved for by regularised least squares with those known
+   modules fixed, then with a binary prior: the most confident half of the free
+   modules is fixed to dark or light and the rest solved again, four rounds; each
+   round's grid is drawn clean and read by zxing (``ocr.synth._probe`` runs the same
+   solve with the generator's true geometry and blur).
+
+Only for codes of at most ``MAX_MODULE_PX`` frame pixels a module (the solve grows
+with the square of the code's pixels; larger codes read through the filters).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+MARGIN = 3
+"""Quiet-zone modules modelled around the code (light paper)."""
+MAX_MODULE_PX = 3.0
+"""Codes with larger modules (frame pixels) are left to the other stages."""
+MAX_RESIDUAL = 0.08
+"""The known modules' fit (``streaks``) that a geometry must reach to be solved: the
+right ones reach 0.03-0.06 on the 2 MP streak photos, wrong ones 0.15-0.5."""
+MAX_CELLS = 24_000_000
+"""Frame pixels times modules that one solve may take (~100 MB of float32): a wrong
+geometry of a large code could ask for gigabytes."""
+LENGTHS = np.arange(1.0, 11.0)
+"""Streak lengths tried (frame pixels; 1: no streak)."""
+ANGLES_DEG = np.arange(0.0, 180.0, 6.0)
+"""Streak directions tried (degrees, image coordinates)."""
+SUB = 4
+"""Samples per frame pixel side for the modules' area shares."""
+
+
+def _box(hmf: np.ndarray, n: int, pad: int) -> tuple[int, int, int, int]:
+    """(x0, y0, w, h): the frame pixels of the code and its margin, plus ``pad``."""
+    import cv2
+
+    ring = np.float32([[-MARGIN, -MARGIN], [n + MARGIN, -MARGIN], [n + MARGIN] * 2])
+    ring = np.vstack([ring, [[-MARGIN, n + MARGIN]]]).astype(np.float32)
+    corners = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
+    x0, y0 = (np.floor(corners.min(0)) - pad).astype(int)
+    x1, y1 = (np.ceil(corners.max(0)) + pad).astype(int)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def pixel_modules(hmf: np.ndarray, n: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """(pixels, SUB * SUB): the module (with margin; ``size ** 2`` outside) under each
+    sample point of every frame pixel of ``box``."""
+    x0, y0, w, h = box
+    inv = np.linalg.inv(hmf)
+    o = (np.arange(SUB) + 0.5) / SUB - 0.5
+    yy, xx = np.mgrid[0:h, 0:w]
+    px = (xx[..., None, None] + x0 + o[None, None, None, :] + 0 * o[:, None]).reshape(h * w, -1)
+    py = (yy[..., None, None] + y0 + o[None, None, :, None] + 0 * o).reshape(h * w, -1)
+    den = inv[2, 0] * px + inv[2, 1] * py + inv[2, 2]
+    mx = np.floor((inv[0, 0] * px + inv[0, 1] * py + inv[0, 2]) / den).astype(int) + MARGIN
+    my = np.floor((inv[1, 0] * px + inv[1, 1] * py + inv[1, 2]) / den).astype(int) + MARGIN
+    size = n + 2 * MARGIN
+    inside = (mx >= 0) & (mx < size) & (my >= 0) & (my < size)
+    return np.where(inside, my * size + mx, size * size)
+
+
+def cells(hmf: np.ndarray, n: int) -> int:
+    """Frame pixels times modules of ``solve`` for this code (its memory, its time)."""
+    _, _, w, h = _box(hmf, n, int(LENGTHS[-1]) // 2 + 3)
+    return w * h * ((n + 2 * MARGIN) ** 2 + 1)
+
+
+def module_px(hmf: np.ndarray, n: int) -> float:
+    """Frame pixels a module (mean side of the code)."""
+    import cv2
+
+    sq = np.float32([[[0, 0], [n, 0], [n, n], [0, n]]])
+    c = cv2.perspectiveTransform(sq, hmf.astype(np.float64))[0]
+    return float(np.mean([np.hypot(*(c[(i + 1) % 4] - c[i])) for i in range(4)]) / n)
+
+
+def streaks(
+    gray: np.ndarray, hmf: np.ndarray, n: int
+) -> list[tuple[float, float, float, np.ndarray]]:
+    """(residual, length, degrees, kernel) of every streak tried, best first: how well
+    the known modules, blurred by it, predict the frame pixels no unknown module
+    reaches (the RMS error over the ink's contrast: 0.05-0.1 where the geometry is
+    right)."""
+    import cv2
+
+    from ocr._grid_model import _known
+
+    pad = int(LENGTHS[-1]) // 2 + 3
+    box = _box(hmf, n, pad)
+    x0, y0, w, h = box
+    if x0 < 0 or y0 < 0 or x0 + w > gray.shape[1] or y0 + h > gray.shape[0]:
+        return []
+    idx = pixel_modules(hmf, n, box)
+    known, value = (v.ravel() for v in _known(n))
+    dark = np.append(known & (value > 0.5), False).astype(np.float32)[idx].mean(1)
+    unknown = np.append(~known, True).astype(np.float32)[idx].mean(1)
+    dark, unknown = dark.reshape(h, w), unknown.reshape(h, w)
+    frame = gray[y0 : y0 + h, x0 : x0 + w].astype(np.float64)
+    inner = np.zeros((h, w), bool)
+    inner[pad:-pad, pad:-pad] = True
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = []
+    for length in LENGTHS:
+        for deg in ANGLES_DEG if length > 1 else (0.0,):
+            k = _kernel(float(length), float(deg))
+            mask = inner & (cv2.filter2D(unknown, -1, k) < 0.01)
+            if mask.sum() < 50:
+                continue
+            y = frame[mask]
+            design = np.stack(
+                [np.ones(y.size), yy[mask] / h, xx[mask] / w, cv2.filter2D(dark, -1, k)[mask]], 1
+            )
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            rms = float(np.sqrt(np.mean((design @ coef - y) ** 2)))
+            out.append((rms / max(abs(float(coef[3])), 1e-6), length, deg, k))
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+@functools.cache
+def _blas() -> object:
+    """The process's thread pools (found once: a few ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@functools.lru_cache(maxsize=512)
+def _kernel(length: float, deg: float) -> np.ndarray:
+    from ocr._streaks import streak_kernel
+
+    return streak_kernel(length, math.radians(deg))
+
+
+def solve(
+    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int = 4
+) -> list[np.ndarray]:
+    """Each round's module grid (True = dark, no margin) for the code that ``hmf``
+    maps into ``gray``, blurred by ``kernels`` (applied in order). On one BLAS
+    thread: decodes already run in a pool, and extra BLAS threads on a loaded box
+    cost the decoding thread more than they save (0.75 against 0.35 s a code)."""
+    with _blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
+        return _solve(gray, hmf, n, kernels, rounds)
+
+
+def _solve(
+    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int
+) -> list[np.ndarray]:
+    import cv2
+
+    from ocr._grid_model import _known
+
+    size = n + 2 * MARGIN
+    b = max(max(k.shape) for k in kernels) // 2 + 2
+    box = _box(hmf, n, b)
+    x0, y0, w, h = box
+    idx = pixel_modules(hmf, n, box)
+    cols = np.zeros((size * size + 1, h * w), np.float32)
+    np.add.at(cols, (idx.ravel(), np.repeat(np.arange(h * w), idx.shape[1])), 1 / idx.shape[1])
+    cols = cols.reshape(-1, h, w)
+    for k in kernels:  # each module's footprint blurred as the frame was
+        for i in range(len(cols)):
+            cols[i] = cv2.filter2D(cols[i], -1, k, borderType=cv2.BORDER_CONSTANT)
+    a = cols[:, b:-b, b:-b].reshape(len(cols), -1).T  # (pixels, modules + 1), float32
+    known, value = (v.ravel() for v in _known(n))
+    unknown = np.flatnonzero(~known)  # the only columns ever free
+    part = np.ascontiguousarray(a[:, unknown])
+    gram = np.zeros((len(cols), len(cols)))
+    gram[np.ix_(unknown, unknown)] = part.T @ part  # once: each round takes its free part
+
+    def times(v: np.ndarray) -> np.ndarray:
+        return (a @ v.astype(np.float32)).astype(np.float64)
+
+    y = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
+    hh, ww = h - 2 * b, w - 2 * b
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    plane = np.stack([np.ones(y.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    fixed = np.append(known, True)  # the outside: paper
+    m = np.where(fixed, np.append(value, 0.0), 0.5)
+    grids = []
+    for _ in range(rounds):
+        coef, *_ = np.linalg.lstsq(np.column_stack([plane, times(m)]), y, rcond=None)
+        free = np.flatnonzero(~fixed)
+        beta = coef[3]
+        rest = y - plane @ coef[:3] - beta * times(np.where(fixed, m, 0.0))
+        normal = beta * beta * gram[np.ix_(free, free)]
+        reg = 1e-3 * np.trace(normal) / max(len(normal), 1)
+        normal[np.diag_indices_from(normal)] += reg
+        rhs = beta * (a.T @ rest.astype(np.float32)).astype(np.float64)[free] + reg * 0.5
+        m = m.copy()
+        m[free] = np.linalg.solve(normal, rhs)
+        grids.append((m[:-1] > 0.5).reshape(size, size)[MARGIN:-MARGIN, MARGIN:-MARGIN])
+        conf = np.abs(m[free] - 0.5)
+        sure = free[conf >= np.quantile(conf, 0.5)]
+        m[sure] = (m[sure] > 0.5).astype(np.float64)
+        fixed = fixed.copy()
+        fixed[sure] = True
+    return grids
+
+
+def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(module count, module -> frame homography) from the two likeliest finder
+    triples on ``window`` (rectified from the frame's ``quad``, 400 px): per triple,
+    the module count whose known modules split best, its affine map."""
+    import cv2
+
+    from ocr._finders import affine, finder_triples, to_image
+    from ocr._grid_model import Model, split
+
+    g = np.ascontiguousarray(window, dtype=np.float32)
+    side_px = g.shape[1] - 1
+    dst = np.float32([[0, 0], [side_px, 0], [side_px, side_px], [0, side_px]])
+    to_frame = cv2.getPerspectiveTransform(dst, quad.astype(np.float32))
+    out = []
+    for _, tri in finder_triples(g)[:2]:
+        side = (float(np.hypot(*(tri[1] - tri[0]))) + float(np.hypot(*(tri[2] - tri[0])))) / 2
+        best = None
+        for n in range(21, 58, 4):
+            if not 2.5 <= side / (n - 7) <= 12:
+                continue
+            model = Model(n)
+            corners = to_image(affine(tri, n), model.square).astype(np.float32)
+            q = split(model.sample(g, corners.ravel().astype(np.float64)), model.known, model.value)
+            if best is None or q > best[0]:
+                best = (q, n, corners)
+        if best is not None:
+            _, n, corners = best
+            frame = cv2.perspectiveTransform(corners[None], to_frame)[0]
+            square = np.float32([[0, 0], [n, 0], [n, n], [0, n]])
+            out.append((n, cv2.getPerspectiveTransform(square, frame).astype(np.float64)))
+    return out
