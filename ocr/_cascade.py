@@ -23,16 +23,21 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  their cepstrum measures; where the blur is directional, with the
                  streaks the stripes of the spectrum measure, and the likeliest
                  of those read module by module;
-11. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
+11. ``forward``  each sheet whose blur is directional and whose modules are at
+                 most 3 frame pixels: the module values solved through a forward
+                 model of the streaked frame (``_forward``: geometry from the
+                 finders on the stripes-deconvolved window, the streak from the
+                 known modules' pixels), read by zxing: 0.2-0.5 s;
+12. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
-12. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+13. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-13. ``grid``     the densest window of each sheet not fitted yet, its streak-
+14. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-14. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-15. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-16. ``motion``   Richardson-Lucy with a streak;
-17. ``others``   pyzbar and OpenCV's detectors on the working image and its
+15. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+16. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+17. ``motion``   Richardson-Lucy with a streak;
+18. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
