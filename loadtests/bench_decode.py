@@ -27,6 +27,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 LIBRARIES = ("zxing", "zbar", "cv_aruco", "cv")
 SPLITS = {"tune": 0, "held-out": 100_000}
@@ -363,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def missed_tuning(jobs: list[tuple], measured: list[dict], size: str) -> list[str]:
+def missed_tuning(
+    jobs: list[tuple[Any, ...]], measured: list[dict[str, tuple[Any, ...]]], size: str
+) -> list[str]:
     """``category-seed`` of the tuning photos of ``size`` the cascade did not read.
     Held-out photos are never named: their ids must not be looked at."""
     return [

@@ -52,8 +52,8 @@ def _box(hmf: np.ndarray, n: int, pad: int) -> tuple[int, int, int, int]:
     """(x0, y0, w, h): the frame pixels of the code and its margin, plus ``pad``."""
     import cv2
 
-    ring = np.float32([[-MARGIN, -MARGIN], [n + MARGIN, -MARGIN], [n + MARGIN] * 2])
-    ring = np.vstack([ring, [[-MARGIN, n + MARGIN]]]).astype(np.float32)
+    m = MARGIN
+    ring = np.array([[-m, -m], [n + m, -m], [n + m, n + m], [-m, n + m]], np.float32)
     corners = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
     x0, y0 = (np.floor(corners.min(0)) - pad).astype(int)
     x1, y1 = (np.ceil(corners.max(0)) + pad).astype(int)
@@ -87,7 +87,7 @@ def module_px(hmf: np.ndarray, n: int) -> float:
     """Frame pixels a module (mean side of the code)."""
     import cv2
 
-    sq = np.float32([[[0, 0], [n, 0], [n, n], [0, n]]])
+    sq = np.array([[[0, 0], [n, 0], [n, n], [0, n]]], np.float32)
     c = cv2.perspectiveTransform(sq, hmf.astype(np.float64))[0]
     return float(np.mean([np.hypot(*(c[(i + 1) % 4] - c[i])) for i in range(4)]) / n)
 
@@ -175,11 +175,11 @@ def _solve(
     idx = pixel_modules(hmf, n, box)
     cols = np.zeros((size * size + 1, h * w), np.float32)
     np.add.at(cols, (idx.ravel(), np.repeat(np.arange(h * w), idx.shape[1])), 1 / idx.shape[1])
-    cols = cols.reshape(-1, h, w)
+    planes = cols.reshape(-1, h, w)
     for k in kernels:  # each module's footprint blurred as the frame was
-        for i in range(len(cols)):
-            cols[i] = cv2.filter2D(cols[i], -1, k, borderType=cv2.BORDER_CONSTANT)
-    a = cols[:, b:-b, b:-b].reshape(len(cols), -1).T  # (pixels, modules + 1), float32
+        for i in range(len(planes)):
+            planes[i] = cv2.filter2D(planes[i], -1, k, borderType=cv2.BORDER_CONSTANT)
+    a = planes[:, b:-b, b:-b].reshape(len(planes), -1).T  # (pixels, modules + 1), float32
     known, value = (v.ravel() for v in _known(n))
     unknown = np.flatnonzero(~known)  # the only columns ever free
     part = np.ascontiguousarray(a[:, unknown])
@@ -227,7 +227,7 @@ def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarr
 
     g = np.ascontiguousarray(window, dtype=np.float32)
     side_px = g.shape[1] - 1
-    dst = np.float32([[0, 0], [side_px, 0], [side_px, side_px], [0, side_px]])
+    dst = np.array([[0, 0], [side_px, 0], [side_px, side_px], [0, side_px]], np.float32)
     to_frame = cv2.getPerspectiveTransform(dst, quad.astype(np.float32))
     out = []
     for _, tri in finder_triples(g)[:2]:
@@ -244,6 +244,6 @@ def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarr
         if best is not None:
             _, n, corners = best
             frame = cv2.perspectiveTransform(corners[None], to_frame)[0]
-            square = np.float32([[0, 0], [n, 0], [n, n], [0, n]])
+            square = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
             out.append((n, cv2.getPerspectiveTransform(square, frame).astype(np.float64)))
     return out

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,23 +44,32 @@ class Truth:
 
 
 @contextmanager
-def _recording() -> Iterator[dict]:
+def _recording() -> Iterator[dict[str, Any]]:
     """The generator's sheet placements and blur kernels, as it makes them (patches
     the module's functions for the duration: one thread only)."""
-    seen: dict = {"places": []}
+    seen: dict[str, Any] = {"places": []}
     place, motion, disk = _photo._place, _photo._motion_kernel, _photo._disk_kernel
 
-    def rec_place(frame, sheet, quad, crumple, rng, ss=1):  # noqa: PLR0917
+    def rec_place(  # noqa: PLR0917
+        frame: np.ndarray,
+        sheet: np.ndarray,
+        quad: np.ndarray,
+        crumple: float,
+        rng: random.Random,
+        ss: int = 1,
+    ) -> None:
         seen["places"].append((quad.copy(), sheet.shape[:2]))
         return place(frame, sheet, quad, crumple, rng, ss)
 
-    def rec_motion(length, angle):
-        seen["motion"] = motion(length, angle)
-        return seen["motion"]
+    def rec_motion(length: int, angle: float) -> np.ndarray:
+        kernel: np.ndarray = motion(length, angle)
+        seen["motion"] = kernel
+        return kernel
 
-    def rec_disk(radius):
-        seen["disk"] = disk(radius)
-        return seen["disk"]
+    def rec_disk(radius: float) -> np.ndarray:
+        kernel: np.ndarray = disk(radius)
+        seen["disk"] = kernel
+        return kernel
 
     _photo._place, _photo._motion_kernel, _photo._disk_kernel = rec_place, rec_motion, rec_disk
     try:
@@ -86,7 +96,7 @@ def truth(seed: int, category: str, size: str) -> Truth:
         code = qr_matrix(record.qr_line)
         n = code.shape[0]
         ppm = sw / SHEET_MM[0]
-        src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
+        src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
         sheet_to_frame = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
         side = round(QR_MM * ppm)  # as render_invoice pastes it (sheet pixels)
         x, y = round(QR_AT_MM[0] * ppm), round(QR_AT_MM[1] * ppm)
@@ -105,7 +115,7 @@ def probe(seed: int, category: str, size: str) -> list[tuple[list[int], list[boo
     from ocr._readers import read_zxing_fast
 
     t = truth(seed, category, size)
-    gray = cv2.imdecode(np.frombuffer(t.photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    gray = np.asarray(cv2.imdecode(np.frombuffer(t.photo.data, np.uint8), cv2.IMREAD_GRAYSCALE))
     out = []
     for code, hmf, text in zip(t.codes, t.homographies, t.photo.payloads, strict=True):
         grids = solve(gray, hmf, code.shape[0], t.kernels)
