@@ -4,6 +4,7 @@ the finder patterns, bent to the modules, deconvolved, drawn clean and read by z
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import numpy as np
@@ -122,11 +123,14 @@ def read_forward(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:
             continue
         found = _forward.streaks(gray, hmf, n)
         if found and found[0][0] <= _forward.MAX_RESIDUAL:
-            likely.append((found[0][0], n, hmf, found[0][3]))
-    for _, n, hmf, kernel in sorted(likely, key=lambda c: c[0])[:1]:
+            likely.append((found[0][0], n, hmf, found[0][1:]))
+    for _, n, hmf, (length, deg, kernel) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []
-        for grid in _forward.solve(gray, hmf, n, [kernel]):
+        grids = _forward.solve(gray, hmf, n, [kernel])
+        # then the geometry and blur refined from the last grid's binary modules
+        more = _forward.refined(gray, hmf, n, grids[-1], (length, deg), expired=p.expired)
+        for grid in itertools.chain(grids, more):
             texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
                 _grid.draw(grid.T)
             )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -247,3 +248,229 @@ def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarr
             square = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
             out.append((n, cv2.getPerspectiveTransform(square, frame).astype(np.float64)))
     return out
+
+
+UPSCALE = 8
+"""Texels a module side in ``render``'s module image (its edges move smoothly with the
+geometry under bilinear sampling)."""
+STEP_PX = 0.1
+"""The corner step of ``refine``'s numeric Jacobian (frame pixels)."""
+
+
+def corners_of(hmf: np.ndarray, n: int) -> np.ndarray:
+    """(4, 2): the frame points of the code's corners (module coordinates 0 and n)."""
+    import cv2
+
+    sq = np.array([[[0, 0], [n, 0], [n, n], [0, n]]], np.float64)
+    return np.asarray(cv2.perspectiveTransform(sq, hmf.astype(np.float64))[0])
+
+
+def homography(corners: np.ndarray, n: int) -> np.ndarray:
+    """The module -> frame homography putting the code's corners at ``corners``."""
+    import cv2
+
+    sq = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
+    return np.asarray(cv2.getPerspectiveTransform(sq, corners.astype(np.float32)), np.float64)
+
+
+def render(
+    dark: np.ndarray,
+    hmf: np.ndarray,
+    box: tuple[int, int, int, int],
+    kernel: np.ndarray | list[np.ndarray],
+) -> np.ndarray:
+    """(h, w) float32: the ink (0-1) of the module image ``dark`` (margin included, 1 =
+    dark) in each frame pixel of ``box``, as area shares (``SUB`` x ``SUB`` bilinear
+    samples of the module image drawn ``UPSCALE`` texels a module), blurred by
+    ``kernel``: the frame as ``solve`` models it, for fixed module values."""
+    import cv2
+
+    x0, y0, w, h = box
+    src = cv2.resize(
+        dark.astype(np.float32),
+        None,
+        fx=UPSCALE,
+        fy=UPSCALE,
+        interpolation=cv2.INTER_NEAREST,
+    )
+    to_frame = np.array(
+        [[1 / SUB, 0, x0 + 0.5 / SUB - 0.5], [0, 1 / SUB, y0 + 0.5 / SUB - 0.5], [0, 0, 1]]
+    )
+    to_texel = np.array(
+        [[UPSCALE, 0, UPSCALE * MARGIN - 0.5], [0, UPSCALE, UPSCALE * MARGIN - 0.5], [0, 0, 1]]
+    )
+    m = to_texel @ np.linalg.inv(hmf) @ to_frame
+    fine = cv2.warpPerspective(
+        src,
+        m,
+        (w * SUB, h * SUB),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    ink = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA)
+    for k in kernel if isinstance(kernel, list) else [kernel]:
+        ink = cv2.filter2D(ink, -1, k, borderType=cv2.BORDER_CONSTANT)
+    return np.asarray(ink)
+
+
+def refine(
+    gray: np.ndarray,
+    hmf: np.ndarray,
+    n: int,
+    grid: np.ndarray,
+    kernel: np.ndarray | list[np.ndarray],
+    *,
+    iterations: int = 6,
+) -> tuple[np.ndarray, float]:
+    """The module -> frame homography (and its relative RMS residual) that best
+    predicts the frame from the FIXED binary module values ``grid`` (True = dark, no
+    margin) blurred by ``kernel``: Levenberg-Marquardt on the code's four corners,
+    a numeric Jacobian (eight renders a step), the light plane and the ink's contrast
+    solved for at each render."""
+    b = sum(max(k.shape) // 2 for k in (kernel if isinstance(kernel, list) else [kernel])) + 3
+    box = _box(hmf, n, b)
+    x0, y0, w, h = box
+    if x0 < 0 or y0 < 0 or x0 + w > gray.shape[1] or y0 + h > gray.shape[0]:
+        return hmf, float("inf")
+    dark = np.pad(grid.astype(np.float32), MARGIN)
+    frame = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
+    hh, ww = h - 2 * b, w - 2 * b
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    plane = np.stack([np.ones(frame.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    corners = corners_of(hmf, n)
+
+    def res(c: np.ndarray) -> np.ndarray:
+        pred = render(dark, homography(c, n), box, kernel)[b:-b, b:-b].ravel()
+        design = np.column_stack([plane, pred.astype(np.float64)])
+        coef, *_ = np.linalg.lstsq(design, frame, rcond=None)
+        out: np.ndarray = frame - design @ coef
+        return out
+
+    r = res(corners)
+    cost = float(r @ r)
+    lam = 1e-3
+    for _ in range(iterations):
+        jac = np.empty((r.size, 8))
+        for k in range(8):
+            c = corners.ravel().copy()
+            c[k] += STEP_PX
+            jac[:, k] = (res(c.reshape(4, 2)) - r) / STEP_PX
+        jtj, jtr = jac.T @ jac, jac.T @ r
+        for _ in range(4):
+            a = jtj + lam * np.diag(np.diag(jtj) + 1e-9)
+            step = -np.linalg.solve(a, jtr)
+            step = step * min(1.0, 1.0 / max(np.abs(step).max(), 1e-12))  # <= 1 px a step
+            trial = corners + step.reshape(4, 2)
+            rt = res(trial)
+            ct = float(rt @ rt)
+            if ct < cost:
+                corners, r, cost = trial, rt, ct
+                lam = max(lam / 3, 1e-6)
+                break
+            lam *= 4
+        else:
+            break
+    scale = float(np.std(frame)) or 1.0
+    return homography(corners, n), float(np.sqrt(cost / r.size)) / scale
+
+
+def blur(length: float, deg: float, sigma: float) -> list[np.ndarray]:
+    """The kernels of a streak of ``length`` frame pixels at ``deg`` after a Gaussian
+    defocus of ``sigma`` pixels (none below 0.3)."""
+    import cv2
+
+    out = [_kernel(round(length, 2), round(deg, 1) % 180.0)] if length > 1 else []
+    if sigma > 0.3:
+        g = cv2.getGaussianKernel(2 * math.ceil(3 * sigma) + 1, sigma).astype(np.float32)
+        out.append(g @ g.T)
+    return out or [np.ones((1, 1), np.float32)]
+
+
+def fit_blur(
+    gray: np.ndarray, hmf: np.ndarray, n: int, grid: np.ndarray, start: tuple[float, float, float]
+) -> tuple[tuple[float, float, float], float]:
+    """The (length, degrees, sigma) of ``blur`` near ``start`` under which the FIXED
+    binary modules ``grid`` best predict the frame (coordinate descent on the render's
+    relative RMS residual; the unblurred render is made once)."""
+    import cv2
+
+    b = int(LENGTHS[-1]) // 2 + 8
+    box = _box(hmf, n, b)
+    x0, y0, w, h = box
+    if x0 < 0 or y0 < 0 or x0 + w > gray.shape[1] or y0 + h > gray.shape[0]:
+        return start, float("inf")
+    ink = render(np.pad(grid.astype(np.float32), MARGIN), hmf, box, [])
+    # a shift of the code to first order (the geometry is only as good as the blur it
+    # was fitted under: a streak's centre and the code's position trade off)
+    gx = cv2.Sobel(ink, -1, 1, 0, ksize=1, scale=0.5)
+    gy = cv2.Sobel(ink, -1, 0, 1, ksize=1, scale=0.5)
+    frame = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
+    hh, ww = h - 2 * b, w - 2 * b
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    plane = np.stack([np.ones(frame.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    scale = float(np.std(frame)) or 1.0
+    seen: dict[tuple[float, float, float], float] = {}
+
+    def cost(p: tuple[float, float, float]) -> float:
+        if p not in seen:
+            preds = [ink, gx, gy]
+            for k in blur(*p):
+                preds = [cv2.filter2D(q, -1, k, borderType=cv2.BORDER_CONSTANT) for q in preds]
+            design = np.column_stack(
+                [plane] + [q[b:-b, b:-b].ravel().astype(np.float64) for q in preds]
+            )
+            coef, *_ = np.linalg.lstsq(design, frame, rcond=None)
+            r = frame - design @ coef
+            seen[p] = float(np.sqrt(r @ r / r.size)) / scale
+        return seen[p]
+
+    # a defocus under the streak: the descent cannot leave sigma 0 (no Gaussian below 0.3)
+    best = min([start] + [(start[0], start[1], s) for s in (0.4, 0.8)], key=cost)
+    steps = ((0.5, 0.0, 0.0), (0.0, 3.0, 0.0), (0.0, 0.0, 0.2))
+    for _ in range(6):
+        moved = False
+        for step in steps:
+            for sign in (1, -1):
+                p = tuple(round(v + sign * s, 2) for v, s in zip(best, step, strict=True))
+                if p[0] < 1 or p[0] > LENGTHS[-1] or p[2] < 0 or p[2] > 2.5:
+                    continue
+                if cost(p) < cost(best):  # type: ignore[arg-type]
+                    best, moved = p, True  # type: ignore[assignment]
+        if not moved:
+            break
+    return best, cost(best)
+
+
+REFINE_ROUNDS = 3
+"""Rounds of blur fit, geometry refinement and solve after the first solve: 2 MP
+combined-3 reads at the second, motion-8 started 1.2 px off at the third (0.3 s a
+round)."""
+
+
+def refined(
+    gray: np.ndarray,
+    hmf: np.ndarray,
+    n: int,
+    grid: np.ndarray,
+    streak: tuple[float, float],
+    *,
+    expired: Callable[[], bool],
+    rounds: int = REFINE_ROUNDS,
+) -> Iterator[np.ndarray]:
+    """The module grids of ``solve`` on a geometry and blur refined in turns, each
+    from the last round's binary modules (first ``grid``, from the geometry and
+    ``streak`` (length, degrees) found): the blur (``fit_blur``: the streak and a
+    defocus), then the corners (``refine``), then the modules. Stops when
+    ``expired()``."""
+    p = (float(streak[0]), float(streak[1]), 0.0)
+    for _ in range(rounds):
+        if expired():
+            return
+        p, _ = fit_blur(gray, hmf, n, grid, p)
+        hmf, residual = refine(gray, hmf, n, grid, blur(*p))
+        if not math.isfinite(residual) or cells(hmf, n) > MAX_CELLS or expired():
+            return
+        grids = solve(gray, hmf, n, blur(*p))
+        yield from grids
+        grid = grids[-1]

@@ -1,0 +1,82 @@
+"""The forward stage's geometry refinement (``ocr._forward.refine``, ``refined``): on a
+2 MP photo whose code is streaked over ~5 modules, a geometry 1.2 px off (the probe
+knows the generator's true one) is brought back to ~0.1 px by fitting the frame with
+the modules held binary, and the code then reads; from the start it does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def motion8(cjk_font):
+    import cv2
+
+    from ocr.synth._probe import truth
+
+    t = truth(8, "motion", "2mp")
+    gray = np.asarray(cv2.imdecode(np.frombuffer(t.photo.data, np.uint8), cv2.IMREAD_GRAYSCALE))
+    return t, gray
+
+
+def _off(h: np.ndarray, true: np.ndarray, n: int) -> np.ndarray:
+    from ocr._forward import corners_of
+
+    return np.hypot(*(corners_of(h, n) - corners_of(true, n)).T)
+
+
+def _start(true: np.ndarray, n: int, amp: float) -> np.ndarray:
+    from ocr._forward import corners_of, homography
+
+    rng = np.random.default_rng(0)
+    return homography(corners_of(true, n) + rng.uniform(-amp, amp, (4, 2)), n)
+
+
+def test_the_corners_come_back_from_the_true_modules(motion8):
+    from ocr._forward import blur, fit_blur, refine, streaks
+
+    t, gray = motion8
+    code, true = t.codes[0], t.homographies[0]
+    n = code.shape[0]
+    start = _start(true, n, 1.0)
+    assert _off(start, true, n).max() > 0.5
+    _, length, deg, _ = streaks(gray, start, n)[0]
+    found, p = start, (length, deg, 0.0)
+    for _ in range(2):  # the blur (streak and defocus), then the corners, in turns
+        p, _ = fit_blur(gray, found, n, code, p)
+        found, residual = refine(gray, found, n, code, blur(*p))
+    assert _off(found, true, n).max() < 0.2
+    assert residual < 0.3
+
+
+def test_a_code_1_px_off_reads_after_the_refinement(motion8):
+    from ocr._forward import refined, solve, streaks
+    from ocr._grid import draw
+    from ocr._readers import read_zxing_fast
+
+    t, gray = motion8
+    code, true, text = t.codes[0], t.homographies[0], t.photo.payloads[0]
+    n = code.shape[0]
+    start = _start(true, n, 1.2)
+    assert _off(start, true, n).max() > 1.0
+
+    def reads(grid: np.ndarray) -> bool:
+        return text in (read_zxing_fast(draw(grid)) + read_zxing_fast(draw(grid.T)))
+
+    _, length, deg, kernel = streaks(gray, start, n)[0]
+    grids = solve(gray, start, n, [kernel])
+    assert not any(reads(g) for g in grids)  # the stage before the refinement
+    more = list(refined(gray, start, n, grids[-1], (length, deg), expired=lambda: False))
+    assert len(more) == 4 * 3
+    assert any(reads(g) for g in more[-4:])
+    assert min(int((g != code).sum()) for g in more[-4:]) <= 20
+
+
+def test_an_expired_budget_stops_the_refinement(motion8):
+    from ocr._forward import refined
+
+    t, gray = motion8
+    n = t.codes[0].shape[0]
+    grid = np.zeros((n, n), bool)
+    assert list(refined(gray, t.homographies[0], n, grid, (7.0, 90.0), expired=lambda: True)) == []
