@@ -130,7 +130,7 @@ def read_forward(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:
         grids = _forward.solve(gray, hmf, n, [kernel])
         # then the geometry and blur refined from the last grid's binary modules
         more = _forward.refined(gray, hmf, n, grids[-1], (length, deg), expired=p.expired)
-        for grid in itertools.chain(grids, more):
+        for grid in itertools.chain(grids, (g for _, gs in more for g in gs)):
             texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
                 _grid.draw(grid.T)
             )

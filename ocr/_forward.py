@@ -457,8 +457,8 @@ def refined(
     *,
     expired: Callable[[], bool],
     rounds: int = REFINE_ROUNDS,
-) -> Iterator[np.ndarray]:
-    """The module grids of ``solve`` on a geometry and blur refined in turns, each
+) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+    """(geometry, the module grids of ``solve`` there) on a geometry and blur refined in turns, each
     from the last round's binary modules (first ``grid``, from the geometry and
     ``streak`` (length, degrees) found): the blur (``fit_blur``: the streak and a
     defocus), then the corners (``refine``), then the modules. Stops when
@@ -472,5 +472,5 @@ def refined(
         if not math.isfinite(residual) or cells(hmf, n) > MAX_CELLS or expired():
             return
         grids = solve(gray, hmf, n, blur(*p))
-        yield from grids
+        yield hmf, grids
         grid = grids[-1]
