@@ -474,3 +474,82 @@ def refined(
         grids = solve(gray, hmf, n, blur(*p))
         yield hmf, grids
         grid = grids[-1]
+
+
+PRIOR_SHIFT = 0.25
+"""How far ``prior_geometries`` looks around the printed place (code sides): the
+sheet's corners are found within 1-7 px at 2 MP (a third of a code side is ~15 mm)."""
+PRIOR_CANDIDATES = 3
+"""Module counts (best template matches) whose known modules' fit ``streaks`` tries:
+the right count is among the best three matches on the 2 MP streak photos, and the
+fit (0.06-0.09 s each) confirms it (0.048-0.069 against 0.1-0.25 at 1.5-3 px a
+module)."""
+PRIOR_MIN_MODULE_PX = 1.3
+"""Smaller modules are not tried: under a 10-px streak so few frame pixels are left
+to the known modules alone that a wrong count fits them (0.011 at 1.0 px on 2 MP
+motion-8), and the solve does not read them (2 MP multi-4's third code, 1.35 px)."""
+
+
+def matched(gray: np.ndarray, hmf: np.ndarray, n: int, search_px: int) -> tuple[float, np.ndarray]:
+    """(score, geometry): ``hmf`` moved by the shift (within ``search_px``, to a tenth
+    of a pixel) at which the code's known modules (finders, timing, quiet zone; the
+    others half dark) best correlate with the frame; score -1 where the search leaves
+    the frame. No blur is modelled: a centred streak does not move the peak."""
+    import cv2
+
+    from ocr._grid_model import _known
+
+    known, value = _known(n)  # with the margin
+    dark = np.where(known, value, 0.5).astype(np.float32)
+    x0, y0, w, h = _box(hmf, n, 0)
+    r = search_px
+    if x0 - r < 0 or y0 - r < 0 or x0 + w + r > gray.shape[1] or y0 + h + r > gray.shape[0]:
+        return -1.0, hmf
+    template = render(dark, hmf, (x0, y0, w, h), [])
+    frame = gray[y0 - r : y0 + h + r, x0 - r : x0 + w + r].astype(np.float32)
+    corr = cv2.matchTemplate(frame, -template, cv2.TM_CCOEFF_NORMED)  # ink is dark
+    _, score, _, (px, py) = cv2.minMaxLoc(corr)
+
+    def vertex(a: float, b: float, c: float) -> float:
+        d = a - 2 * b + c
+        return 0.0 if d >= 0 else 0.5 * (a - c) / d
+
+    dx = vertex(*corr[py, px - 1 : px + 2]) if 0 < px < corr.shape[1] - 1 else 0.0
+    dy = vertex(*corr[py - 1 : py + 2, px]) if 0 < py < corr.shape[0] - 1 else 0.0
+    shift = np.array([px + dx - r, py + dy - r])
+    return float(score), homography(corners_of(hmf, n) + shift, n)
+
+
+def prior_geometries(
+    gray: np.ndarray, window: np.ndarray, *, expired: Callable[[], bool]
+) -> list[tuple[float, int, np.ndarray, tuple[float, float, np.ndarray]]]:
+    """[(residual, n, geometry, (length, degrees, kernel))] of the best matching
+    module count whose code, put where invoices print it (``_sheet.printed_qr`` in
+    the QR window ``window``) and moved to its best match (``matched``), fits the
+    frame within ``MAX_RESIDUAL`` (``streaks``); [] when none does: a geometry without finders,
+    for codes too streaked for any finder to show. Only codes the solve takes
+    (``PRIOR_MIN_MODULE_PX`` to ``MAX_MODULE_PX``, ``MAX_CELLS``)."""
+    from ocr._sheet import printed_qr
+
+    square = printed_qr(window)
+    scored = []
+    for n in range(21, 58, 4):
+        if expired():
+            return []
+        hmf = homography(square, n)
+        if not PRIOR_MIN_MODULE_PX <= module_px(hmf, n) <= MAX_MODULE_PX:
+            continue
+        if cells(hmf, n) > MAX_CELLS:
+            continue
+        side = module_px(hmf, n) * n
+        score, moved = matched(gray, hmf, n, int(PRIOR_SHIFT * side) + 2)
+        if score > 0:
+            scored.append((score, n, moved))
+    for _, n, hmf in sorted(scored, key=lambda c: -c[0])[:PRIOR_CANDIDATES]:
+        if expired() or cells(hmf, n) > MAX_CELLS:
+            continue
+        found = streaks(gray, hmf, n)
+        if found and found[0][0] <= MAX_RESIDUAL:
+            residual, length, deg, kernel = found[0]
+            return [(residual, n, hmf, (length, deg, kernel))]  # the best match that fits
+    return []
