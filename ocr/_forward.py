@@ -528,7 +528,9 @@ def prior_geometries(
     the QR window ``window``) and moved to its best match (``matched``), fits the
     frame within ``MAX_RESIDUAL`` (``streaks``); [] when none does: a geometry without finders,
     for codes too streaked for any finder to show. Only codes the solve takes
-    (``PRIOR_MIN_MODULE_PX`` to ``MAX_MODULE_PX``, ``MAX_CELLS``)."""
+    (``PRIOR_MIN_MODULE_PX`` to ``MAX_MODULE_PX``, ``MAX_CELLS``). Not in the
+    cascade: wired where the finders give none it read no more 2 MP tuning photos
+    (docs/ocr.md, 2026-11-24 01:17); ``ocr.synth._probe --prior`` uses it."""
     from ocr._sheet import printed_qr
 
     square = printed_qr(window)
