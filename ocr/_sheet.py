@@ -11,12 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 SHEET_ASPECT = 1.5
-SHEET_MM = (210.0, 140.0)
-"""The sheet (VAT and 数电 invoices; the generator renders the same)."""
-QR_AT_MM = (8.0, 6.0)
-"""The QR's top-left corner on the sheet (mm; issuers differ by a few mm)."""
-QR_MM = 20.0
-"""The QR's printed side (mm)."""
 # QR window in sheet-relative units (x0, y0, x1, y1): the code with its quiet zone,
 # generous enough for the layouts of different issuers
 _QR_WINDOW = (0.0, 0.0, 0.2, 0.3)
@@ -274,19 +268,3 @@ def rectify(gray: np.ndarray, window: np.ndarray, *, out_w: int, out_h: int) -> 
     return cv2.warpPerspective(
         gray, m, (out_w, out_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
-
-
-def printed_qr(window: np.ndarray, *, at_mm: tuple[float, float] = QR_AT_MM) -> np.ndarray:
-    """(4, 2): where the QR square is printed (``QR_MM`` at ``at_mm``) inside a QR
-    window's corners (one of ``qr_windows``): the window's own axes are the sheet's
-    as printed, whichever way up the contour started."""
-    import cv2
-
-    x0, y0, x1, y1 = _QR_WINDOW
-    w_mm, h_mm = (x1 - x0) * SHEET_MM[0], (y1 - y0) * SHEET_MM[1]
-    u0, v0 = at_mm[0] / w_mm, at_mm[1] / h_mm
-    u1, v1 = u0 + QR_MM / w_mm, v0 + QR_MM / h_mm
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
-    m = cv2.getPerspectiveTransform(unit, window.astype(np.float32))
-    square = np.array([[[u0, v0], [u1, v0], [u1, v1], [u0, v1]]], np.float32)
-    return np.asarray(cv2.perspectiveTransform(square, m)[0], np.float64)

@@ -20,12 +20,6 @@ geometry and streak. Tuning photos only: the held-out split is never probed.
 runs the stage's solve and its geometry refinement (``ocr._forward.refined``) from
 the true corners moved up to 1.2 px, and prints the corner error, module errors and
 reads after each.
-
-    python -m ocr.synth._probe --prior 2mp-motion-8 2mp-multi-4
-
-prints, per sheet the cascade finds, the code ``ocr._forward.prior_geometries`` puts
-where invoices print it (no finders): its module count and fit, and its corner error
-against the true code.
 """
 
 from __future__ import annotations
@@ -179,47 +173,8 @@ def _refined_rows(
     return rows
 
 
-def probe_prior(seed: int, category: str, size: str) -> list[tuple[int, float, int, float]]:
-    """Per sheet the cascade finds: where ``_forward.prior_geometries`` puts a code
-    (no finders): (module count, its residual, the true count of the nearest code,
-    the largest corner error to it in px); (0, nan, 0, nan) where none fits."""
-    from ocr import _forward
-    from ocr import _window_memo as memo
-    from ocr._image import Picture
-
-    t = truth(seed, category, size)
-    p = Picture(t.photo.data, max_pixels=60_000_000)
-    memo.sheet_windows(p)
-    rows = []
-    for quad in p.memo["densest_quads"]:  # type: ignore[union-attr]
-        found = _forward.prior_geometries(p.full(), quad, expired=lambda: False)
-        if not found:
-            rows.append((0, math.nan, 0, math.nan))
-            continue
-        residual, n, hmf, _ = found[0]
-        centre = _forward.corners_of(hmf, n).mean(0)
-        i = min(
-            range(len(t.codes)),
-            key=lambda j: float(
-                np.hypot(
-                    *(_forward.corners_of(t.homographies[j], len(t.codes[j])).mean(0) - centre)
-                )
-            ),
-        )
-        m = t.codes[i].shape[0]
-        off = np.hypot(*(_forward.corners_of(hmf, n) - _forward.corners_of(t.homographies[i], m)).T)
-        rows.append((n, round(residual, 3), m, round(float(off.max()), 2) if n == m else math.nan))
-    return rows
-
-
 def main(argv: list[str]) -> int:
     off = None
-    if argv and argv[0] == "--prior":
-        for arg in argv[1:]:
-            size, category, seed = arg.split("-")
-            print(f"{arg} per sheet (n, residual, true n, corner error px): ", end="")
-            print(probe_prior(int(seed), category, size))
-        return 0
     if argv and argv[0].startswith("--off="):
         off = float(argv.pop(0).split("=", 1)[1])
     for arg in argv:
