@@ -94,19 +94,13 @@ def forward_stage(p: Picture) -> Iterable[str]:
     """Each unread sheet whose blur is directional and whose modules are small: its
     code read through a forward model of the streaked frame (``_forward``), on the
     geometry the finders give on its stripes-deconvolved window (``measured`` made it)."""
-    read = memo.read_sheets(p)
-    for sheet, windows in enumerate(memo.sheet_windows(p)):
-        if p.expired():
-            return
-        window = windows[0]
-        if sheet in read or _deblur.anisotropy(window) <= memo.STREAK_ANISOTROPY:
-            continue
+    for sheet, window in memo.unread_streaked(p):
         sharp = memo.first_streak(p, sheet, window)
         quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
         texts = read_forward(p, window if sharp is None else sharp, quads[sheet])
         if texts:
             yield from texts
-            read.add(sheet)
+            memo.read_sheets(p).add(sheet)
 
 
 def read_forward(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:

@@ -5,7 +5,7 @@ and a window's likeliest streak deconvolution (``measured`` makes it, ``grid`` f
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -104,6 +104,19 @@ def streaked(p: Picture, sheet: int, window: np.ndarray) -> Iterable[np.ndarray]
 
 STREAK_ANISOTROPY = 0.25
 """Windows more directional than this (0: isotropic) get the stripes' streaks."""
+
+
+def unread_streaked(p: Picture) -> Iterator[tuple[int, np.ndarray]]:
+    """(sheet, densest window) of each sheet no stage has read yet whose window's blur
+    is directional, until the budget runs out; a sheet read while the caller holds
+    it (``read_sheets``) is skipped from then on."""
+    read = read_sheets(p)
+    for sheet, windows in enumerate(sheet_windows(p)):
+        if p.expired():
+            return
+        window = windows[0]
+        if sheet not in read and _deblur.anisotropy(window) > STREAK_ANISOTROPY:
+            yield sheet, window
 
 
 def blob_windows(p: Picture) -> list[np.ndarray]:

@@ -84,20 +84,14 @@ def measured_stage(p: Picture) -> Iterable[str]:
     likeliest streak, module by module (``_grid``)."""
     densest = len(memo.sheet_windows(p))
     yield from _deblur_windows(p, _deblur.measured, slice(0, densest))
-    read = memo.read_sheets(p)
-    for sheet, windows in enumerate(memo.sheet_windows(p)):
-        if p.expired():
-            return
-        crop = windows[0]
-        if sheet in read or _deblur.anisotropy(crop) <= memo.STREAK_ANISOTROPY:
-            continue
+    for sheet, crop in memo.unread_streaked(p):
         texts = _first_read(p, memo.streaked(p, sheet, crop))  # ~0.1-0.3 s: the densest window
         if not texts and (sharp := memo.first_streak(p, sheet, crop)) is not None:
             memo.streak_fitted(p).add(sheet)
             texts = fits.read_grid(p, sharp)  # a streak of 3-4 modules: module by module
         if texts:
             yield from texts
-            read.add(sheet)
+            memo.read_sheets(p).add(sheet)
 
 
 def measured_more_stage(p: Picture) -> Iterable[str]:
