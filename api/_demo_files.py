@@ -20,7 +20,8 @@ _PRINTED_ROWS = 6
 def _record_of(invoice: dict[str, Any], qr_line: str) -> Any:
     from ocr.synth._record import Item, Record
 
-    qr_kind, tail = qr_line.split(",")[1], qr_line.split(",")[7]
+    fields = qr_line.split(",")
+    qr_kind, tail = fields[1], fields[7]
     items = tuple(
         Item(
             name=i["name"],
