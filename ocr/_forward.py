@@ -61,6 +61,23 @@ def _box(hmf: np.ndarray, n: int, pad: int) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
+def _inside(gray: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    x0, y0, w, h = box
+    return x0 >= 0 and y0 >= 0 and x0 + w <= gray.shape[1] and y0 + h <= gray.shape[0]
+
+
+def _frame_and_plane(
+    gray: np.ndarray, box: tuple[int, int, int, int], b: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frame pixels of ``box`` less its ``b``-pixel border (raveled, float64), and
+    the light plane's design columns over them (1, y, x: uneven light)."""
+    x0, y0, w, h = box
+    frame = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
+    hh, ww = h - 2 * b, w - 2 * b
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    return frame, np.stack([np.ones(frame.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+
+
 def pixel_modules(hmf: np.ndarray, n: int, box: tuple[int, int, int, int]) -> np.ndarray:
     """(pixels, SUB * SUB): the module (with margin; ``size ** 2`` outside) under each
     sample point of every frame pixel of ``box``."""
@@ -86,10 +103,7 @@ def cells(hmf: np.ndarray, n: int) -> int:
 
 def module_px(hmf: np.ndarray, n: int) -> float:
     """Frame pixels a module (mean side of the code)."""
-    import cv2
-
-    sq = np.array([[[0, 0], [n, 0], [n, n], [0, n]]], np.float32)
-    c = cv2.perspectiveTransform(sq, hmf.astype(np.float64))[0]
+    c = corners_of(hmf, n)
     return float(np.mean([np.hypot(*(c[(i + 1) % 4] - c[i])) for i in range(4)]) / n)
 
 
@@ -106,9 +120,9 @@ def streaks(
 
     pad = int(LENGTHS[-1]) // 2 + 3
     box = _box(hmf, n, pad)
-    x0, y0, w, h = box
-    if x0 < 0 or y0 < 0 or x0 + w > gray.shape[1] or y0 + h > gray.shape[0]:
+    if not _inside(gray, box):
         return []
+    x0, y0, w, h = box
     idx = pixel_modules(hmf, n, box)
     known, value = (v.ravel() for v in _known(n))
     dark = np.append(known & (value > 0.5), False).astype(np.float32)[idx].mean(1)
@@ -172,7 +186,7 @@ def _solve(
     size = n + 2 * MARGIN
     b = max(max(k.shape) for k in kernels) // 2 + 2
     box = _box(hmf, n, b)
-    x0, y0, w, h = box
+    _, _, w, h = box
     idx = pixel_modules(hmf, n, box)
     cols = np.zeros((size * size + 1, h * w), np.float32)
     np.add.at(cols, (idx.ravel(), np.repeat(np.arange(h * w), idx.shape[1])), 1 / idx.shape[1])
@@ -190,10 +204,7 @@ def _solve(
     def times(v: np.ndarray) -> np.ndarray:
         return (a @ v.astype(np.float32)).astype(np.float64)
 
-    y = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
-    hh, ww = h - 2 * b, w - 2 * b
-    yy, xx = np.mgrid[0:hh, 0:ww]
-    plane = np.stack([np.ones(y.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    y, plane = _frame_and_plane(gray, box, b)
     fixed = np.append(known, True)  # the outside: paper
     m = np.where(fixed, np.append(value, 0.0), 0.5)
     grids = []
@@ -330,14 +341,10 @@ def refine(
     solved for at each render."""
     b = sum(max(k.shape) // 2 for k in (kernel if isinstance(kernel, list) else [kernel])) + 3
     box = _box(hmf, n, b)
-    x0, y0, w, h = box
-    if x0 < 0 or y0 < 0 or x0 + w > gray.shape[1] or y0 + h > gray.shape[0]:
+    if not _inside(gray, box):
         return hmf, float("inf")
     dark = np.pad(grid.astype(np.float32), MARGIN)
-    frame = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
-    hh, ww = h - 2 * b, w - 2 * b
-    yy, xx = np.mgrid[0:hh, 0:ww]
-    plane = np.stack([np.ones(frame.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    frame, plane = _frame_and_plane(gray, box, b)
     corners = corners_of(hmf, n)
 
     def res(c: np.ndarray) -> np.ndarray:
@@ -397,18 +404,14 @@ def fit_blur(
 
     b = int(LENGTHS[-1]) // 2 + 8
     box = _box(hmf, n, b)
-    x0, y0, w, h = box
-    if x0 < 0 or y0 < 0 or x0 + w > gray.shape[1] or y0 + h > gray.shape[0]:
+    if not _inside(gray, box):
         return start, float("inf")
     ink = render(np.pad(grid.astype(np.float32), MARGIN), hmf, box, [])
     # a shift of the code to first order (the geometry is only as good as the blur it
     # was fitted under: a streak's centre and the code's position trade off)
     gx = cv2.Sobel(ink, -1, 1, 0, ksize=1, scale=0.5)
     gy = cv2.Sobel(ink, -1, 0, 1, ksize=1, scale=0.5)
-    frame = gray[y0 + b : y0 + h - b, x0 + b : x0 + w - b].astype(np.float64).ravel()
-    hh, ww = h - 2 * b, w - 2 * b
-    yy, xx = np.mgrid[0:hh, 0:ww]
-    plane = np.stack([np.ones(frame.size), yy.ravel() / hh, xx.ravel() / ww], 1)
+    frame, plane = _frame_and_plane(gray, box, b)
     scale = float(np.std(frame)) or 1.0
     seen: dict[tuple[float, float, float], float] = {}
 
