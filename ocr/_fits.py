@@ -5,6 +5,7 @@ the finder patterns, bent to the modules, deconvolved, drawn clean and read by z
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -91,21 +92,32 @@ def read_grid(p: Picture, window: np.ndarray) -> list[str]:
 
 
 def forward_stage(p: Picture) -> Iterable[str]:
-    """Each unread sheet whose blur is directional and whose modules are small: its
-    code read through a forward model of the streaked frame (``_forward``), on the
-    geometry the finders give on its stripes-deconvolved window (``measured`` made it)."""
+    """Each unread sheet whose modules are small, its code read through a forward
+    model of the blurred frame (``_forward``): where the blur is directional, on the
+    geometry the finders give on its stripes-deconvolved window (``measured`` made
+    it) under the streak the known modules fit best; then, on the others (out of
+    focus: a lens disk of about a module at 2 MP), on the geometry the finders give
+    on the window itself under the disk and Gaussian that fit best."""
+    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     for sheet, window in memo.unread_streaked(p):
         sharp = memo.first_streak(p, sheet, window)
-        quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
         texts = read_forward(p, window if sharp is None else sharp, quads[sheet])
+        if texts:
+            yield from texts
+            memo.read_sheets(p).add(sheet)
+    for sheet, window in memo.unread_focused(p):
+        texts = read_forward(p, window, quads[sheet], defocused=True)
         if texts:
             yield from texts
             memo.read_sheets(p).add(sheet)
 
 
-def read_forward(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:
+def read_forward(
+    p: Picture, window: np.ndarray, quad: np.ndarray, *, defocused: bool = False
+) -> list[str]:
     """The texts zxing reads from the module grids the forward model solves for the
-    likeliest geometry and streak (``_forward``); [] when none reads."""
+    likeliest geometry and blur (``_forward``: a streak, or with ``defocused`` a lens
+    disk and a Gaussian); [] when none reads."""
     gray = p.full()
     likely = []
     for n, hmf in _forward.geometries(window, quad):
@@ -115,15 +127,23 @@ def read_forward(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:
             continue
         if _forward.cells(hmf, n) > _forward.MAX_CELLS:
             continue
-        found = _forward.streaks(gray, hmf, n)
+        if defocused:
+            found = [
+                (r, (1.0, 0.0, math.hypot(s, rad / 2)), k)  # a disk's sigma: r / 2
+                for r, s, rad, k in _forward.defocus(gray, hmf, n)
+            ]
+        else:
+            found = [
+                (r, (length, deg, 0.0), [k]) for r, length, deg, k in _forward.streaks(gray, hmf, n)
+            ]
         if found and found[0][0] <= _forward.MAX_RESIDUAL:
             likely.append((found[0][0], n, hmf, found[0][1:]))
-    for _, n, hmf, (length, deg, kernel) in sorted(likely, key=lambda c: c[0])[:1]:
+    for _, n, hmf, (start, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []
-        grids = _forward.solve(gray, hmf, n, [kernel])
+        grids = _forward.solve(gray, hmf, n, kernels)
         # then the geometry and blur refined from the last grid's binary modules
-        more = _forward.refined(gray, hmf, n, grids[-1], (length, deg), expired=p.expired)
+        more = _forward.refined(gray, hmf, n, grids[-1], start, expired=p.expired)
         for grid in itertools.chain(grids, (g for _, gs in more for g in gs)):
             texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
                 _grid.draw(grid.T)

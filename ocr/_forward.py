@@ -114,6 +114,48 @@ def streaks(
     the known modules, blurred by it, predict the frame pixels no unknown module
     reaches (the RMS error over the ink's contrast: 0.05-0.1 where the geometry is
     right)."""
+    tried = [
+        (float(length), float(deg))
+        for length in LENGTHS
+        for deg in (ANGLES_DEG if length > 1 else (0.0,))
+    ]
+    fits = _known_fits(gray, hmf, n, [[_kernel(*t)] for t in tried])
+    return [(r, *tried[i], _kernel(*tried[i])) for r, i in fits]
+
+
+SIGMAS = (0.0, 0.5, 0.8, 1.1, 1.5)
+"""Gaussian defocus tried by ``defocus`` (frame pixels; 0: none)."""
+RADII = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0)
+"""Lens-disk radii tried by ``defocus`` (frame pixels; 0: none)."""
+
+
+def defocus_kernels(sigma: float, radius: float) -> list[np.ndarray]:
+    """A lens disk of ``radius`` then a Gaussian of ``sigma`` (frame pixels)."""
+    from ocr._deblur import disk_kernel, gauss_kernel
+
+    out = [disk_kernel(radius)] if radius >= 0.75 else []
+    if sigma > 0.3:
+        out.append(gauss_kernel(sigma))
+    return out or [np.ones((1, 1), np.float32)]
+
+
+def defocus(
+    gray: np.ndarray, hmf: np.ndarray, n: int
+) -> list[tuple[float, float, float, list[np.ndarray]]]:
+    """(residual, sigma, radius, kernels) of every isotropic blur tried (a lens disk
+    and a Gaussian), best first, by the same known-module fit as ``streaks``: for
+    codes out of focus rather than shaken (at 2 MP a disk of 1.5-2 px is a module)."""
+    tried = [(s, r) for s in SIGMAS for r in RADII]
+    fits = _known_fits(gray, hmf, n, [defocus_kernels(*t) for t in tried])
+    return [(r, *tried[i], defocus_kernels(*tried[i])) for r, i in fits]
+
+
+def _known_fits(
+    gray: np.ndarray, hmf: np.ndarray, n: int, blurs: list[list[np.ndarray]]
+) -> list[tuple[float, int]]:
+    """(residual, index into ``blurs``) best first: how well the code's known modules
+    (finders, timing, quiet zone), blurred by each kernel list, predict the frame
+    pixels no unknown module reaches, as the RMS error over the ink's contrast."""
     import cv2
 
     from ocr._grid_model import _known
@@ -133,19 +175,19 @@ def streaks(
     inner[pad:-pad, pad:-pad] = True
     yy, xx = np.mgrid[0:h, 0:w]
     out = []
-    for length in LENGTHS:
-        for deg in ANGLES_DEG if length > 1 else (0.0,):
-            k = _kernel(float(length), float(deg))
-            mask = inner & (cv2.filter2D(unknown, -1, k) < 0.01)
-            if mask.sum() < 50:
-                continue
-            y = frame[mask]
-            design = np.stack(
-                [np.ones(y.size), yy[mask] / h, xx[mask] / w, cv2.filter2D(dark, -1, k)[mask]], 1
-            )
-            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-            rms = float(np.sqrt(np.mean((design @ coef - y) ** 2)))
-            out.append((rms / max(abs(float(coef[3])), 1e-6), length, deg, k))
+    for i, kernels in enumerate(blurs):
+        reach, ink = unknown, dark
+        for k in kernels:
+            reach = cv2.filter2D(reach, -1, k)
+            ink = cv2.filter2D(ink, -1, k)
+        mask = inner & (reach < 0.01)
+        if mask.sum() < 50:
+            continue
+        y = frame[mask]
+        design = np.stack([np.ones(y.size), yy[mask] / h, xx[mask] / w, ink[mask]], 1)
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        rms = float(np.sqrt(np.mean((design @ coef - y) ** 2)))
+        out.append((rms / max(abs(float(coef[3])), 1e-6), i))
     out.sort(key=lambda r: r[0])
     return out
 
@@ -456,17 +498,17 @@ def refined(
     hmf: np.ndarray,
     n: int,
     grid: np.ndarray,
-    streak: tuple[float, float],
+    streak: tuple[float, ...],
     *,
     expired: Callable[[], bool],
     rounds: int = REFINE_ROUNDS,
 ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
     """(geometry, the module grids of ``solve`` there) on a geometry and blur refined in turns, each
     from the last round's binary modules (first ``grid``, from the geometry and
-    ``streak`` (length, degrees) found): the blur (``fit_blur``: the streak and a
-    defocus), then the corners (``refine``), then the modules. Stops when
-    ``expired()``."""
-    p = (float(streak[0]), float(streak[1]), 0.0)
+    ``streak`` (length, degrees and optionally a Gaussian sigma) found): the blur
+    (``fit_blur``: the streak and a defocus), then the corners (``refine``), then the
+    modules. Stops when ``expired()``."""
+    p = (float(streak[0]), float(streak[1]), float(streak[2]) if len(streak) > 2 else 0.0)
     for _ in range(rounds):
         if expired():
             return

@@ -344,3 +344,26 @@ def test_the_forward_model_leaves_large_modules_alone(photos):
     window = _window_memo.sheet_windows(picture)[0][0]
     sharp = _window_memo.first_streak(picture, 0, window)
     assert _fits.read_forward(picture, sharp, picture.memo["densest_quads"][0]) == []
+
+
+def test_a_code_out_of_focus_is_read_through_the_forward_model(photos):
+    """2 MP lowres-12: a lens disk of 1.7 px on a code of 1.74 px a module. The finders
+    on the window itself give the geometry; the known modules' pixels pick a disk
+    (not a streak, not none), and the module values solved through the blurred frame
+    read, where no filter nor grid fit did."""
+    from ocr import _forward, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(12, "lowres")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "forward"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    ((sheet, window),) = _window_memo.unread_focused(picture)
+    ((n, hmf), *_) = _forward.geometries(window, picture.memo["densest_quads"][sheet])
+    assert n == 33
+    assert 1.5 < _forward.module_px(hmf, n) < 2.0
+    (residual, sigma, radius, _), *rest = _forward.defocus(picture.full(), hmf, n)
+    assert residual < _forward.MAX_RESIDUAL
+    assert 1.0 <= radius <= 2.0  # the generator's disk: 1.7 px
+    assert rest[-1][0] > 2 * residual  # the blurs are told apart
