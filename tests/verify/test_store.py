@@ -22,6 +22,7 @@ from verify import (
 )
 from verify._store._clickhouse import ClickHouseStore, split_url
 from verify._store._rows import content_hash
+from verify._store._schema import LZ4_COLUMNS
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -86,7 +87,7 @@ def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[C
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1, 2, 3, 4, 5]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -94,7 +95,7 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1, 2, 3, 4, 5]
+        assert again.applied_migrations() == [1, 2, 3, 4, 5, 6]
     finally:
         again.close()
 
@@ -304,7 +305,7 @@ def test_migration_3_keeps_point_lookup_tables_in_compact_parts(store: ClickHous
     assert not any(compact in engine for engine in engines().values())
     store.migrate()
     assert all(compact in engine for engine in engines().values())
-    assert store.applied_migrations() == [1, 2, 3, 4, 5]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
 
 
 def test_unsupported_url_is_a_store_error() -> None:
@@ -334,7 +335,7 @@ def test_migration_4_backfills_the_lookup_copy_and_keeps_it(store: ClickHouseSto
     store.insert_invoices([inv])
     store.insert_events([make_event("e1", key, detail=odd)])
     store.migrate()
-    assert store.applied_migrations() == [1, 2, 3, 4, 5]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
     invoice, flow = store.get_invoice_with_events(key)
     assert (invoice, flow) == store.get_invoice_pair(key)
     assert flow[0].detail == odd
@@ -389,6 +390,41 @@ def test_migration_5_writes_the_record_columns_with_lz4(store: ClickHouseStore) 
     assert codecs() == {"invoices": "CODEC(Default)", "invoice_lookup": "CODEC(Default)"}
     store.migrate()
     assert codecs() == {"invoices": "CODEC(LZ4)", "invoice_lookup": "CODEC(LZ4)"}
-    assert store.applied_migrations() == [1, 2, 3, 4, 5]
+    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
     store._client.command("OPTIMIZE TABLE invoice_lookup FINAL")  # rewritten with LZ4
     assert store.get_invoice_with_events(inv.invoice_key) == before
+
+
+def test_migration_6_writes_every_registry_column_with_lz4(store: ClickHouseStore) -> None:
+    """Every column of the five registry tables is LZ4 after migration 6 (chDB would
+    write a merged part past ~1 GB with ZSTD(3)); a database migrated before 6 gets
+    it on migrate (types, defaults and sort keys unchanged), and reads the same."""
+
+    def codecs() -> dict[tuple[str, str], str]:
+        rows = store._client.query(
+            "SELECT table, name, compression_codec FROM system.columns "
+            "WHERE database = {db:String} AND table IN {tables:Array(String)}",
+            parameters={"db": store.database, "tables": list(LZ4_COLUMNS)},
+        ).result_rows
+        return {(t, n): c for t, n, c in rows}
+
+    assert set(codecs().values()) == {"CODEC(LZ4)"}
+    assert {t for t, _ in codecs()} == set(LZ4_COLUMNS)
+    inv = make_invoice()
+    store.insert_invoices([inv])
+    store.insert_events([make_event("m6", inv.invoice_key)])
+    before = store.get_invoice_with_events(inv.invoice_key)
+    changes = store.changes_since(0)[0]
+    for table, columns in LZ4_COLUMNS.items():
+        clauses = ", ".join(f"MODIFY COLUMN {c} CODEC(Default)" for c in columns)
+        store._client.command(f"ALTER TABLE {table} {clauses}")
+    store._client.command("DELETE FROM schema_migrations WHERE version = 6")
+    assert "CODEC(Default)" in set(codecs().values())
+    store.migrate()
+    assert set(codecs().values()) == {"CODEC(LZ4)"}
+    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
+    for table in LZ4_COLUMNS:
+        store._client.command(f"OPTIMIZE TABLE {table} FINAL")  # rewritten with LZ4
+    assert store.get_invoice_with_events(inv.invoice_key) == before
+    assert store.get_invoice_pair(inv.invoice_key) == before
+    assert store.changes_since(0)[0] == changes

@@ -41,6 +41,32 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE = ReplacingMergeTree ORDER BY version
 """
 
+LZ4_COLUMNS: Final = {
+    "invoices": (
+        "invoice_key", "kind", "issue_date", "seller_tax_id", "buyer_tax_id", "total",
+        "status", "record_status", "risk_level", "source_hash", "version",
+    ),
+    "invoice_events": (
+        "invoice_key", "event_time", "event_id", "kind", "actor_tax_id", "channel", "detail",
+    ),
+    "invoice_status_events": (
+        "invoice_key", "event_time", "event_id", "kind", "actor_tax_id", "channel", "detail",
+    ),
+    "invoice_lookup": (
+        "invoice_key", "r", "version", "event_time", "event_id", "status", "source_hash",
+    ),
+    "invoice_changes": ("changed_at", "invoice_key"),
+}  # fmt: skip
+"""Migration 6: the columns migration 5 left to the engine's default codec."""
+
+
+def _lz4(table: str) -> str:
+    """One ``ALTER`` giving every column of ``LZ4_COLUMNS[table]`` the LZ4 codec (a
+    codec-only ``MODIFY COLUMN``: type, default and sort key stay as they are)."""
+    clauses = ", ".join(f"MODIFY COLUMN {c} CODEC(LZ4)" for c in LZ4_COLUMNS[table])
+    return f"ALTER TABLE {table} {clauses}"
+
+
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (
         1,
@@ -198,6 +224,18 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             # their codec until a merge rewrites them.
             "ALTER TABLE invoices MODIFY COLUMN doc String CODEC(LZ4)",
             "ALTER TABLE invoice_lookup MODIFY COLUMN payload String CODEC(LZ4)",
+        ),
+    ),
+    (
+        6,
+        "every column of the registry's tables: LZ4 in every part, merged ones too",
+        (
+            # Migration 5 did it for the record columns; the rest still went ZSTD(3) in
+            # every part chDB merged past ~1 GB, which at 10^7 invoices is most of what
+            # ingest's background merges and the settle write (invoice_events whole).
+            # 3*10^6 invoices, load + settle in one process: 215-217 vs 228-232 CPU-s
+            # (docs/adr/0001, 2026-11-24). Metadata only, as migration 5.
+            *(_lz4(table) for table in LZ4_COLUMNS),
         ),
     ),
 )
