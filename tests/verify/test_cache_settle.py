@@ -87,6 +87,47 @@ async def test_a_probe_whose_reply_was_lost_counts_nothing(tcp_redis: TcpRedis) 
         await cache.aclose()
 
 
+async def test_a_lost_batch_takes_back_exactly_what_each_item_counted(
+    tcp_redis: TcpRedis,
+) -> None:
+    """A batch of hits (one invoice twice), a hit at its limit, a miss, an unknown
+    invoice and an IP-only probe, two IPs: the settle takes back the two counts of k1,
+    the one of k2, nothing for the refused k3 or the rest, and every IP count."""
+    p = prefix()
+    cache = open_redis_cache(tcp_redis.url(0, query="?socket_timeout=0.3"), prefix=p)
+    r = tcp_redis.client(0)
+    day = WINDOW.day_tag
+    try:
+        assert await cache.fill("k1", b"v1", 60_000, store_today=0, window=WINDOW) == 1
+        assert await cache.fill("k2", b"v2", 60_000, store_today=1, window=WINDOW) == 2
+        assert await cache.fill("k3", b"v3", 60_000, store_today=5, window=WINDOW) == 6
+        assert await cache.fill("k4", b"-", 60_000, store_today=None, window=WINDOW) == 0
+        batch = [
+            Probe("k1", "1.2.3.4"),
+            Probe("k2", "5.6.7.8"),
+            Probe("k3", "1.2.3.4"),  # at its limit: answered 002, counts nothing
+            Probe("nope", "1.2.3.4"),  # a miss
+            Probe("k4", "5.6.7.8"),  # known unknown
+            Probe(None, "1.2.3.4"),  # an invalid request passing the IP limit
+            Probe("k1", "5.6.7.8"),
+        ]
+        answers = await cache.probe(batch, WINDOW)  # loads the script; the counts it sees
+        assert [a.count for a in answers] == [2, 3, 6, 0, 0, 0, 3]
+        before = {k: r.get(f"{p}n:{k}:{day}") for k in ("k1", "k2", "k3")}
+        ips = {ip: r.get(f"{p}r:{ip}:{WINDOW.minute}") for ip in ("1.2.3.4", "5.6.7.8")}
+        assert before == {"k1": b"3", "k2": b"3", "k3": b"5"} and ips == {
+            "1.2.3.4": b"4",
+            "5.6.7.8": b"3",
+        }
+        await _stalled(tcp_redis, cache.probe(batch, WINDOW))
+        assert r.get(f"{p}n:k1:{day}") == b"5"  # applied late: k1 twice, k2 once
+        await cache.settle()
+        assert {k: r.get(f"{p}n:{k}:{day}") for k in ("k1", "k2", "k3")} == before
+        assert {ip: r.get(f"{p}r:{ip}:{WINDOW.minute}") for ip in ips} == ips
+    finally:
+        await cache.aclose()
+
+
 async def test_the_next_probe_settles_by_itself(tcp_redis: TcpRedis) -> None:
     p = prefix()
     cache = open_redis_cache(tcp_redis.url(0, query="?socket_timeout=0.3"), prefix=p)
