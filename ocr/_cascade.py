@@ -23,11 +23,13 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  their cepstrum measures; where the blur is directional, with the
                  streaks the stripes of the spectrum measure, and the likeliest
                  of those read module by module;
-11. ``forward``  each sheet whose blur is directional and whose modules are at
-                 most 3 frame pixels: the module values solved through a forward
-                 model of the streaked frame (``_forward``: geometry from the
-                 finders on the stripes-deconvolved window, the streak from the
-                 known modules' pixels), read by zxing: 0.2-0.5 s;
+11. ``forward``  each sheet whose modules are at most 3 frame pixels: the module
+                 values solved through a forward model of the blurred frame
+                 (``_forward``: where the blur is directional, geometry from the
+                 finders on the stripes-deconvolved window and the streak from the
+                 known modules' pixels; else geometry from the window itself and
+                 a lens disk and Gaussian from those pixels), read by zxing:
+                 0.2-0.5 s a sheet;
 12. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
 13. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other

@@ -363,7 +363,7 @@ def test_a_code_out_of_focus_is_read_through_the_forward_model(photos):
     ((n, hmf), *_) = _forward.geometries(window, picture.memo["densest_quads"][sheet])
     assert n == 33
     assert 1.5 < _forward.module_px(hmf, n) < 2.0
-    (residual, sigma, radius, _), *rest = _forward.defocus(picture.full(), hmf, n)
+    (residual, _, radius, _), *rest = _forward.defocus(picture.full(), hmf, n)
     assert residual < _forward.MAX_RESIDUAL
     assert 1.0 <= radius <= 2.0  # the generator's disk: 1.7 px
     assert rest[-1][0] > 2 * residual  # the blurs are told apart
