@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import uuid
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -94,7 +93,7 @@ class Services:
                 self.store,
                 run=self.run,
                 interval=float(os.environ.get("FAPIAO_RECORD_INTERVAL") or RECORD_INTERVAL_S),
-                spool=settings.data_dir / "spool" / f"verified-{uuid.uuid4().hex[:8]}.ndjson",
+                spool_dir=settings.data_dir / "spool",
             )
             await self.recorder.start()
             self.verifier = Verifier(

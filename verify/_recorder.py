@@ -12,8 +12,12 @@ cost of several milliseconds and makes a part to merge, so a server taking 2 000
 verifications a second spent ~100 µs of CPU a verification on ~50 inserts of ~40
 events a second instead of ~5 µs on one insert of 2 000.)
 :meth:`aclose` flushes everything; if the store is still down at shutdown the
-remainder goes to a spool file in the data directory, replayed at next start.
-Nothing recorded is lost.
+remainder goes to a spool file of this recorder's own (``verified-<id>.ndjson``) in
+the spool directory, written whole or not at all (a temporary file renamed into
+place). A starting recorder replays every spool file there, whichever process wrote
+it: each file is claimed with an exclusive ``flock`` (workers starting together
+replay it once) and removed only after its events are in the store; a replay cut
+short is simply done again, which ``event_id`` makes harmless. Nothing recorded is lost.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -51,13 +56,13 @@ class EventRecorder:
         run: Runner | None = None,
         interval: float = 0.5,
         max_batch: int = 20_000,
-        spool: Path | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self.store = store
         self._run: Runner = run or asyncio.to_thread
         self.interval = interval
         self.max_batch = max_batch
-        self.spool = spool
+        self.spool_dir = spool_dir
         self._buffer: list[Item] = []
         self._inflight: list[Item] = []
         self._id_prefix = f"v-{os.urandom(6).hex()}-"
@@ -189,26 +194,77 @@ class EventRecorder:
             await asyncio.sleep(0.2 * (i + 1))
         self._write_spool()
 
+    @property
+    def spool(self) -> Path | None:
+        """This recorder's spool file (written only when the store is down at shutdown)."""
+        if self.spool_dir is None:
+            return None
+        return self.spool_dir / f"verified-{self._id_prefix[2:-1]}.ndjson"
+
     def _write_spool(self) -> None:
         if not self._buffer:
             return
-        if self.spool is None:
+        spool = self.spool
+        if spool is None:
             log.error("store down at shutdown: %d verifications not recorded", len(self._buffer))
             return
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with self.spool.open("ab") as f:
+        spool.parent.mkdir(parents=True, exist_ok=True)
+        part = spool.with_name(spool.name + ".part")
+        with part.open("wb") as f:
             f.writelines(msgspec.json.encode(self.event(e)) + b"\n" for e in self._buffer)
-        log.warning("store down at shutdown: %d verifications spooled", len(self._buffer))
+            f.flush()
+            os.fsync(f.fileno())
+        part.replace(spool)
+        log.warning(
+            "store down at shutdown: %d verifications spooled to %s", len(self._buffer), spool
+        )
         self._buffer = []
 
     async def _replay_spool(self) -> None:
-        if self.spool is None or not self.spool.exists():
+        if self.spool_dir is None or not self.spool_dir.is_dir():
             return
-        decoder = msgspec.json.Decoder(InvoiceEvent)
-        lines = self.spool.read_bytes().splitlines()
-        self._buffer[:0] = [decoder.decode(line) for line in lines if line.strip()]
-        if await self.flush():
-            self.spool.unlink()
+        for path in sorted(self.spool_dir.glob("verified-*.ndjson")):
+            await self._replay(path)
+
+    async def _replay(self, path: Path) -> None:
+        """Write one spool file's events to the store, then remove the file."""
+        claimed = _claim_spool(path)
+        if claimed is None:
+            return
+        f, events = claimed
+        with f:  # the lock is held until the file is gone (or left for the next start)
+            self._buffer[:0] = events
+            if await self.flush():
+                os.unlink(path)
+                log.info("replayed %d spooled verifications from %s", len(events), path)
+
+
+def _claim_spool(path: Path) -> tuple[BinaryIO, list[InvoiceEvent]] | None:
+    """The open, exclusively locked spool file and its events; None when another
+    process holds it or has already replayed and removed it. Unreadable lines (a
+    file damaged on disk) are logged and skipped, so the service still starts."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    if os.fstat(f.fileno()).st_nlink == 0:
+        f.close()
+        return None
+    decoder = msgspec.json.Decoder(InvoiceEvent)
+    events: list[InvoiceEvent] = []
+    for n, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(decoder.decode(line))
+        except msgspec.DecodeError as exc:
+            log.error("spool %s line %d unreadable, skipped: %s", path, n, exc)
+    return f, events
 
 
 def verified_event(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from verify import EventKind, open_store
 from verify._recorder import EventRecorder, verified_event
@@ -38,24 +41,28 @@ async def test_record_never_blocks_and_flush_writes_everything(store_url: str) -
 async def test_store_down_at_shutdown_spools_and_the_next_start_replays(
     store_url: str, tmp_path: Path
 ) -> None:
-    spool = tmp_path / "spool" / "verified.ndjson"
+    """The next start is another process: another recorder, another spool file name."""
+    spool_dir = tmp_path / "spool"
     store = open_store(store_url)
     try:
-        rec = EventRecorder(store, interval=60, spool=spool)
+        rec = EventRecorder(store, interval=60, spool_dir=spool_dir)
         await rec.start()
         for e in _events(4):
             rec.record(e)
         store._client.command(f"DROP DATABASE {store.database}")  # the store goes away
         await rec.aclose(attempts=1)
-        assert len(spool.read_bytes().splitlines()) == 4
+        assert rec.spool is not None
+        assert len(rec.spool.read_bytes().splitlines()) == 4
+        assert [p.name for p in spool_dir.iterdir()] == [rec.spool.name]  # no temporary left
     finally:
         store.close()
     store = open_store(store_url)  # back (database and schema recreated)
     try:
-        rec = EventRecorder(store, interval=60, spool=spool)
-        await rec.start()
-        await rec.aclose()
-        assert not spool.exists()
+        again = EventRecorder(store, interval=60, spool_dir=spool_dir)
+        assert again.spool != rec.spool
+        await again.start()
+        await again.aclose()
+        assert list(spool_dir.iterdir()) == []
         assert len(store.get_events("26427000000316294884")) == 4
     finally:
         store.close()
@@ -95,9 +102,9 @@ async def test_hot_path_verifications_become_events_with_ids_stable_across_retri
     store_url: str, tmp_path: Path
 ) -> None:
     store = open_store(store_url)
-    spool = tmp_path / "spool.ndjson"
+    spool_dir = tmp_path / "spool"
     try:
-        rec = EventRecorder(store, interval=60, spool=spool)
+        rec = EventRecorder(store, interval=60, spool_dir=spool_dir)
         when = WHEN.timestamp()
         rec.verified("26427000000316294884", "web", "001", when)
         rec.verified("26427000000316294884", "api", "006", when + 1)
@@ -113,18 +120,51 @@ async def test_hot_path_verifications_become_events_with_ids_stable_across_retri
         assert [e.event_id for e in rec.pending_for("26427000000316294884")] == ids  # stable
         store._client.command(f"DROP DATABASE {store.database}")  # down: spooled at close
         await rec.aclose(attempts=1)
-        spooled = spool.read_bytes().splitlines()
+        assert rec.spool is not None
+        spooled = rec.spool.read_bytes().splitlines()
         assert len(spooled) == 3
         assert all(eid.encode() in b"".join(spooled) for eid in ids)  # same ids as before
     finally:
         store.close()
     store = open_store(store_url)
     try:
-        rec = EventRecorder(store, interval=60, spool=spool)
+        rec = EventRecorder(store, interval=60, spool_dir=spool_dir)
         await rec.start()  # replayed
         await rec.aclose()
         stored = store.get_events("26427000000316294884")
         assert sorted(e.event_id for e in stored) == sorted(ids)
+    finally:
+        store.close()
+
+
+async def test_a_spool_another_process_is_replaying_is_left_to_it_and_bad_lines_are_skipped(
+    store_url: str, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    lines = [msgspec.json.encode(e) for e in _events(3)]
+    held = spool_dir / "verified-aaaaaaaaaaaa.ndjson"
+    held.write_bytes(lines[0] + b"\n")
+    torn = spool_dir / "verified-bbbbbbbbbbbb.ndjson"
+    torn.write_bytes(lines[1] + b"\n{not json\n\n" + lines[2] + b"\n")
+    (spool_dir / "verified-cccccccccccc.ndjson.part").write_bytes(b"{half a li")
+    store = open_store(store_url)
+    try:
+        with held.open("rb") as other:
+            fcntl.flock(other, fcntl.LOCK_EX)  # another worker is replaying it
+            rec = EventRecorder(store, interval=60, spool_dir=spool_dir)
+            await rec.start()
+            await rec.aclose()
+        assert held.exists()
+        assert not torn.exists()
+        stored = store.get_events("26427000000316294884")
+        assert sorted(e.event_id for e in stored) == ["e1", "e2"]
+        rec = EventRecorder(store, interval=60, spool_dir=spool_dir)
+        await rec.start()  # the lock is free now: replayed
+        await rec.aclose()
+        assert not held.exists()
+        stored = store.get_events("26427000000316294884")
+        assert sorted(e.event_id for e in stored) == ["e0", "e1", "e2"]
     finally:
         store.close()
 
