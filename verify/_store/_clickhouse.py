@@ -4,7 +4,8 @@ One class, one code path: the DSN picks the engine.
 
 - ``chdb:///abs/path`` (optionally ``?database=name``): ClickHouse in this process;
   chDB locks the directory to one process (see ingest/_handoff.py).
-- ``http(s)://user:pass@host:8123/name``: a ClickHouse server or cluster.
+- ``http(s)://user:pass@host:8123/name``: a ClickHouse server (one node: the
+  migrations create plain tables, no ``ON CLUSTER``; docs/adr/0001).
 
 The database (default ``fapiao``) is created when missing, then the migrations of
 _schema.py run. Every driver error leaves here as :class:`verify.StoreError`.
