@@ -5,7 +5,6 @@ the finder patterns, bent to the modules, deconvolved, drawn clean and read by z
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -127,32 +126,26 @@ def read_forward(
             continue
         if _forward.cells(hmf, n) > _forward.MAX_CELLS:
             continue
+        found: list[tuple[float, tuple[float, float] | None, list[np.ndarray]]]
         if defocused:
-            found = [
-                (r, (1.0, 0.0, math.hypot(s, rad / 2)), k)  # a disk's sigma: r / 2
-                for r, s, rad, k in _forward.defocus(gray, hmf, n)
-            ]
+            found = [(r, None, k) for r, _, _, k in _forward.defocus(gray, hmf, n)]
         else:
             found = [
-                (r, (length, deg, 0.0), [k]) for r, length, deg, k in _forward.streaks(gray, hmf, n)
+                (r, (length, deg), [k]) for r, length, deg, k in _forward.streaks(gray, hmf, n)
             ]
         if found and found[0][0] <= _forward.MAX_RESIDUAL:
             likely.append((found[0][0], n, hmf, found[0][1:]))
-    for _, n, hmf, (start, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
+    for _, n, hmf, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []
         grids = _forward.solve(gray, hmf, n, kernels)
         # then the geometry and blur refined from the last grid's binary modules
         # (not out of focus: the finders on the window itself place the code within
         # ~0.1-0.2 px, and no refinement read one on the tuning split)
-        more = _forward.refined(
-            gray,
-            hmf,
-            n,
-            grids[-1],
-            start,
-            expired=p.expired,
-            rounds=0 if defocused else _forward.REFINE_ROUNDS,
+        more: Iterable[tuple[np.ndarray, list[np.ndarray]]] = (
+            ()
+            if streak is None
+            else _forward.refined(gray, hmf, n, grids[-1], streak, expired=p.expired)
         )
         for grid in itertools.chain(grids, (g for _, gs in more for g in gs)):
             texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(

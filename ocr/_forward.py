@@ -499,17 +499,17 @@ def refined(
     hmf: np.ndarray,
     n: int,
     grid: np.ndarray,
-    streak: tuple[float, ...],
+    streak: tuple[float, float],
     *,
     expired: Callable[[], bool],
     rounds: int = REFINE_ROUNDS,
 ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
     """(geometry, the module grids of ``solve`` there) on a geometry and blur refined in turns, each
     from the last round's binary modules (first ``grid``, from the geometry and
-    ``streak`` (length, degrees and optionally a Gaussian sigma) found): the blur
-    (``fit_blur``: the streak and a defocus), then the corners (``refine``), then the
-    modules. Stops when ``expired()``."""
-    p = (float(streak[0]), float(streak[1]), float(streak[2]) if len(streak) > 2 else 0.0)
+    ``streak`` (length, degrees) found): the blur (``fit_blur``: the streak and a
+    defocus), then the corners (``refine``), then the modules. Stops when
+    ``expired()``."""
+    p = (float(streak[0]), float(streak[1]), 0.0)
     for _ in range(rounds):
         if expired():
             return

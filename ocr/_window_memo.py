@@ -110,12 +110,22 @@ def unread_streaked(p: Picture) -> Iterator[tuple[int, np.ndarray]]:
     """(sheet, densest window) of each sheet no stage has read yet whose window's blur
     is directional, until the budget runs out; a sheet read while the caller holds
     it (``read_sheets``) is skipped from then on."""
+    return _unread(p, directional=True)
+
+
+def unread_focused(p: Picture) -> Iterator[tuple[int, np.ndarray]]:
+    """The same for the sheets whose blur is not directional (out of focus, or only a
+    little)."""
+    return _unread(p, directional=False)
+
+
+def _unread(p: Picture, *, directional: bool) -> Iterator[tuple[int, np.ndarray]]:
     read = read_sheets(p)
     for sheet, windows in enumerate(sheet_windows(p)):
         if p.expired():
             return
         window = windows[0]
-        if sheet not in read and _deblur.anisotropy(window) > STREAK_ANISOTROPY:
+        if sheet not in read and (_deblur.anisotropy(window) > STREAK_ANISOTROPY) == directional:
             yield sheet, window
 
 
@@ -147,15 +157,3 @@ def texture(crop: np.ndarray) -> float:
     h, w = crop.shape
     centre = crop[h // 8 : -h // 8 or None, w // 8 : -w // 8 or None]
     return float(cv2.Laplacian(centre, cv2.CV_32F).var())
-
-
-def unread_focused(p: Picture) -> Iterator[tuple[int, np.ndarray]]:
-    """(sheet, densest window) of each sheet no stage has read yet whose window's blur
-    is not directional (out of focus, or only a little), until the budget runs out."""
-    read = read_sheets(p)
-    for sheet, windows in enumerate(sheet_windows(p)):
-        if p.expired():
-            return
-        window = windows[0]
-        if sheet not in read and _deblur.anisotropy(window) <= STREAK_ANISOTROPY:
-            yield sheet, window
