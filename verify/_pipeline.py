@@ -239,7 +239,9 @@ class Verifier:
     def _hit(self, query: InvoiceQuery, answer: Answer, channel: str) -> Outcome | None:
         """The usual answer, decided without awaiting: None when the cached entry is from
         before midnight (its prior count is stale) and must be refilled first."""
-        summary: CachedInvoice = _unpacker.decode(answer.value)
+        value = answer.value
+        assert value is not None  # every cache backend answers a HIT with the cached value
+        summary: CachedInvoice = _unpacker.decode(value)
         cached = self._window_cache  # refreshed by the parse of this very request
         if cached is None or cached[0] != int(time.time()):
             self.window()

@@ -177,12 +177,12 @@ def _open_point_reader(dsn: str, database: str) -> _PointReader | None:
     parts = urlsplit(dsn)
     if parts.scheme != "chdb" or not parts.path:
         return None
-    import chdb
+    from chdb.state import connect  # what chdb.connect forwards to, with its annotations
 
     path = os.path.realpath(parts.path)  # as clickhouse-connect spells it (chDB compares)
     target = f"{path}?{parts.query}" if parts.query else path
     with _wrapped("connect"):
-        return _PointReader(chdb.connect(target), database)
+        return _PointReader(connect(target), database)
 
 
 class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
