@@ -74,11 +74,11 @@ def create_app(
             redis_prefix=redis_prefix,
             poll_interval=poll_interval,
         )
+        verifier = services.verifier
+        assert verifier is not None  # Services.open returns only once every part is open
         app.state.services = services
-        app.state.verifier = services.verifier
-        app.state.edge = Edge(
-            services.verifier, metrics_, client_ip, settings.limits.rate_limit_per_ip
-        )
+        app.state.verifier = verifier
+        app.state.edge = Edge(verifier, metrics_, client_ip, settings.limits.rate_limit_per_ip)
         app.state.store = services.store
         app.state.cache = services.cache
         app.state.on_invoices_changed = services.on_invoices_changed

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from api._demo_files import DEMO_FILES_DIR, write_demo_files
-from verify import InvoiceStore
+from verify import Invoice, InvoiceEvent, InvoiceStore
 
 log = logging.getLogger("fapiao.demo")
 
@@ -36,7 +36,10 @@ def load_generated(
 
     settings = get_settings()
     limits, today = settings.limits, today_in(settings)
-    invoices, events, lines, samples = [], [], [], {}
+    invoices: list[Invoice] = []
+    events: list[InvoiceEvent] = []
+    lines: list[str] = []
+    samples: dict[str, tuple[dict[str, Any], str]] = {}
     for record, evs in iter_invoices_and_events(n, seed):
         invoice = parse_invoice(record)
         invoices.append(invoice)
