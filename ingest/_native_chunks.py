@@ -127,7 +127,10 @@ def _broken_tail(path: Path, base: int) -> Iterator[tuple[int, bytes | RowError]
 def line_kinds(chunk: Chunk) -> str:
     """Which kinds of lines a chunk holds: "e" for event lines (they name "event_id",
     as for ingest/_parallel.validate_line), "i" for any other non-blank line."""
-    data, end = (chunk.obj, len(chunk)) if isinstance(chunk, memoryview) else (chunk, len(chunk))
+    data = chunk.obj if isinstance(chunk, memoryview) else chunk
+    # a view is of the start of _plain_chunks' bytearray: search the buffer, no copy
+    assert isinstance(data, bytes | bytearray)
+    end = len(chunk)
     if data.find(b'"event_id"', 0, end) < 0:
         return "i"
     opening = b'{"event_id":'
