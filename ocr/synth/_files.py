@@ -35,7 +35,12 @@ def build_pdf(records: list[Record], *, qr: bool = True, text: bool = True) -> b
         height = 140 * MM
 
         def put(  # noqa: PLR0917
-            x: float, y: float, s: str, size: float = 9, canvas_=c, height_=height
+            x: float,
+            y: float,
+            s: str,
+            size: float = 9,
+            canvas_: canvas.Canvas = c,
+            height_: float = height,
         ) -> None:
             canvas_.setFont("STSong-Light", size)
             canvas_.drawString(x * MM, height_ - y * MM, s)

@@ -65,7 +65,7 @@ def _background(rng: random.Random, w: int, h: int) -> np.ndarray:
     base = np.array([rng.randint(60, 200) for _ in range(3)], np.float32)
     yy, xx = np.mgrid[0:h:8, 0:w:8].astype(np.float32)
     grad = (xx / w * rng.uniform(-40, 40) + yy / h * rng.uniform(-40, 40))[..., None]
-    small = np.clip(base + grad, 0, 255).astype(np.uint8)
+    small: np.ndarray = np.clip(base + grad, 0, 255).astype(np.uint8)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -97,7 +97,8 @@ def _quad(  # noqa: PLR0917
     )
     c, s = math.cos(angle), math.sin(angle)
     rot = pts @ np.array([[c, s], [-s, c]])
-    return (rot + np.array([cx * w, cy * h])).astype(np.float32)
+    quad: np.ndarray = (rot + np.array([cx * w, cy * h])).astype(np.float32)
+    return quad
 
 
 def _fit(quad: np.ndarray, w: int, h: int, margin: float = 0.02) -> np.ndarray:
@@ -112,7 +113,8 @@ def _fit(quad: np.ndarray, w: int, h: int, margin: float = 0.02) -> np.ndarray:
             scale = min(scale, (centre[i] - limit_lo[i]) / (centre[i] - lo[i]))
         if hi[i] > limit_hi[i]:
             scale = min(scale, (limit_hi[i] - centre[i]) / (hi[i] - centre[i]))
-    return ((quad - centre) * scale + centre).astype(np.float32)
+    fitted: np.ndarray = ((quad - centre) * scale + centre).astype(np.float32)
+    return fitted
 
 
 def _place(  # noqa: PLR0917
@@ -195,18 +197,19 @@ def _place(  # noqa: PLR0917
 
 def _row_map(col: np.ndarray, row: np.ndarray, c: float, den: np.ndarray) -> np.ndarray:
     """``(col + row + c) / den`` in float64, in place, as float32 sample coordinates."""
-    t = col + row
+    t: np.ndarray = col + row
     t += c
     t /= den
     return t.astype(np.float32)
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:
-    k = np.zeros((length, length), np.float32)
+    k: np.ndarray = np.zeros((length, length), np.float32)
     k[length // 2, :] = 1
     rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), math.degrees(angle), 1)
     k = cv2.warpAffine(k, rot, (length, length))
-    return k / max(k.sum(), 1e-6)
+    kernel: np.ndarray = k / max(k.sum(), 1e-6)
+    return kernel
 
 
 def _disk_kernel(radius: float) -> np.ndarray:
@@ -215,7 +218,8 @@ def _disk_kernel(radius: float) -> np.ndarray:
     c = size // 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - c
     k = np.clip(radius + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)
-    return k / float(k.sum())
+    kernel: np.ndarray = k / float(k.sum())
+    return kernel
 
 
 _COMBINABLE = [c for c in CATEGORIES if c not in ("clean", "rotation", "multi", "combined")]
@@ -303,7 +307,7 @@ def make_photo(seed: int, category: str, size: str = "12mp", *, qr: bool = True)
         spot = cv2.resize(np.exp(-r2) * f.glare, (w, h))  # peak: grey levels added
         img += spot[..., None]
     np.clip(img, 0, 255, out=img)
-    img8 = img.astype(np.uint8)
+    img8: np.ndarray = img.astype(np.uint8)
     sigma = f.defocus * diag
     if sigma > 0.3:
         img8 = cv2.GaussianBlur(img8, (0, 0), sigma)

@@ -56,9 +56,11 @@ def _recording() -> Iterator[dict[str, Any]]:
     seen: dict[str, Any] = {"places": []}
     place, motion, disk = _photo._place, _photo._motion_kernel, _photo._disk_kernel
 
-    def rec_place(frame: np.ndarray, sheet: np.ndarray, quad: np.ndarray, *rest: Any) -> None:
+    def rec_place(
+        frame: np.ndarray, sheet: np.ndarray, quad: np.ndarray, *rest: Any, **kw: Any
+    ) -> None:
         seen["places"].append((quad.copy(), sheet.shape[:2]))
-        return place(frame, sheet, quad, *rest)
+        return place(frame, sheet, quad, *rest, **kw)
 
     def rec_motion(length: int, angle: float) -> np.ndarray:
         kernel: np.ndarray = motion(length, angle)

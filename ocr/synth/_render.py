@@ -83,7 +83,12 @@ def render_invoice(
         return round(x * px_per_mm)
 
     def text(  # noqa: PLR0917
-        x: float, y: float, s: str, size: float = 3.0, fill=_INK, anchor: str = "la"
+        x: float,
+        y: float,
+        s: str,
+        size: float = 3.0,
+        fill: tuple[int, int, int] = _INK,
+        anchor: str = "la",
     ) -> None:
         d.text((mm(x), mm(y)), s, font=_font(mm(size)), fill=fill, anchor=anchor)
 
