@@ -182,7 +182,9 @@ def phase_baseline(out: Path, data: Path) -> dict[str, Any]:
             f"CREATE TABLE baseline.{name} ENGINE = MergeTree ORDER BY tuple() AS "
             f"SELECT * FROM file('{path}', {fmt})"
         )
-        rows = int(client.command(f"SELECT count() FROM baseline.{name}"))
+        count = client.command(f"SELECT count() FROM baseline.{name}")
+        assert isinstance(count, int | str)  # one value: clickhouse-connect parses integers
+        rows = int(count)
         result[name] = {"rows": rows, "wall": time.perf_counter() - t0, "cpu": _cpu() - c0}
     result["rss"] = _rss_mb()
     client.close()

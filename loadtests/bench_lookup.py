@@ -138,12 +138,12 @@ def measure(url: str, samples: int, rounds: int, warm: bool = True) -> dict[str,
     }
     point = getattr(store, "_point", None)
     if point is not None:  # chdb://: the one read as it was before 19:20 (own connection)
-        import chdb
+        from chdb.state import connect  # what chdb.connect forwards to, annotated
 
         from verify._store._clickhouse import _CHDB_LOOKUP_SETTINGS, LOOKUP_SQL
         from verify._store._lookup import parse_lookup
 
-        before = chdb.connect(os.path.realpath(urlsplit(url).path))
+        before = connect(os.path.realpath(urlsplit(url).path))
         before_sql = LOOKUP_SQL.replace("invoice_lookup", f"{store.database}.invoice_lookup")
         before_sql += _CHDB_LOOKUP_SETTINGS
         variants["one read, SETTINGS + parameter (before)"] = lambda k: parse_lookup(
