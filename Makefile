@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck bench-ingest bench-verify bench-decode clean
+.PHONY: help install run test lint bench-ingest bench-verify bench-decode clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,10 +25,10 @@ run: install ## serve the product with embedded ClickHouse, a private Redis and 
 test: install ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
-lint: install ## ruff and mypy
+lint: install ## ruff, and mypy (strict) on every package
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy verify
+	$(BIN)/mypy verify ingest api ocr loadtests
 
 bench-ingest: install ## print ingest/generate/lookup figures
 	$(BIN)/python -m loadtests.bench_ingest
