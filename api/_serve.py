@@ -123,10 +123,9 @@ def _run_server(host: str, port: int, workers: int) -> None:
             access_log=False,
         )
         return
-    from granian import Granian
     from granian.constants import Interfaces, Loops, RuntimeModes, TaskImpl
 
-    Granian(
+    granian_server()(
         "api:create_app",
         factory=True,
         address=host,
@@ -140,3 +139,28 @@ def _run_server(host: str, port: int, workers: int) -> None:
         task_impl=TaskImpl(os.environ.get("FAPIAO_GRANIAN_TASK_IMPL", "asyncio")),
         runtime_mode=RuntimeModes(os.environ.get("FAPIAO_GRANIAN_RUNTIME", "auto")),
     ).serve()
+
+
+def granian_server() -> type[Any]:
+    """granian's server class with signal handlers that cannot hang the parent.
+
+    granian's handlers set a ``threading.Event``. A Python signal handler runs on the
+    main thread between bytecodes, so a second SIGTERM landing while the first handler
+    is inside ``Event.set`` (or while the main loop holds the Event's lock on waking)
+    waits for a lock its own thread holds: the parent hung for good, workers already
+    stopped (seen when ``timeout`` and ``pkill`` both signalled ``fapiao serve``). The
+    handlers here record the signal and leave the ``set`` to a short-lived thread,
+    which takes the lock once the main thread lets it go.
+    """
+    from granian import Granian
+
+    class Server(Granian):  # type: ignore[misc,valid-type]  # granian picks its class at import
+        def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+            self.interrupt_signal = True
+            threading.Thread(target=self.main_loop_interrupt.set, daemon=True).start()
+
+        def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
+            self.reload_signal = True
+            threading.Thread(target=self.main_loop_interrupt.set, daemon=True).start()
+
+    return Server

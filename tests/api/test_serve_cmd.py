@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 
-from api._serve import effective_workers, run_serve
+from api._serve import effective_workers, granian_server, run_serve
 from verify import Settings
 
 
@@ -39,3 +41,22 @@ def test_a_served_data_dir_is_refused_with_a_clear_message(
         code = run_serve(argparse.Namespace(demo=False), settings)
     assert code == 1
     assert "already served" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("handler", ["signal_handler_interrupt", "signal_handler_reload"])
+def test_a_signal_landing_while_the_main_loop_holds_its_lock_does_not_hang(handler: str) -> None:
+    server = granian_server()("api:create_app", factory=True, address="127.0.0.1", port=1)
+    wakeup = server.main_loop_interrupt
+    returned = threading.Event()
+
+    def as_the_main_thread() -> None:
+        # A handler runs on the thread a signal interrupts: here one holding the Event's
+        # lock, as inside Event.set or the main loop's Event.wait
+        with wakeup._cond:
+            getattr(server, handler)(signal.SIGTERM, None)
+        returned.set()
+
+    threading.Thread(target=as_the_main_thread, daemon=True).start()
+    assert returned.wait(5), "the handler waited for a lock its own thread holds"
+    assert wakeup.wait(5)
+    assert server.interrupt_signal or server.reload_signal
