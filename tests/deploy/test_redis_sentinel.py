@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,6 +55,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def sentinel_url(ports: list[int]) -> str:
+    """The environment example's FAPIAO_REDIS_URL, its sentinels' addresses swapped."""
+    url = env_file()[0]["FAPIAO_REDIS_URL"]
+    parts = urlsplit(url)
+    credentials = parts.netloc.rsplit("@", 1)[0]
+    hosts = ",".join(f"{LOCAL}:{p}" for p in ports)
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{hosts}"))
+
+
 @dataclass
 class RedisSet:
     master: int
@@ -70,12 +79,31 @@ class RedisSet:
         )
 
     def url(self) -> str:
-        """The environment example's FAPIAO_REDIS_URL, its sentinels' addresses swapped."""
-        url = env_file()[0]["FAPIAO_REDIS_URL"]
-        parts = urlsplit(url)
-        credentials = parts.netloc.rsplit("@", 1)[0]
-        hosts = ",".join(f"{LOCAL}:{p}" for p in self.sentinels)
-        return urlunsplit(parts._replace(netloc=f"{credentials}@{hosts}"))
+        return sentinel_url(self.sentinels)
+
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def conf(self, port: int) -> Path:
+        return self.dirs[port] / ("sentinel.conf" if port in self.sentinels else "redis.conf")
+
+    def start(self, port: int) -> None:
+        """Run the redis-server the service would use on that port's file."""
+        args = [redis_server_binary(), str(self.conf(port))]
+        if port in self.sentinels:
+            args.append("--sentinel")
+        self.procs.append(
+            subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
     def replica_seen_by(self, sentinel: int) -> bool:
         """The sentinel holds a live link to the replica and has its INFO: it could
@@ -106,78 +134,60 @@ def _wait_until(check: object, what: str, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def started(root: Path) -> Iterator[RedisSet]:
-    """A master, its replica and three sentinels from the deploy files, in ``root``."""
-    binary = redis_server_binary()
+def prepared(root: Path) -> Iterator[RedisSet]:
+    """The deploy files of a master, its replica and three sentinels, written into
+    ``root`` for 127.0.0.1 and free ports; nothing runs until :meth:`RedisSet.start`.
+    Whatever was started is stopped at the end."""
     master, replica = _free_port(), _free_port()
     sentinels = [_free_port() for _ in range(3)]
     password = conf_value(REDIS_MASTER, "requirepass")[0]
     name, _, _, quorum = conf_value(SENTINEL, "sentinel", "monitor")
     dirs = {port: root / str(port) for port in (master, replica, *sentinels)}
-    for d in dirs.values():
-        d.mkdir()
-    confs = {
-        master: rewrite(
-            REDIS_MASTER.read_text(),
-            {
-                ("bind",): f"bind {LOCAL}",
-                ("port",): f"port {master}",
-                ("dir",): f"dir {dirs[master]}",
-            },
-        ),
-        replica: rewrite(
-            REDIS_REPLICA.read_text(),
-            {
-                ("bind",): f"bind {LOCAL}",
-                ("port",): f"port {replica}",
-                ("dir",): f"dir {dirs[replica]}",
-                ("replicaof",): f"replicaof {LOCAL} {master}",
-            },
-        ),
-    }
-    for port in sentinels:
-        confs[port] = rewrite(
-            SENTINEL.read_text(),
-            {
-                ("bind",): f"bind {LOCAL}",
-                ("port",): f"port {port}",
-                ("dir",): f"dir {dirs[port]}",
-                ("sentinel", "monitor"): f"sentinel monitor {name} {LOCAL} {master} {quorum}",
-            },
-        )
-    procs: list[subprocess.Popen[bytes]] = []
     rs = RedisSet(master, replica, sentinels, password, name, dirs)
+    for port, d in dirs.items():
+        d.mkdir()
+        common: dict[tuple[str, ...], str] = {
+            ("bind",): f"bind {LOCAL}",
+            ("port",): f"port {port}",
+            ("dir",): f"dir {d}",
+        }
+        if port == master:
+            text = rewrite(REDIS_MASTER.read_text(), common)
+        elif port == replica:
+            common[("replicaof",)] = f"replicaof {LOCAL} {master}"
+            text = rewrite(REDIS_REPLICA.read_text(), common)
+        else:
+            common[("sentinel", "monitor")] = f"sentinel monitor {name} {LOCAL} {master} {quorum}"
+            text = rewrite(SENTINEL.read_text(), common)
+        rs.conf(port).write_text(text)
     try:
-        for port in (master, replica, *sentinels):
-            conf = dirs[port] / ("sentinel.conf" if port in sentinels else "redis.conf")
-            conf.write_text(confs[port])
-            args = [binary, str(conf)] + (["--sentinel"] if port in sentinels else [])
-            procs.append(
-                subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
-            if port == replica:  # sentinels learn the replicas from the master's INFO
-                _wait_until(
-                    lambda: (
-                        rs.client(master).info("replication")["connected_slaves"] == 1
-                        and rs.client(replica).info("replication")["master_link_status"] == "up"
-                    ),
-                    "the replica to sync with the master",
-                )
-        for port in sentinels:
+        yield rs
+    finally:
+        rs.stop()
+
+
+@contextlib.contextmanager
+def started(root: Path) -> Iterator[RedisSet]:
+    """A master, its replica and three sentinels that see both, from the deploy files."""
+    with prepared(root) as rs:
+        rs.start(rs.master)
+        rs.start(rs.replica)
+        # the sentinels learn the replica from the master's INFO: let it sync first
+        _wait_until(
+            lambda: (
+                rs.client(rs.master).info("replication")["connected_slaves"] == 1
+                and rs.client(rs.replica).info("replication")["master_link_status"] == "up"
+            ),
+            "the replica to sync with the master",
+        )
+        for port in rs.sentinels:
+            rs.start(port)
+        for port in rs.sentinels:
             _wait_until(
                 lambda port=port: rs.replica_seen_by(port),
                 f"sentinel {port} to see the master and its replica",
             )
         yield rs
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
 
 
 @pytest.fixture(scope="module")
@@ -253,11 +263,12 @@ async def _fail_over(redis_set: RedisSet) -> None:
         await cache.aclose()
 
 
-def test_the_unit_serves_through_the_sentinels(redis_set: RedisSet, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def unit_running(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The unit's two commands with the environment example, as systemd runs them,
     except: this machine's address and a free port, a temporary data directory,
-    embedded ClickHouse (no server here: one worker) and the sentinels above. Ready
-    with the cache ok, a verification's miss cached in the master, stopped cleanly."""
+    embedded ClickHouse (no server here: one worker) and ``redis_url``. Yields the
+    base URL once it answers /readyz; the caller stops it."""
     values, _ = env_file()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
     port = _free_port()
@@ -265,7 +276,7 @@ def test_the_unit_serves_through_the_sentinels(redis_set: RedisSet, tmp_path: Pa
         "FAPIAO_HOST": LOCAL,
         "FAPIAO_PORT": str(port),
         "FAPIAO_DATA_DIR": str(tmp_path),
-        "FAPIAO_REDIS_URL": redis_set.url(),
+        "FAPIAO_REDIS_URL": redis_url,
     }
     del env["FAPIAO_CLICKHOUSE_URL"]
     bin_dir = Path(sys.executable).parent
@@ -277,40 +288,82 @@ def test_the_unit_serves_through_the_sentinels(redis_set: RedisSet, tmp_path: Pa
     )  # fmt: skip
     proc = subprocess.Popen(
         [str(bin_dir / Path(start[0]).name), *start[1:]], env=env, cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     base = f"http://{LOCAL}:{port}"
     try:
-        ready: dict[str, object] = {}
 
         def answers() -> bool:
             assert proc.poll() is None, "fapiao serve exited"
             try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=5) as r:
-                    ready.update(json.loads(r.read()))
+                readyz(base)
             except (urllib.error.URLError, ConnectionError):
                 return False
             return True
 
         _wait_until(answers, "fapiao serve to answer /readyz", timeout=90)
+        yield base, proc
+    finally:
+        # granian's workers too, should the test have failed with the service running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def readyz(base: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{base}/readyz", timeout=10) as r:
+        body: dict[str, object] = json.loads(r.read())
+    return body
+
+
+def verify_unknown(base: str) -> str:
+    """Verify an invoice the (empty) registry does not hold; the answer's code."""
+    qr = ORDINARY_QR.format(date=days_ago(30).strftime("%Y%m%d"))
+    request = urllib.request.Request(
+        f"{base}/api/v1/verify", data=json.dumps({"qr": qr}).encode(),
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+    code: str = json.loads(answer.value.read())["code"]
+    return code
+
+
+def test_the_unit_serves_through_the_sentinels(redis_set: RedisSet, tmp_path: Path) -> None:
+    """Ready with the cache ok, a verification's miss cached in the master, stopped
+    with status 0 by SIGTERM."""
+    with unit_running(tmp_path, redis_set.url()) as (base, proc):
+        ready = readyz(base)
         assert (ready["status"], ready["cache"]) == ("ok", "ok")
         with redis_set.client(redis_set.master_port()) as r:
             before = len(r.keys("fp:*"))
-        qr = ORDINARY_QR.format(date=days_ago(30).strftime("%Y%m%d"))
-        request = urllib.request.Request(
-            f"{base}/api/v1/verify", data=json.dumps({"qr": qr}).encode(),
-            headers={"content-type": "application/json"},
-        )  # fmt: skip
-        with pytest.raises(urllib.error.HTTPError) as answer:
-            urllib.request.urlopen(request, timeout=30)
-        assert json.loads(answer.value.read())["code"] == "009"  # an empty registry
+        assert verify_unknown(base) == "009"  # an empty registry
         with redis_set.client(redis_set.master_port()) as r:
             assert len(r.keys("fp:*")) > before  # the miss, cached in the master
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+
+
+def test_a_host_started_before_the_redis_master_serves_degraded_then_uses_it(
+    tmp_path: Path,
+) -> None:
+    """Start order: the sentinels answer but name a master that is not up yet. The host
+    serves from ClickHouse (degraded), then uses Redis once the master answers."""
+    (tmp_path / "host").mkdir()
+    (tmp_path / "redis").mkdir()
+    with prepared(tmp_path / "redis") as redis_set:
+        for port in redis_set.sentinels:
+            redis_set.start(port)
+        for port in redis_set.sentinels:
+            _wait_until(lambda port=port: redis_set.client(port, auth=False).ping(), "sentinel")
+        with unit_running(tmp_path / "host", redis_set.url()) as (base, proc):
+            assert verify_unknown(base) == "009"  # answered from ClickHouse alone
+            ready = readyz(base)
+            assert (ready["status"], ready["cache"]) == ("degraded", "degraded")
+            redis_set.start(redis_set.master)
+            _wait_until(lambda: readyz(base)["cache"] == "ok", "the host to use Redis again")
+            assert verify_unknown(base) == "009"
+            with redis_set.client(redis_set.master) as r:
+                assert r.keys("fp:*")  # the miss, cached in the master
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
