@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis.exceptions
 
 from tests.api.support import prefix
-from verify._cache import Probe, State, Window, open_redis_cache, redis_server_binary
+from verify._cache import Probe, State, Window, open_redis_cache, redis_client, redis_server_binary
 
 WINDOW = Window(
     daily_limit=5, day_tag="20260101", day_expire_at=4_000_000_000, ip_limit=0, minute=1
@@ -72,3 +74,31 @@ async def test_cache_through_sentinel(sentinel: int) -> None:
         assert (hit.state, hit.count, hit.value) == (State.HIT, 2, b"v")
     finally:
         await cache.aclose()
+
+
+async def test_a_dead_sentinel_is_asked_once_not_retried() -> None:
+    """Each master lookup asks each sentinel once: with redis-py's default retries on the
+    sentinel connections, a worker whose sentinels were all away stalled 11-14 s a lookup
+    (here: a listener that hangs up at once, counting the connections)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(conn)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    port = listener.getsockname()[1]
+    client = redis_client(f"redis+sentinel://127.0.0.1:{port}/mymaster")
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await client.ping()
+        assert len(connections) == 1
+    finally:
+        listener.close()
+        await client.aclose()

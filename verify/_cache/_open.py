@@ -36,7 +36,12 @@ def redis_client(url: str) -> aioredis.Redis:
         path = [p for p in parts.path.split("/") if p]
         service = path[0] if path else "mymaster"
         db = int(path[1]) if len(path) > 1 else 0
-        sentinel = Sentinel(nodes, password=password, db=db, **_OPTIONS)  # type: ignore[no-untyped-call]
+        # the sentinels get the same timeouts and no retries: redis-py's defaults
+        # (retries with backoff) stalled a lookup 11-14 s with no sentinel reachable
+        sentinel_options = {k: v for k, v in _OPTIONS.items() if k != "max_connections"}
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            nodes, sentinel_kwargs=sentinel_options, password=password, db=db, **_OPTIONS
+        )
         master: aioredis.Redis = sentinel.master_for(service)
         return master
     return aioredis.from_url(url, **_OPTIONS)
