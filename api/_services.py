@@ -40,6 +40,14 @@ RECORD_INTERVAL_S = 3.0
 """Default seconds between writes of recorded verifications (``FAPIAO_RECORD_INTERVAL``)."""
 
 
+def shares_store(settings: Settings) -> bool:
+    """Whether other processes (this host's workers, other hosts) may load the same
+    invoice from the store at once: with a ClickHouse server, whatever ``--workers``
+    says here (hosts of one worker each share it too); never with embedded chDB,
+    which one process owns."""
+    return not settings.clickhouse.url.startswith("chdb:")
+
+
 class Services:
     """Everything the routes need; ``await Services.open(settings)`` / ``await aclose()``."""
 
@@ -103,7 +111,7 @@ class Services:
                 settings,
                 run=self.run,
                 observer=observer,
-                cross_process_lock=settings.api.workers > 1,
+                cross_process_lock=shares_store(settings),
             )
             verifier_box.append(self.verifier)
             await self._start_poller(poll_interval)

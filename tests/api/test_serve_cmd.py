@@ -60,3 +60,14 @@ def test_a_signal_landing_while_the_main_loop_holds_its_lock_does_not_hang(handl
     assert returned.wait(5), "the handler waited for a lock its own thread holds"
     assert wakeup.wait(5)
     assert server.interrupt_signal or server.reload_signal
+
+
+def test_misses_take_the_cross_process_load_lock_only_with_a_shared_store(tmp_path: Path) -> None:
+    from api._services import shares_store
+
+    embedded = Settings.from_env({"FAPIAO_DATA_DIR": str(tmp_path), "FAPIAO_WORKERS": "4"})
+    server = Settings.from_env(
+        {"FAPIAO_DATA_DIR": str(tmp_path), "FAPIAO_CLICKHOUSE_URL": "http://ch:8123/fapiao"}
+    )
+    assert server.api.workers == 1  # a host of one worker still shares the server
+    assert (shares_store(embedded), shares_store(server)) == (False, True)
