@@ -30,16 +30,18 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  known modules' pixels; else geometry from the window itself and
                  a lens disk and Gaussian from those pixels), read by zxing:
                  0.2-0.5 s a sheet;
-12. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
+12. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
+                 the sheets found, or one its sheet's window misses);
+13. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
-13. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+14. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-14. ``grid``     the densest window of each sheet not fitted yet, its streak-
+15. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-15. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-16. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-17. ``motion``   Richardson-Lucy with a streak;
-18. ``others``   pyzbar and OpenCV's detectors on the working image and its
+16. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+17. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+18. ``motion``   Richardson-Lucy with a streak;
+19. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -172,6 +174,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
     ("forward", fits.forward_stage),
+    ("fwd_blobs", fits.forward_blobs_stage),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),
     ("grid", fits.grid_stage),

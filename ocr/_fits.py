@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ocr import _deblur, _forward, _grid
+from ocr import _deblur, _forward, _grid, _streaks
 from ocr import _readers as readers
 from ocr import _window_memo as memo
 from ocr._image import Picture
@@ -111,30 +111,80 @@ def forward_stage(p: Picture) -> Iterable[str]:
             memo.read_sheets(p).add(sheet)
 
 
+def forward_blobs_stage(p: Picture) -> Iterable[str]:
+    """The forward model (``read_forward``) on the textured blobs that no sheet
+    explains: a code outside every sheet found, or one its sheet's window misses
+    (2 MP combined-12: the sheet found wrong under a strong perspective, its QR
+    window 100 px off the code and the finders there give a code of 67 x 29 px; the
+    blob is on the code). A blob is skipped when its centre lies in a read sheet's
+    densest window or in a window where ``forward`` found a square code (that code
+    again). Runs only on photos still unread after ``forward``; a blob of text is
+    mostly turned away by its finder triples' quality (~0.05 s)."""
+    import cv2
+
+    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
+    read = memo.read_sheets(p)
+    windows = memo.blob_windows(p)
+    centres: list[np.ndarray] = p.memo["blob_centres"]  # type: ignore[assignment]
+    for window, quad, centre in zip(windows, memo.blob_quads(p), centres, strict=True):
+        if p.expired():
+            return
+        point = (float(centre[0]), float(centre[1]))
+        explained = [quads[sheet] for sheet in read] + memo.forward_windows(p)
+        if any(cv2.pointPolygonTest(q.astype(np.float32), point, False) >= 0 for q in explained):
+            continue
+        if _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
+            sharp = next(_streaks.refined(window), None)
+            texts = read_forward(p, window if sharp is None else sharp, quad, blob=True)
+        else:
+            texts = read_forward(p, window, quad, defocused=True, blob=True)
+        yield from texts
+
+
 def read_forward(
-    p: Picture, window: np.ndarray, quad: np.ndarray, *, defocused: bool = False
+    p: Picture,
+    window: np.ndarray,
+    quad: np.ndarray,
+    *,
+    defocused: bool = False,
+    blob: bool = False,
 ) -> list[str]:
     """The texts zxing reads from the module grids the forward model solves for the
     likeliest geometry and blur (``_forward``: a streak, or with ``defocused`` a lens
-    disk and a Gaussian); [] when none reads."""
+    disk and a Gaussian); [] when none reads. A window whose finders give a square
+    code of ``MIN_BLOB_MODULE_PX`` to ``MAX_MODULE_PX`` is recorded
+    (``_window_memo.forward_windows``). With ``blob`` (a blob's
+    window, not rectified by a sheet): finder triples of quality
+    ``MIN_BLOB_TRIPLE`` or more, modules of ``MIN_BLOB_MODULE_PX`` or more, the
+    alignment pattern's homography, and the out-of-focus solve refined too."""
     gray = p.full()
     likely = []
-    for n, hmf in _forward.geometries(window, quad):
+    floor = _forward.MIN_BLOB_TRIPLE if blob else -np.inf
+    shown = False  # a square code of modules a blob's could be
+    for n, hmf in _forward.geometries(window, quad, alignment=blob, min_quality=floor):
         if p.expired():
             return []
-        if _forward.module_px(hmf, n) > _forward.MAX_MODULE_PX:
+        px = _forward.module_px(hmf, n)
+        if px > _forward.MAX_MODULE_PX or not _forward.squarish(hmf, n):
+            continue
+        if px >= _forward.MIN_BLOB_MODULE_PX:
+            shown = True
+        elif blob:
             continue
         if _forward.cells(hmf, n) > _forward.MAX_CELLS:
             continue
         found: list[tuple[float, tuple[float, float] | None, list[np.ndarray]]]
         if defocused:
-            found = [(r, None, k) for r, _, _, k in _forward.defocus(gray, hmf, n)]
+            start = (1.0, 0.0) if blob else None
+            found = [(r, start, k) for r, _, _, k in _forward.defocus(gray, hmf, n)]
         else:
             found = [
                 (r, (length, deg), [k]) for r, length, deg, k in _forward.streaks(gray, hmf, n)
             ]
         if found and found[0][0] <= _forward.MAX_RESIDUAL:
             likely.append((found[0][0], n, hmf, found[0][1:]))
+    if shown:  # the window shows a code: a blob in it is that code
+        memo.forward_windows(p).append(quad)
     for _, n, hmf, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []

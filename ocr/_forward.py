@@ -35,6 +35,17 @@ MARGIN = 3
 """Quiet-zone modules modelled around the code (light paper)."""
 MAX_MODULE_PX = 3.0
 """Codes with larger modules (frame pixels) are left to the other stages."""
+MIN_BLOB_MODULE_PX = 1.3
+"""Codes with smaller modules (frame pixels) are not solved on a blob's window: the
+known modules of a wrong module count fit them too (2 MP glare-6: a count of 53 at
+0.77 px a module, fit 0.031, then 1.4 s of solve and refinement for nothing), and
+on the tuning split no code under ~1.35 px a module reads even from its true
+geometry."""
+MIN_BLOB_TRIPLE = 1.3
+"""The finder triple quality (``_finders.finder_triples``: three correlations less
+the shape's penalties) a blob's window must show to be solved: 1.6-1.8 on the codes
+of 2 MP tuning combined-12 and -26, 0.8-1.2 on blobs of text (~0.1-0.2 s of fits
+each, saved)."""
 MAX_RESIDUAL = 0.08
 """The known modules' fit (``streaks``) that a geometry must reach to be solved: the
 right ones reach 0.03-0.06 on the 2 MP streak photos, wrong ones 0.15-0.5."""
@@ -105,6 +116,22 @@ def module_px(hmf: np.ndarray, n: int) -> float:
     """Frame pixels a module (mean side of the code)."""
     c = corners_of(hmf, n)
     return float(np.mean([np.hypot(*(c[(i + 1) % 4] - c[i])) for i in range(4)]) / n)
+
+
+MAX_SIDE_RATIO = 2.0
+"""A code's longest side over its shortest, in the frame, that a geometry may have:
+a printed code is square, and the photos' perspective stretches it to at most 1.72
+(the true codes of 2 MP `perspective`, `combined`, `multi`, `rotation`, tuning seeds
+0-29: 167 codes). A window rectified from a sheet found wrong (2 MP combined-12:
+215 x 100 px around a 70 px code) gives finder triples whose code is 67 x 29 px
+(2.27), and its solve and refinement cost 1.1 s for nothing."""
+
+
+def squarish(hmf: np.ndarray, n: int) -> bool:
+    """Whether the code's sides in the frame are within ``MAX_SIDE_RATIO`` of each other."""
+    c = corners_of(hmf, n)
+    sides = np.hypot(*(np.roll(c, -1, axis=0) - c).T)
+    return bool(sides.max() <= MAX_SIDE_RATIO * sides.min())
 
 
 def streaks(
@@ -271,13 +298,20 @@ def _solve(
     return grids
 
 
-def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarray]]:
+def geometries(
+    window: np.ndarray, quad: np.ndarray, *, alignment: bool = False, min_quality: float = -np.inf
+) -> list[tuple[int, np.ndarray]]:
     """(module count, module -> frame homography) from the two likeliest finder
     triples on ``window`` (rectified from the frame's ``quad``, 400 px): per triple,
-    the module count whose known modules split best, its affine map."""
+    the module count whose known modules split best, its affine map; with
+    ``alignment``, the homography through the alignment pattern too where it is
+    found (a blob's window is not rectified by its sheet: 2 MP combined-12, seen
+    at a perspective of 0.34, has a corner 2.2 px off by the affine map, 0.6 px by
+    the alignment pattern's homography). Triples whose quality (``finder_triples``)
+    is under ``min_quality`` are left out."""
     import cv2
 
-    from ocr._finders import affine, finder_triples, to_image
+    from ocr._finders import affine, finder_triples, refine_alignment, to_image
     from ocr._grid_model import Model, split
 
     g = np.ascontiguousarray(window, dtype=np.float32)
@@ -285,7 +319,9 @@ def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarr
     dst = np.array([[0, 0], [side_px, 0], [side_px, side_px], [0, side_px]], np.float32)
     to_frame = cv2.getPerspectiveTransform(dst, quad.astype(np.float32))
     out = []
-    for _, tri in finder_triples(g)[:2]:
+    for quality, tri in finder_triples(g)[:2]:
+        if quality < min_quality:
+            continue
         side = (float(np.hypot(*(tri[1] - tri[0]))) + float(np.hypot(*(tri[2] - tri[0])))) / 2
         best = None
         for n in range(21, 58, 4):
@@ -298,6 +334,8 @@ def geometries(window: np.ndarray, quad: np.ndarray) -> list[tuple[int, np.ndarr
                 best = (q, n, corners)
         if best is not None:
             _, n, corners = best
+            if alignment:
+                corners = to_image(refine_alignment(g, tri, n), Model(n).square).astype(np.float32)
             frame = cv2.perspectiveTransform(corners[None], to_frame)[0]
             square = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
             out.append((n, cv2.getPerspectiveTransform(square, frame).astype(np.float64)))

@@ -79,14 +79,18 @@ def crop(gray: np.ndarray, pts: np.ndarray, *, margin: float = 0.25, out: int = 
     """The quadrilateral ``pts`` with a margin, warped upright to ``out`` x ``out`` pixels."""
     import cv2
 
-    centre = pts.mean(axis=0)
-    grown = (pts - centre) * (1 + 2 * margin) + centre
-    order = _order(grown)
     dst = np.array([[0, 0], [out - 1, 0], [out - 1, out - 1], [0, out - 1]], np.float32)
-    m = cv2.getPerspectiveTransform(order, dst)
+    m = cv2.getPerspectiveTransform(grown(pts, margin), dst)
     return cv2.warpPerspective(
         gray, m, (out, out), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def grown(pts: np.ndarray, margin: float) -> np.ndarray:
+    """The quadrilateral ``pts`` grown by ``margin`` of its size on every side, its
+    corners in ``crop``'s order (the crop's corners in the frame)."""
+    centre = pts.mean(axis=0)
+    return _order((pts - centre) * (1 + 2 * margin) + centre)
 
 
 def _order(pts: np.ndarray) -> np.ndarray:

@@ -84,6 +84,13 @@ def streak_fitted(p: Picture) -> set[int]:
     return fitted
 
 
+def forward_windows(p: Picture) -> list[np.ndarray]:
+    """The frame quadrilaterals of the windows in which the ``forward`` stages found
+    a square code (solved or not): a blob there is that code again."""
+    quads: list[np.ndarray] = p.memo.setdefault("forward_windows", [])  # type: ignore[assignment]
+    return quads
+
+
 def first_streak(p: Picture, sheet: int, window: np.ndarray) -> np.ndarray | None:
     """A sheet's densest window deconvolved with its likeliest stripe streak, made
     once (``measured`` makes it first, ``grid`` fits it)."""
@@ -141,13 +148,25 @@ def blob_windows(p: Picture) -> list[np.ndarray]:
         full = p.full()
         f = full.shape[1] / small.shape[1]
         found = _regions.blobs(small)[:BLOB_WINDOWS]
-        p.memo["blobs"] = [_regions.crop(full, pts * f, margin=0.3, out=400) for pts in found]
+        p.memo["blobs"] = [
+            _regions.crop(full, pts * f, margin=BLOB_MARGIN, out=400) for pts in found
+        ]
         p.memo["blob_centres"] = [pts.mean(axis=0) * f for pts in found]
+        p.memo["blob_quads"] = [_regions.grown(pts * f, BLOB_MARGIN) for pts in found]
     windows: list[np.ndarray] = p.memo["blobs"]
     return windows
 
 
 BLOB_WINDOWS = 3
+BLOB_MARGIN = 0.3
+"""A blob window's margin around the blob, a share of its side on each side."""
+
+
+def blob_quads(p: Picture) -> list[np.ndarray]:
+    """The frame corners of each blob window (``blob_windows``), in the window's order."""
+    blob_windows(p)
+    quads: list[np.ndarray] = p.memo["blob_quads"]  # type: ignore[assignment]
+    return quads
 
 
 def texture(crop: np.ndarray) -> float:

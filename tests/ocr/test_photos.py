@@ -367,3 +367,24 @@ def test_a_code_out_of_focus_is_read_through_the_forward_model(photos):
     assert residual < _forward.MAX_RESIDUAL
     assert 1.0 <= radius <= 2.0  # the generator's disk: 1.7 px
     assert rest[-1][0] > 2 * residual  # the blurs are told apart
+
+
+def test_a_code_its_sheet_window_misses_is_read_through_the_forward_model_on_its_blob(photos):
+    """2 MP combined-12 (perspective 0.34 and more faults): the sheet is found wrong,
+    its QR window (215 x 100 px) holds only part of the code (70 px), and the finders
+    there give no square code of a readable module size, so ``forward`` solves
+    nothing. The textured blob on the code is where no sheet explains it: the
+    forward model on the blob's window (the alignment pattern's homography, the
+    defocus fit, then the geometry refined) reads it, where no stage did before."""
+    from ocr import _fits, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(12, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_blobs"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    assert len(_window_memo.sheet_windows(picture)) == 1
+    assert list(_fits.forward_stage(picture)) == []
+    assert _window_memo.forward_windows(picture) == []  # the sheet's window shows no code
+    assert list(_fits.forward_blobs_stage(picture)) == photo.payloads
