@@ -150,7 +150,8 @@ def read_forward(
     blob: bool = False,
 ) -> list[str]:
     """The texts zxing reads from the module grids the forward model solves for the
-    likeliest geometry and blur (``_forward``: a streak, or with ``defocused`` a lens
+    likeliest geometry and blur (``_forward``: a streak after a Gaussian defocus
+    (``streaks_defocused``), or with ``defocused`` a lens
     disk and a Gaussian); [] when none reads. A window whose finders give a square
     code of ``MIN_BLOB_MODULE_PX`` to ``MAX_MODULE_PX`` is recorded
     (``_window_memo.forward_windows``). With ``blob`` (a blob's
@@ -173,14 +174,12 @@ def read_forward(
             continue
         if _forward.cells(hmf, n) > _forward.MAX_CELLS:
             continue
-        found: list[tuple[float, tuple[float, float] | None, list[np.ndarray]]]
+        found: list[tuple[float, tuple[float, ...] | None, list[np.ndarray]]]
         if defocused:
             start = (1.0, 0.0) if blob else None
             found = [(r, start, k) for r, _, _, k in _forward.defocus(gray, hmf, n)]
         else:
-            found = [
-                (r, (length, deg), [k]) for r, length, deg, k in _forward.streaks(gray, hmf, n)
-            ]
+            found = list(_forward.streaks_defocused(gray, hmf, n))
         if found and found[0][0] <= _forward.MAX_RESIDUAL:
             likely.append((found[0][0], n, hmf, found[0][1:]))
     if shown:  # the window shows a code: a blob in it is that code
