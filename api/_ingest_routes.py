@@ -1,10 +1,11 @@
 """``POST /internal/ingest``: the serving process loads batches that ``fapiao ingest``
 validated, because chDB admits only the process that owns the data directory.
 
-Loopback only and token-protected (the token is in the service's ``service.json``,
-mode 0600, see ingest/_handoff.py). Body: NDJSON of validated invoices
-(``?kind=invoices``) or events (``?kind=events``). After loading, the changed keys
-go to ``app.state.on_invoices_changed`` (cache eviction) before the response.
+Accepted from this host only (:func:`is_local_peer`) and token-protected (the token
+is in the service's ``service.json``, mode 0600, see ingest/_handoff.py). Body: NDJSON
+of validated invoices (``?kind=invoices``) or events (``?kind=events``). After loading,
+the changed keys go to ``app.state.on_invoices_changed`` (cache eviction) before the
+response.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
+from collections.abc import Mapping
 from functools import partial
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, Final
 
 import msgspec
@@ -36,14 +38,37 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> Re
     return Response(_encoder.encode(body), status_code=status, media_type="application/json")
 
 
-def _is_loopback(request: Request[Any, Any, Any]) -> bool:
-    client = request.client
-    if client is None or not client.host:
-        return False
+def _address(host: object) -> IPv4Address | IPv6Address | None:
+    if not isinstance(host, str) or not host:
+        return None
     try:
-        return ip_address(client.host).is_loopback
+        address = ip_address(host)
     except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack socket
+    return address
+
+
+def is_local_peer(scope: Mapping[str, Any]) -> bool:
+    """Whether the ASGI connection comes from this host.
+
+    True for a loopback peer, and for a peer whose address is the server's own address
+    of the connection (``scope["server"]``): a process on this host that connects to
+    the address the service is bound to (``FAPIAO_HOST=10.0.0.5``, where ``fapiao
+    ingest`` hands its rows to ``http://10.0.0.5:port``) gets that address as its
+    source, while another host's connection carries its own. A wildcard server address
+    (granian reports the bind address, ``0.0.0.0``) matches no peer; the hand-off then
+    goes over loopback. The token is checked as well, whatever this answers.
+    """
+    client, server = scope.get("client"), scope.get("server")
+    peer = _address(client[0]) if client else None
+    if peer is None:
         return False
+    if peer.is_loopback:
+        return True
+    local = _address(server[0]) if server else None
+    return local is not None and not local.is_unspecified and peer == local
 
 
 def _expected_token(state: Any) -> str | None:
@@ -78,8 +103,8 @@ def _lock(state: Any) -> asyncio.Lock:
 async def ingest_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     state = request.app.state
     kind = request.query_params.get("kind", "")
-    if not _is_loopback(request):
-        return _error(403, "forbidden", "internal ingest is accepted on loopback only")
+    if not is_local_peer(request.scope):
+        return _error(403, "forbidden", "internal ingest is accepted from this host only")
     expected = _expected_token(state)
     if expected is None:
         return _error(503, "ingest_unavailable", "this service has no ingest token")

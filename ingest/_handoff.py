@@ -3,7 +3,8 @@ and ``fapiao ingest`` hands its validated rows to it instead of opening chDB.
 
 - ``claim_data_dir(settings, url)``: held by the service for its life: an
   exclusive ``flock`` on ``<data_dir>/service.lock`` plus ``service.json``
-  (mode 0600) with the service's loopback URL and a random token.
+  (mode 0600) with the URL this host reaches the service at (loopback for a
+  wildcard bind address, else the bound address) and a random token.
 - ``find_service(settings)``: the running service's handle, or None when no
   live process holds the lock (a stale ``service.json`` is ignored).
 - ``ServiceSink``: posts NDJSON batches to ``POST /internal/ingest``.
@@ -39,7 +40,9 @@ class DataDirBusyError(FapiaoError):
 
 class ServiceHandle(msgspec.Struct, frozen=True, kw_only=True):
     url: str
-    """Base URL on loopback, e.g. ``http://127.0.0.1:8000``."""
+    """Base URL this host reaches the service at, e.g. ``http://127.0.0.1:8000``; the
+    bound address when it is not a wildcard (the route accepts this host's connections
+    to it, api/_ingest_routes.py ``is_local_peer``)."""
     token: str
     pid: int
 

@@ -3,6 +3,7 @@ status changes are visible to the next verification at once; the handoff's guard
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,11 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from ipaddress import ip_address
 from pathlib import Path
 
 import httpx
 import pytest
 
+from api._ingest_routes import is_local_peer
 from api.cli import main as fapiao
 from ingest._handoff import (
     TOKEN_HEADER,
@@ -33,10 +36,29 @@ def _settings(data_dir: Path) -> Settings:
     return Settings.from_env({"FAPIAO_DATA_DIR": str(data_dir)})
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _own_non_loopback_ipv4() -> str | None:
+    """An IPv4 address of this machine that is not loopback (the one its route out
+    uses: a UDP connect sends nothing), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("203.0.113.1", 9))  # TEST-NET-3: only the routing table is asked
+        except OSError:
+            return None
+        address = str(s.getsockname()[0])
+    if ip_address(address).is_loopback or ip_address(address).is_unspecified:
+        return None
+    with socket.socket() as s:
+        try:
+            s.bind((address, 0))
+        except OSError:
+            return None
+    return address
 
 
 def test_claim_is_exclusive_and_find_service_sees_only_a_live_claim(tmp_path: Path) -> None:
@@ -73,21 +95,50 @@ def test_ingest_route_refuses_non_loopback_clients() -> None:
     assert response.json()["error"]["code"] == "forbidden"
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    data_dir = tmp_path / "var"
-    port = _free_port()
+@pytest.mark.parametrize(
+    ("client", "server", "local"),
+    [
+        (("127.0.0.1", 5000), ("127.0.0.1", 8000), True),
+        (("127.0.0.1", 5000), ("0.0.0.0", 8000), True),  # wildcard bind, hand-off on loopback
+        (("127.0.0.2", 5000), ("127.0.0.2", 8000), True),
+        (("::1", 5000), ("::1", 8000), True),
+        (("::ffff:127.0.0.1", 5000), ("::", 8000), True),  # dual-stack socket
+        (("10.0.0.5", 5000), ("10.0.0.5", 8000), True),  # this host to its bound address
+        (("10.0.0.5", 5000), ("10.0.0.5", "8000"), True),  # granian's port is a string
+        (("10.0.0.9", 5000), ("10.0.0.5", 8000), False),  # another host of the network
+        (("10.0.0.9", 5000), ("0.0.0.0", 8000), False),
+        (("0.0.0.0", 5000), ("0.0.0.0", 8000), False),
+        (("fe80::2", 5000), ("fe80::1", 8000), False),
+        (("testclient", 50000), ("testserver.local", 80), False),
+        (None, ("10.0.0.5", 8000), False),
+        (("10.0.0.5", 5000), None, False),
+    ],
+)
+def test_only_a_peer_on_this_host_is_local(
+    client: tuple[str, object] | None, server: tuple[str, object] | None, local: bool
+) -> None:
+    """Loopback, or the server's own address of the connection (what a process on this
+    host connecting to the bound address comes from); never a stranger's address."""
+    assert is_local_peer({"type": "http", "client": client, "server": server}) is local
+
+
+@contextlib.contextmanager
+def _serving(data_dir: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """``fapiao serve`` on ``host`` and a free port, embedded; its base URL. Killed after
+    (SIGTERM, then its whole process group)."""
+    port = _free_port(host)
     env = {**os.environ, "FAPIAO_DATA_DIR": str(data_dir), "FAPIAO_RATE_LIMIT_PER_IP": "0"}
     env.pop("FAPIAO_CLICKHOUSE_URL", None)
     env.pop("FAPIAO_REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -99,14 +150,23 @@ def service(tmp_path: Path) -> Iterator[tuple[Path, str]]:
                 pass
             assert time.monotonic() < deadline, "fapiao serve did not become ready"
             time.sleep(0.3)
-        yield data_dir, base
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a worker the parent left behind
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    data_dir = tmp_path / "var"
+    with _serving(data_dir) as base:
+        yield data_dir, base
 
 
 def _verify(base: str, record: dict[str, str]) -> dict[str, object]:
@@ -147,3 +207,29 @@ def test_ingest_while_serving_hands_rows_over_and_status_shows_at_once(
     assert (bad_kind.status_code, bad_kind.json()["error"]["code"]) == (400, "invalid_kind")
     garbage = httpx.post(url, params={"kind": "events"}, headers=good, content=b'{"a": 1}\n')
     assert (garbage.status_code, garbage.json()["error"]["code"]) == (400, "invalid_body")
+
+
+def test_ingest_hands_over_to_a_service_bound_to_a_non_loopback_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``FAPIAO_HOST`` set to this machine's own address (deploy/README's layout): the
+    hand-off connects to that address, so its peer is not loopback; it used to get 403."""
+    host = _own_non_loopback_ipv4()
+    if host is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to serve on")
+    data_dir = tmp_path / "var"
+    with _serving(data_dir, host) as base:
+        handle = find_service(_settings(data_dir))
+        assert handle is not None
+        assert handle.url == base  # the bound address, not loopback
+        record = digital_invoice(2)
+        path = write(tmp_path / "inv.ndjson", ndjson([record]))
+        code = fapiao(["ingest", "--no-progress", "--data-dir", str(data_dir), str(path)])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert "handing rows to the service" in err
+        assert _verify(base, record)["code"] == "001"
+
+        url = f"{base}/internal/ingest"  # from this host, to the bound address
+        no_token = httpx.post(url, params={"kind": "events"}, content=b"")
+        assert (no_token.status_code, no_token.json()["error"]["code"]) == (401, "unauthorized")
