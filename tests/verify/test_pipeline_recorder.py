@@ -1,13 +1,16 @@
-"""The verification recorder: batches off the response path, retries, spools at shutdown."""
+"""The verification recorder: batches off the response path, retries, spools at shutdown,
+spills to the spool past ``max_pending`` while the store is down and replays when it returns."""
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from verify import EventKind, open_store
 from verify._recorder import EventRecorder, verified_event
@@ -183,3 +186,118 @@ def test_a_batch_is_built_into_the_same_events_as_one_by_one(tmp_path: Path) -> 
         {"result": "001"}, {"result": "006"}, _events(1)[0].detail, {"result": "001"}
     ]  # fmt: skip
     assert built[1].event_time == WHEN + dt.timedelta(seconds=0.25)
+
+
+def _spool_lines(spool_dir: Path) -> list[bytes]:
+    return [
+        line
+        for path in sorted(spool_dir.glob("verified-*.ndjson"))
+        for line in path.read_bytes().splitlines()
+    ]
+
+
+def _raw_counts(store: Any) -> tuple[int, int]:
+    """Rows in invoice_events as written (no read-time dedup) and distinct event ids."""
+    rows = store._client.query("SELECT count(), uniqExact(event_id) FROM invoice_events")
+    total, distinct = rows.result_rows[0]
+    return int(total), int(distinct)
+
+
+async def test_store_down_past_max_pending_spills_the_oldest_and_replays_when_it_returns(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Memory stays within ``max_pending`` however long the store is away; the spilled
+    verifications reach the store once it takes writes again, each exactly once."""
+    key = "26427000000316294884"
+    spool_dir = tmp_path / "spool"
+    store = open_store(store_url)
+    try:
+        rec = EventRecorder(store, interval=3600, max_batch=10, max_pending=40, spool_dir=spool_dir)
+        # no start(): these flushes stand for the loop's ticks (a loop woken meanwhile
+        # would try a write of its own)
+        store._client.command(f"DROP DATABASE {store.database}")  # the store goes away
+        when = WHEN.timestamp()
+        total = 0
+        for round_ in range(6):  # every verification while it is down; a failed tick each
+            for _ in range(35 if round_ else 130):  # the first burst: 3x the limit at once
+                rec.verified(key, "web", "001", when + total)
+                total += 1
+            assert not await rec.flush(drain=False)
+            assert rec.pending <= 40
+        assert rec.failures == 6
+        spilled = _spool_lines(spool_dir)
+        assert rec.spilled == len(spilled) > 0
+        assert len(spilled) + rec.pending == total == 305
+        ids = {msgspec.json.decode(line)["event_id"] for line in spilled}
+        ids |= {e.event_id for e in rec.pending_for(key)}
+        assert len(ids) == total  # every verification once: on disk or in memory
+        assert not list(spool_dir.glob("*.part"))
+        newest = rec.event((total, key, when + total - 1, "web", "001")).event_id
+        assert newest in {e.event_id for e in rec.pending_for(key)}  # spills take the oldest
+
+        store._client.command(f"CREATE DATABASE {store.database}")  # back
+        store.migrate()
+        assert await rec.flush(drain=False)  # the next tick: buffer written, spool replayed
+        assert rec.pending == 0
+        assert list(spool_dir.iterdir()) == []
+        assert _raw_counts(store) == (total, total)  # each exactly once, as written
+        assert sorted(e.event_id for e in store.get_events(key)) == sorted(ids)
+        assert store.verification_counts([key]) == {key: total}
+        await rec.aclose()
+        assert list(spool_dir.iterdir()) == []
+    finally:
+        store.close()
+
+
+async def test_a_spill_left_by_a_failed_start_is_replayed_by_the_first_write(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A spool file the start could not replay (store down) waits on disk and goes in
+    with the first write that succeeds, not only at the next start."""
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    lines = [msgspec.json.encode(e) for e in _events(3)]
+    (spool_dir / "verified-aaaaaaaaaaaa.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    store = open_store(store_url)
+    try:
+        store._client.command(f"DROP DATABASE {store.database}")
+        rec = EventRecorder(store, interval=3600, spool_dir=spool_dir)
+        await rec.start()
+        assert len(list(spool_dir.iterdir())) == 1  # kept: the store refused it
+        rec.record(_events(4)[3])
+        assert not await rec.flush()
+        store._client.command(f"CREATE DATABASE {store.database}")
+        store.migrate()
+        assert await rec.flush()
+        assert list(spool_dir.iterdir()) == []
+        stored = store.get_events("26427000000316294884")
+        assert sorted(e.event_id for e in stored) == ["e0", "e1", "e2", "e3"]
+        await rec.aclose()
+    finally:
+        store.close()
+
+
+async def test_without_a_spool_directory_memory_keeps_everything_and_warns_once(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "26427000000316294884"
+    store = open_store(store_url)
+    try:
+        rec = EventRecorder(store, interval=3600, max_batch=10, max_pending=20)
+        store._client.command(f"DROP DATABASE {store.database}")
+        when = WHEN.timestamp()
+        with caplog.at_level(logging.WARNING, logger="fapiao.recorder"):
+            for i in range(100):
+                rec.verified(key, "api", "001", when + i)
+                if i % 25 == 24:
+                    assert not await rec.flush(drain=False)
+        assert rec.pending == 100  # nothing dropped
+        warned = [r for r in caplog.records if "no spool directory" in r.getMessage()]
+        assert len(warned) == 1
+        store._client.command(f"CREATE DATABASE {store.database}")
+        store.migrate()
+        assert await rec.flush()
+        assert rec.pending == 0
+        assert _raw_counts(store) == (100, 100)
+    finally:
+        store.close()
