@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from ipaddress import ip_address
 from pathlib import Path
 
 import httpx
@@ -36,29 +35,10 @@ def _settings(data_dir: Path) -> Settings:
     return Settings.from_env({"FAPIAO_DATA_DIR": str(data_dir)})
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
+def _free_port() -> int:
     with socket.socket() as s:
-        s.bind((host, 0))
+        s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _own_non_loopback_ipv4() -> str | None:
-    """An IPv4 address of this machine that is not loopback (the one its route out
-    uses: a UDP connect sends nothing), or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("203.0.113.1", 9))  # TEST-NET-3: only the routing table is asked
-        except OSError:
-            return None
-        address = str(s.getsockname()[0])
-    if ip_address(address).is_loopback or ip_address(address).is_unspecified:
-        return None
-    with socket.socket() as s:
-        try:
-            s.bind((address, 0))
-        except OSError:
-            return None
-    return address
 
 
 def test_claim_is_exclusive_and_find_service_sees_only_a_live_claim(tmp_path: Path) -> None:
@@ -123,22 +103,22 @@ def test_only_a_peer_on_this_host_is_local(
 
 
 @contextlib.contextmanager
-def _serving(data_dir: Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """``fapiao serve`` on ``host`` and a free port, embedded; its base URL. Killed after
+def _serving(data_dir: Path) -> Iterator[str]:
+    """``fapiao serve`` on 127.0.0.1 and a free port, embedded; its base URL. Killed after
     (SIGTERM, then its whole process group)."""
-    port = _free_port(host)
+    port = _free_port()
     env = {**os.environ, "FAPIAO_DATA_DIR": str(data_dir), "FAPIAO_RATE_LIMIT_PER_IP": "0"}
     env.pop("FAPIAO_CLICKHOUSE_URL", None)
     env.pop("FAPIAO_REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    base = f"http://{host}:{port}"
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -207,29 +187,3 @@ def test_ingest_while_serving_hands_rows_over_and_status_shows_at_once(
     assert (bad_kind.status_code, bad_kind.json()["error"]["code"]) == (400, "invalid_kind")
     garbage = httpx.post(url, params={"kind": "events"}, headers=good, content=b'{"a": 1}\n')
     assert (garbage.status_code, garbage.json()["error"]["code"]) == (400, "invalid_body")
-
-
-def test_ingest_hands_over_to_a_service_bound_to_a_non_loopback_address(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``FAPIAO_HOST`` set to this machine's own address (deploy/README's layout): the
-    hand-off connects to that address, so its peer is not loopback; it used to get 403."""
-    host = _own_non_loopback_ipv4()
-    if host is None:
-        pytest.skip("this machine has no non-loopback IPv4 address to serve on")
-    data_dir = tmp_path / "var"
-    with _serving(data_dir, host) as base:
-        handle = find_service(_settings(data_dir))
-        assert handle is not None
-        assert handle.url == base  # the bound address, not loopback
-        record = digital_invoice(2)
-        path = write(tmp_path / "inv.ndjson", ndjson([record]))
-        code = fapiao(["ingest", "--no-progress", "--data-dir", str(data_dir), str(path)])
-        err = capsys.readouterr().err
-        assert code == 0, err
-        assert "handing rows to the service" in err
-        assert _verify(base, record)["code"] == "001"
-
-        url = f"{base}/internal/ingest"  # from this host, to the bound address
-        no_token = httpx.post(url, params={"kind": "events"}, content=b"")
-        assert (no_token.status_code, no_token.json()["error"]["code"]) == (401, "unauthorized")
