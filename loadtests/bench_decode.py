@@ -146,7 +146,9 @@ def _report_alone(data: bytes, want: set[str], fd: int, libraries: tuple[str, ..
     for name in libraries:
         wall, cpu = time.perf_counter(), time.thread_time()
         gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-        got = {t.strip() for t in READERS[name](gray)}
+        if gray is None:  # not an image OpenCV decodes: no library reads it
+            raise ValueError("cv2.imdecode could not decode the photo")
+        got = {t.strip() for t in READERS[name](np.asarray(gray))}
         row = [name, want <= got, time.thread_time() - cpu, time.perf_counter() - wall]
         os.write(fd, json.dumps(row).encode() + b"\n")
 
@@ -298,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                 _, split, seed, category, size, *_ = job
                 row = {"size": size, "split": split, "category": category, "seed": seed}
                 out.write(json.dumps(row | {k: list(v) for k, v in m.items()}) + "\n")
-    table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float, str]]]] = defaultdict(list)
+    table: dict[tuple[str, str, str], list[dict[str, tuple[bool, float, str, float]]]] = (
+        defaultdict(list)
+    )
     for job, m in zip(jobs, measured, strict=True):
         _, split, _, category, size, *_ = job
         table[(size, split, category)].append(m)
@@ -334,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for category in (*categories, "ALL"):
             rows = [r for split in splits for r in table[(size, split, category)]]
-            by = defaultdict(int)
+            by: defaultdict[str, int] = defaultdict(int)
             for r in rows:
                 by[r["cascade"][2] if r["cascade"][0] else "missed"] += 1
             print(

@@ -36,7 +36,7 @@ def disk_kernel(radius: float) -> np.ndarray:
     size = 2 * math.ceil(radius) + 3
     c = size // 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - c
-    k = np.clip(radius + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)
+    k: np.ndarray = np.clip(radius + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)
     return k / float(k.sum())
 
 
@@ -78,7 +78,8 @@ def _stretch(x: np.ndarray) -> np.ndarray:
     """Float image to uint8 by its 1st-99th percentiles (ringing overshoots clipped)."""
     lo, hi = np.percentile(x, (1, 99))
     scale = 255.0 / max(float(hi - lo), 1e-3)
-    return np.clip((x - lo) * scale, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip((x - lo) * scale, 0, 255).astype(np.uint8)
+    return out
 
 
 def anisotropy(gray: np.ndarray) -> float:

@@ -39,10 +39,12 @@ def template(modules: np.ndarray, s: float, blur: float) -> np.ndarray:
     return cv2.GaussianBlur(t, (0, 0), blur * s) if blur else t
 
 
-def _peaks(score: np.ndarray, count: int, radius: float, floor: float) -> list[tuple[float, ...]]:
+def _peaks(
+    score: np.ndarray, count: int, radius: float, floor: float
+) -> list[tuple[float, float, float]]:
     """The best ``count`` local maxima (x, y, value) at least ``radius`` apart, sub-pixel."""
     score = score.copy()
-    out = []
+    out: list[tuple[float, float, float]] = []
     r = max(1, int(radius))
     for _ in range(count):
         y, x = np.unravel_index(int(np.argmax(score)), score.shape)
@@ -56,7 +58,7 @@ def _peaks(score: np.ndarray, count: int, radius: float, floor: float) -> list[t
         if 0 < y < score.shape[0] - 1:
             a, b, c = score[y - 1, x], v, score[y + 1, x]
             dy = float(0.5 * (a - c) / (a - 2 * b + c)) if a - 2 * b + c < 0 else 0.0
-        out.append((x + dx, y + dy, v))
+        out.append((float(x) + dx, float(y) + dy, v))
         score[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] = -1
     return out
 

@@ -67,7 +67,8 @@ def _kernel(radius: float) -> np.ndarray:
 
     k = np.pad(_deblur.disk_kernel(radius), 4)
     k = cv2.filter2D(k, -1, _deblur.gauss_kernel(GAUSS))
-    return (k / k.sum()).astype(np.float32)
+    out: np.ndarray = (k / k.sum()).astype(np.float32)
+    return out
 
 
 def _sharpened(p: Picture, sheet: int) -> np.ndarray | None:
@@ -92,7 +93,7 @@ def _sharpened(p: Picture, sheet: int) -> np.ndarray | None:
     if radius is None or radius > side / WINDOW_MODULES * MAX_MODULES or min(crop.shape) < 64:
         return None  # no dip, or a disk so wide the dip is the code's own texture
     sharp = _deblur.Wiener(crop).apply(_kernel(radius), NSR)
-    made[sheet] = _sheet.rectify(sharp, q - np.float32([x0, y0]), out_w=400, out_h=400)
+    made[sheet] = _sheet.rectify(sharp, q - np.array([x0, y0], np.float32), out_w=400, out_h=400)
     return made[sheet]
 
 

@@ -39,7 +39,7 @@ def grids(g: np.ndarray, *, candidates: int = 2, deblur: bool = True) -> Iterato
     """
     g = np.ascontiguousarray(g, dtype=np.float32)
     models: dict[int, Model] = {}
-    found = []
+    found: list[tuple[float, int, np.ndarray]] = []  # (split, module count, corners)
     for _, tri in finder_triples(g):
         side = (float(np.hypot(*(tri[1] - tri[0]))) + float(np.hypot(*(tri[2] - tri[0])))) / 2
         for n in range(21, 58, 4):

@@ -6,6 +6,7 @@ and a window's likeliest streak deconvolution (``measured`` makes it, ``grid`` f
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 import numpy as np
 
@@ -41,8 +42,7 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
         ]
         p.memo["windows"] = [[crop for crop, _ in sheet] for sheet in ranked]
         p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]
-    windows: list[list[np.ndarray]] = p.memo["windows"]
-    return windows
+    return cast("list[list[np.ndarray]]", p.memo["windows"])
 
 
 def inside_densest(p: Picture, centre: np.ndarray) -> bool:
@@ -153,8 +153,7 @@ def blob_windows(p: Picture) -> list[np.ndarray]:
         ]
         p.memo["blob_centres"] = [pts.mean(axis=0) * f for pts in found]
         p.memo["blob_quads"] = [_regions.grown(pts * f, BLOB_MARGIN) for pts in found]
-    windows: list[np.ndarray] = p.memo["blobs"]
-    return windows
+    return cast("list[np.ndarray]", p.memo["blobs"])
 
 
 BLOB_WINDOWS = 3
