@@ -8,6 +8,7 @@ H2's ingest routes and H6's phone page are mounted here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 from collections.abc import AsyncIterator
@@ -25,9 +26,9 @@ from api._clientip import ClientIp
 from api._edge import Edge
 from api._errors import handle_exception
 from api._logging import configure_logging
-from api._metrics import Metrics
+from api._metrics import Metrics, metrics_dir
 from api._middleware import ObserveMiddleware
-from api._ops import bench_noop, healthz, metrics, readyz
+from api._ops import bench_noop, healthz, metrics, publish_metrics, readyz, sample_gauges
 from api._routes import verify_get, verify_image, verify_post
 from api._services import Services
 from verify import FapiaoError, InvoiceStore, Settings, get_settings
@@ -59,7 +60,8 @@ def create_app(
 ) -> Litestar:
     """The service as an ASGI app; ``store`` and ``redis_prefix`` let tests share engines."""
     settings = settings or get_settings()
-    metrics_ = Metrics()
+    # with several workers their metrics are published to a directory they share
+    metrics_ = Metrics(metrics_dir(settings.data_dir, settings.api.workers))
     if bench is None:
         bench = os.environ.get("FAPIAO_BENCH") == "1"
     access_log = os.environ.get("FAPIAO_ACCESS_LOG", "0") == "1"
@@ -92,6 +94,9 @@ def create_app(
             host = settings.api.host if ":" not in settings.api.host else f"[{settings.api.host}]"
             base_url = f"http://{host}:{settings.api.port}"
             print(describe(samples, base_url, settings.data_dir), flush=True)
+        publisher = None
+        if metrics_.shared is not None:
+            publisher = asyncio.create_task(publish_metrics(metrics_, services))
         # Everything built so far (Litestar's app, chDB's client, the held data) lives as
         # long as the process: out of the collector's sight, a full collection no longer
         # walks it (~80 ms each, about once a second under load: ~28 µs a request).
@@ -101,7 +106,16 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
-            await services.aclose()
+            if publisher is not None:
+                publisher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await publisher
+            try:
+                await services.aclose()
+            finally:
+                if metrics_.shared is not None:
+                    sample_gauges(metrics_, services)
+                    metrics_.close()  # counters published a last time, live gauges dropped
 
     routes: list[Any] = [verify_post, verify_get, verify_image, healthz, readyz, metrics]
     routes += _extra_routes()

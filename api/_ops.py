@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -11,9 +12,12 @@ from litestar.params import Body
 from litestar.response.base import ASGIResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api._metrics import Metrics
 from api._render import encode
 from api._reply import json_reply
 from api._routes import VerifyRequest
+
+log = logging.getLogger("fapiao.metrics")
 
 
 @get("/healthz", summary="Liveness", tags=["ops"])
@@ -45,16 +49,34 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=True)
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    state = request.app.state
-    m = state.metrics
-    services = state.services
+def sample_gauges(m: Metrics, services: Any) -> None:
+    """The figures a worker reads from its services rather than counts as they happen."""
     m.cache_state.set(0 if services.cache.state != "degraded" else 1)
     m.recorder_pending.set(services.recorder.pending)
     batcher = services.verifier._batcher
+    m.batch_totals = (batcher.items, batcher.batches)
     if batcher.batches:
         m.batch_size.set(batcher.items / batcher.batches)
+
+
+async def publish_metrics(m: Metrics, services: Any, interval: float = 1.0) -> None:
+    """With several workers: each publishes its figures to the host's directory every
+    ``interval`` seconds, so a scrape answered by another worker sees them."""
+    while True:
+        await asyncio.sleep(interval)
+        sample_gauges(m, services)
+        try:
+            m.publish()
+        except OSError:  # a full or unwritable disk: the next tick tries again
+            log.warning("metrics: publishing to the host's directory failed", exc_info=True)
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=True)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The host's figures: this worker's, and with several workers every worker's summed."""
+    state = request.app.state
+    m = state.metrics
+    sample_gauges(m, state.services)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
 
 

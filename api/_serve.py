@@ -9,7 +9,9 @@ and runs the app factory ``api:create_app`` in the worker process(es).
 Workers: embedded chDB can be opened by one process only, so with the default
 embedded ClickHouse the service runs exactly one worker (``--workers N`` says so and
 goes on with one). With ``FAPIAO_CLICKHOUSE_URL`` pointing at a ClickHouse server,
-N workers share it and the Redis; limits stay exact because they live in Redis.
+N workers share it and the Redis; limits stay exact because they live in Redis. Their
+``/metrics`` add up the host's workers through files in ``DATA_DIR/metrics``, which the
+parent empties before they start (api/_metrics.py).
 
 Granian was chosen by ``loadtests/bench_verify.py --servers granian,uvicorn``: more
 verifications per second than uvicorn on the same core (see README). Its event loop is
@@ -65,6 +67,8 @@ def _supervise(private: Any, stop: threading.Event) -> None:
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from api._metrics import metrics_dir, reset_metrics_dir
+
     workers, note = effective_workers(settings, settings.api.workers)
     if note:
         print(f"fapiao serve: {note}", file=sys.stderr)
@@ -95,6 +99,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
                 private = start_private_redis(data_dir)
                 os.environ["FAPIAO_REDIS_URL"] = private.url
                 threading.Thread(target=_supervise, args=(private, stop), daemon=True).start()
+            shared_metrics = metrics_dir(data_dir, workers)
+            if shared_metrics is not None:  # the workers' /metrics add up the host's files
+                reset_metrics_dir(shared_metrics)
             try:
                 print(f"fapiao serve: {url} (workers {workers}, data {data_dir})", file=sys.stderr)
                 _run_server(host, port, workers)
