@@ -5,7 +5,7 @@ Redis/Sentinel files."""
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from api._clientip import ClientIp
 from api._serve import effective_workers
@@ -95,7 +95,7 @@ def test_the_rules_in_the_env_example_are_the_code_defaults() -> None:
     assert values["FAPIAO_SERVER"] == "granian"
 
 
-def _redis_url() -> tuple[str | None, list[tuple[str, int]], str]:
+def _redis_url() -> tuple[str | None, list[tuple[str, int]], str, str | None]:
     url = env_file()[0]["FAPIAO_REDIS_URL"]
     parts = urlsplit(url)
     assert parts.scheme == "redis+sentinel"
@@ -105,20 +105,24 @@ def _redis_url() -> tuple[str | None, list[tuple[str, int]], str]:
         hosts.append((host, int(port)))
     password = unquote(parts.password) if parts.password else None
     (name,) = [p for p in parts.path.split("/") if p]
-    return password, hosts, name
+    (sentinel_password,) = parse_qs(parts.query).get("sentinel_password", [None])
+    return password, hosts, name, sentinel_password
 
 
 def test_the_redis_url_password_is_the_password_of_every_redis_file() -> None:
-    password, _, _ = _redis_url()
+    password, _, _, sentinel_password = _redis_url()
     assert password
     for path in (REDIS_MASTER, REDIS_REPLICA):
         assert conf_value(path, "requirepass") == [password], path.name
         assert conf_value(path, "masterauth") == [password], path.name
     assert conf_value(SENTINEL, "sentinel", "auth-pass") == ["fapiao", password]
+    assert sentinel_password
+    assert conf_value(SENTINEL, "requirepass") == [sentinel_password]
+    assert conf_value(SENTINEL, "sentinel", "sentinel-pass") == [sentinel_password]
 
 
 def test_the_redis_url_names_the_sentinels_and_the_master_they_monitor() -> None:
-    _, hosts, name = _redis_url()
+    _, hosts, name, _ = _redis_url()
     monitor = conf_value(SENTINEL, "sentinel", "monitor")
     assert monitor[0] == name
     master = (conf_value(REDIS_MASTER, "bind")[0], int(conf_value(REDIS_MASTER, "port")[0]))

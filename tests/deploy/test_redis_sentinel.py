@@ -70,12 +70,15 @@ class RedisSet:
     replica: int
     sentinels: list[int]
     password: str
+    sentinel_password: str
     name: str
     dirs: dict[int, Path]
 
     def client(self, port: int, *, auth: bool = True) -> redis.Redis:
+        """A client of that node, with its password (a sentinel's own, or the nodes')."""
+        password = self.sentinel_password if port in self.sentinels else self.password
         return redis.Redis(
-            host=LOCAL, port=port, password=self.password if auth else None, socket_timeout=5
+            host=LOCAL, port=port, password=password if auth else None, socket_timeout=5
         )
 
     def url(self) -> str:
@@ -108,14 +111,14 @@ class RedisSet:
     def replica_seen_by(self, sentinel: int) -> bool:
         """The sentinel holds a live link to the replica and has its INFO: it could
         promote it (else a failover answers NOGOODSLAVE)."""
-        with self.client(sentinel, auth=False) as s:
+        with self.client(sentinel) as s:
             replicas = s.sentinel_slaves(self.name)
         return [(r["port"], r["flags"], r["master-link-status"]) for r in replicas] == [
             (self.replica, "slave", "ok")
         ]
 
     def master_port(self) -> int:
-        with self.client(self.sentinels[0], auth=False) as s:
+        with self.client(self.sentinels[0]) as s:
             _, port = s.sentinel_get_master_addr_by_name(self.name)
         return int(port)
 
@@ -141,9 +144,10 @@ def prepared(root: Path) -> Iterator[RedisSet]:
     master, replica = _free_port(), _free_port()
     sentinels = [_free_port() for _ in range(3)]
     password = conf_value(REDIS_MASTER, "requirepass")[0]
+    sentinel_password = conf_value(SENTINEL, "requirepass")[0]
     name, _, _, quorum = conf_value(SENTINEL, "sentinel", "monitor")
     dirs = {port: root / str(port) for port in (master, replica, *sentinels)}
-    rs = RedisSet(master, replica, sentinels, password, name, dirs)
+    rs = RedisSet(master, replica, sentinels, password, sentinel_password, name, dirs)
     for port, d in dirs.items():
         d.mkdir()
         common: dict[tuple[str, ...], str] = {
@@ -200,6 +204,13 @@ def test_the_sentinels_name_the_master_of_the_master_file(redis_set: RedisSet) -
     assert redis_set.master_port() == redis_set.master
 
 
+def test_the_sentinels_answer_only_with_their_password(redis_set: RedisSet) -> None:
+    for port in redis_set.sentinels:
+        with socket.create_connection((LOCAL, port), timeout=5) as s:
+            s.sendall(b"SENTINEL MASTERS\r\n")
+            assert s.recv(64).startswith(b"-NOAUTH"), port
+
+
 def test_the_master_keeps_an_append_only_file_fsynced_every_second(redis_set: RedisSet) -> None:
     with redis_set.client(redis_set.master) as r:
         assert r.config_get("appendonly") == {"appendonly": "yes"}
@@ -240,7 +251,7 @@ async def _fail_over(redis_set: RedisSet) -> None:
         assert await cache.fill("k", b"v", 60_000, store_today=0, window=WINDOW) == 1
         with redis_set.client(redis_set.master) as r:
             assert r.execute_command("WAIT", 1, 5000) == 1
-        with redis_set.client(redis_set.sentinels[0], auth=False) as s:
+        with redis_set.client(redis_set.sentinels[0]) as s:
             assert s.execute_command("SENTINEL", "FAILOVER", redis_set.name)
         _wait_until(
             lambda: redis_set.master_port() == redis_set.replica, "the replica to be promoted"
@@ -355,7 +366,7 @@ def test_a_host_started_before_the_redis_master_serves_degraded_then_uses_it(
         for port in redis_set.sentinels:
             redis_set.start(port)
         for port in redis_set.sentinels:
-            _wait_until(lambda port=port: redis_set.client(port, auth=False).ping(), "sentinel")
+            _wait_until(lambda port=port: redis_set.client(port).ping(), "sentinel")
         with unit_running(tmp_path / "host", redis_set.url()) as (base, proc):
             assert verify_unknown(base) == "009"  # answered from ClickHouse alone
             ready = readyz(base)

@@ -7,12 +7,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis.exceptions
 
 from tests.api.support import prefix
+from verify import CacheError
 from verify._cache import Probe, State, Window, open_redis_cache, redis_client, redis_server_binary
 
 WINDOW = Window(
@@ -32,46 +35,79 @@ def _wait(port: int) -> None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
+                if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                     return
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(port)
 
 
-@pytest.fixture
-def sentinel(tmp_path: Path) -> Iterator[int]:
+PASSWORD = "s3cret/+?&="
+"""Needs URL-encoding in the URL, as real passwords do."""
+
+
+@dataclass
+class SentinelSet:
+    port: int
+    password: str | None
+
+    def url(self, *, sentinel_password: bool = True) -> str:
+        if self.password is None:
+            return f"redis+sentinel://127.0.0.1:{self.port}/mymaster"
+        auth, secret = f":{quote(self.password, safe='')}@", quote(self.password, safe="")
+        query = f"?sentinel_password={secret}" if sentinel_password else ""
+        return f"redis+sentinel://{auth}127.0.0.1:{self.port}/mymaster{query}"
+
+
+@pytest.fixture(params=[None, PASSWORD], ids=["open", "passwords"])
+def sentinel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SentinelSet]:
+    """A master and a sentinel on 127.0.0.1; with a password, both require it (the
+    sentinel's own ``requirepass`` and its ``auth-pass`` for the master)."""
+    password: str | None = request.param
     binary = redis_server_binary()
     master_port, sentinel_port = _port(), _port()
     conf = tmp_path / "sentinel.conf"
+    guard = f'requirepass "{password}"\nsentinel auth-pass mymaster "{password}"\n'
     conf.write_text(
         f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-        f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n"
+        f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n" + (guard if password else "")
     )
+    master = [binary, "--port", str(master_port), "--bind", "127.0.0.1", "--save", "",
+              "--dir", str(tmp_path)]  # fmt: skip
+    if password:
+        master += ["--requirepass", password]
     procs = [
-        subprocess.Popen(
-            [binary, "--port", str(master_port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL,
-        ),
+        subprocess.Popen(master, stdout=subprocess.DEVNULL),
         subprocess.Popen([binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL),
-    ]  # fmt: skip
+    ]
     try:
         _wait(master_port)
         _wait(sentinel_port)
-        yield sentinel_port
+        yield SentinelSet(sentinel_port, password)
     finally:
         for p in procs:
             p.terminate()
             p.wait(10)
 
 
-async def test_cache_through_sentinel(sentinel: int) -> None:
-    cache = open_redis_cache(f"redis+sentinel://127.0.0.1:{sentinel}/mymaster", prefix=prefix())
+async def test_cache_through_sentinel(sentinel: SentinelSet) -> None:
+    cache = open_redis_cache(sentinel.url(), prefix=prefix())
     try:
         assert await cache.fill("k", b"v", 60_000, store_today=0, window=WINDOW) == 1
         (hit,) = await cache.probe([Probe("k", None)], WINDOW)
         assert (hit.state, hit.count, hit.value) == (State.HIT, 2, b"v")
+    finally:
+        await cache.aclose()
+
+
+@pytest.mark.parametrize("sentinel", [PASSWORD], indirect=True)
+async def test_a_guarded_sentinel_refuses_a_url_without_its_password(
+    sentinel: SentinelSet,
+) -> None:
+    cache = open_redis_cache(sentinel.url(sentinel_password=False), prefix=prefix())
+    try:
+        with pytest.raises(CacheError):
+            await cache.fill("k", b"v", 60_000, store_today=0, window=WINDOW)
     finally:
         await cache.aclose()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -22,7 +22,9 @@ _OPTIONS = {
 
 def redis_client(url: str) -> aioredis.Redis:
     """A redis-py asyncio client for ``redis://``, ``rediss://``, ``unix://`` or
-    ``redis+sentinel://[:password@]host:port[,host:port...]/master_name[/db]``."""
+    ``redis+sentinel://[:password@]host:port[,host:port...]/master_name[/db]
+    [?sentinel_password=...]`` (the password is the master's; the sentinels' own
+    ``requirepass``, when they have one, is ``sentinel_password``, URL-encoded)."""
     if url.startswith("redis+sentinel://"):
         from redis.asyncio.sentinel import Sentinel
 
@@ -39,6 +41,9 @@ def redis_client(url: str) -> aioredis.Redis:
         # the sentinels get the same timeouts and no retries: redis-py's defaults
         # (retries with backoff) stalled a lookup 11-14 s with no sentinel reachable
         sentinel_options = {k: v for k, v in _OPTIONS.items() if k != "max_connections"}
+        sentinel_password = parse_qs(parts.query).get("sentinel_password")
+        if sentinel_password:
+            sentinel_options["password"] = sentinel_password[0]
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             nodes, sentinel_kwargs=sentinel_options, password=password, db=db, **_OPTIONS
         )
