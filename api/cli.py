@@ -7,9 +7,13 @@ is imported only when that subcommand runs, so ``fapiao --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 _COMMANDS = {
     # subcommand -> "module:function"; the function takes (args, settings) and returns an exit code
@@ -20,6 +24,46 @@ _COMMANDS = {
     "parse": "api._parse_cmd:run_parse",
     "verify": "api._verify_cmd:run_verify",
 }
+
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as a shell reports it."""
+BROKEN_PIPE = 141
+"""Exit status when the reader of stdout went away (128 + SIGPIPE), as ``yes | head`` ends."""
+
+
+def argv_text(value: str) -> tuple[str, bool]:
+    """``value`` safe to print as UTF-8, and whether it was valid UTF-8 to begin with.
+
+    Python hands undecodable argv bytes over as lone surrogates (``surrogateescape``);
+    they cannot be encoded, so each such byte becomes U+FFFD.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "replace"), False
+    return value, True
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535)")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the HTTP API and the phone page")
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default 8000)")
-    p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument("--port", type=_port, help="listen port (default 8000)")
+    p.add_argument("--workers", type=_positive, help="worker processes (default 1)")
     p.add_argument("--demo", action="store_true", help="load a demo data set on first start")
     data_dir(p)
 
@@ -71,18 +115,92 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(command: str, message: str) -> None:
+    print(f"fapiao {command}: {message}", file=sys.stderr)
+
+
+def _check_data_dir(command: str, data_dir: Path) -> bool:
+    """A data directory that is a file (or cannot be made) is a usage error, said once."""
+    if data_dir.exists() and not data_dir.is_dir():
+        _say(command, f"data directory {argv_text(str(data_dir))[0]} is not a directory")
+        return False
+    return True
+
+
+def _check_listen(host: str, port: int) -> bool:
+    """Bind ``host:port`` once before the server starts: a port in use or an address this
+    host does not have is a clear message here, not a panic of the ASGI server."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        _say("serve", f"cannot listen on {host}:{port}: unknown host ({exc})")
+        return False
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _say("serve", f"port {port} on {host} is in use (another server is listening)")
+            else:
+                _say("serve", f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            return False
+    return True
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout left (``fapiao parse ... | head``): stop quietly.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # a last line of defence: human-readable lines that echo a non-UTF-8 file name
+        # print it escaped instead of dying (the JSON commands clean their own output)
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\nfapiao: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        return _stdout_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from verify import Settings
 
     overrides = {k: getattr(args, k, None) for k in ("data_dir", "host", "port", "workers")}
-    settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:  # e.g. FAPIAO_PORT=abc
+        _say(args.command, f"bad setting in the environment: {exc}")
+        return 2
+    if args.command in ("serve", "ingest", "verify") and not _check_data_dir(
+        args.command, settings.data_dir
+    ):
+        return 2
+    if args.command == "serve":
+        if not 1 <= settings.api.port <= 65535:
+            _say("serve", f"{settings.api.port} is not a port (1-65535)")
+            return 2
+        if not _check_listen(settings.api.host, settings.api.port):
+            return 2
     module_name, func_name = _COMMANDS[args.command].split(":")
     command = getattr(importlib.import_module(module_name), func_name)
-    try:
-        return int(command(args, settings))
-    except KeyboardInterrupt:
-        return 130
+    status = int(command(args, settings))
+    sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

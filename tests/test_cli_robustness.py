@@ -1,0 +1,136 @@
+"""The ``fapiao`` command as a hostile or clumsy user runs it: a real subprocess each time.
+
+Every wrong input ends in a clear message (JSON error object with a code on stdout for
+the JSON-printing commands), a non-zero exit status and never a Python traceback; JSON
+output stays valid UTF-8 JSON lines whatever bytes came in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = "01,10,044001500111,81966722,173.79,20170524,17884534745749991611,BE2D"
+Arg = str | bytes
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "FAPIAO_DATA_DIR": str(tmp_path / "var"), "PYTHONIOENCODING": "utf-8"}
+
+
+def _fapiao(*args: Arg, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    """Run ``fapiao ARGS`` (bytes arguments pass undecodable bytes, as a shell does).
+
+    PYTHONIOENCODING=utf-8 gives stdout strict UTF-8 encoding, as under a UTF-8 locale.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
+    return proc
+
+
+def _json_lines(stdout: bytes) -> list[dict[str, object]]:
+    return [json.loads(line.decode("utf-8")) for line in stdout.splitlines() if line.strip()]
+
+
+def _error(obj: dict[str, object]) -> dict[str, object]:
+    error = obj["error"]
+    assert isinstance(error, dict)
+    return error
+
+
+def test_parse_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "parse", *(["x"] * 5000)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.read(10)  # `| head -c 10`: 5000 lines are far more than a pipe holds
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert b"Traceback" not in err, err.decode(errors="replace")
+
+
+def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: Path) -> None:
+    out = tmp_path / "g"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "generate", "--invoices", "3000000", "--out", str(out)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        partial = out / ".invoices.ndjson.partial"
+        while not (partial.exists() and partial.stat().st_size > 0):
+            # a first chunk written: the pool's workers are all up, none is being spawned
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # `kill -INT` of the command itself. Left to ingest/_generate.py's owner (QA report
+        # of 2026-11-24): an interrupt while the pool spawns a worker, or a terminal's Ctrl-C
+        # reaching a worker that is still starting, prints that worker's traceback.
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130
+    assert b"interrupted" in err
+    assert b"Traceback" not in err, err.decode(errors="replace")
+    assert list(out.iterdir()) == []  # no .partial left behind, no half file
+    rerun = _fapiao("generate", "--invoices", "5", "--out", str(out), tmp_path=tmp_path)
+    assert rerun.returncode == 0
+
+
+def test_serve_bad_port_is_a_usage_error(tmp_path: Path, port: str) -> None:
+    proc = _fapiao("serve", "--port", port, tmp_path=tmp_path, timeout=20)
+    assert proc.returncode == 2
+    assert b"--port" in proc.stderr
+
+
+def test_serve_port_in_use_is_a_message(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _fapiao(
+            "serve", "--host", "127.0.0.1", "--port", str(port), tmp_path=tmp_path, timeout=30
+        )
+    assert proc.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use".encode() in proc.stderr
+
+
+def test_serve_data_dir_that_is_a_file_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with socket.socket() as taken:  # should the check fail, no server starts either
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = _fapiao(
+            "serve", "--host", "127.0.0.1", "--port", str(taken.getsockname()[1]),
+            "--data-dir", str(tmp_path / "file"), tmp_path=tmp_path, timeout=20,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert b"is not a directory" in proc.stderr
