@@ -6,6 +6,9 @@ daily counter is the one every channel shares. Otherwise the command opens the
 store and the data directory's Redis itself, verifies (channel ``cli``), records
 the verification and closes everything. Exit status 0 for 001, 1 for any other
 result, 2 when the service or the store cannot be reached.
+
+A field that is not valid UTF-8 (undecodable argv bytes) is answered here, without a
+verification: the 005 body with the error code ``invalid_utf8`` and exit status 1.
 """
 
 from __future__ import annotations
@@ -18,13 +21,25 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from verify import Channel, FapiaoError, Settings
+from api.cli import argv_text
+from verify import Channel, FapiaoError, FieldError, Settings
 
 _FIELDS = ("qr", "code", "number", "date", "check6", "amount", "total")
 
 
 def _fields(args: argparse.Namespace) -> dict[str, str | None]:
     return {name: getattr(args, name, None) for name in _FIELDS}
+
+
+def _invalid_utf8(fields: dict[str, str | None]) -> bytes | None:
+    """The 005 body for the first field with undecodable bytes, or None."""
+    for name, value in fields.items():
+        if value is not None and not argv_text(value)[1]:
+            from api._render import render_error
+
+            error = FieldError(f"--{name} 不是有效的 UTF-8 文本", code="invalid_utf8", field=name)
+            return render_error(error)[1]
+    return None
 
 
 def _find_service(settings: Settings) -> Any:
@@ -72,6 +87,10 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     if not any(fields.values()):
         print("fapiao verify: give --qr or --code/--number/--date and a secret", file=sys.stderr)
         return 2
+    invalid = _invalid_utf8(fields)
+    if invalid is not None:
+        sys.stdout.buffer.write(invalid + b"\n")
+        return 1
     try:
         service = _find_service(settings)
         if service is not None:
@@ -82,5 +101,13 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
         message = exc.message if isinstance(exc, FapiaoError) else str(exc)
         print(f"fapiao verify: {message}", file=sys.stderr)
         return 2
-    sys.stdout.write(body.decode() + "\n")
-    return 0 if json.loads(body).get("code") == "001" else 1
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):  # not our JSON: a proxy's error page, a cut answer
+        print(
+            f"fapiao verify: the service answered with no verify result: {body[:200]!r}",
+            file=sys.stderr,
+        )
+        return 2
+    sys.stdout.buffer.write(body + b"\n")
+    return 0 if code == "001" else 1

@@ -53,6 +53,17 @@ def _error(obj: dict[str, object]) -> dict[str, object]:
     return error
 
 
+def test_parse_invalid_utf8_is_a_json_error_not_a_traceback(tmp_path: Path) -> None:
+    proc = _fapiao("parse", b"\xff\xfe", GOOD.encode() + b"\xe4", GOOD, tmp_path=tmp_path)
+    assert proc.returncode == 1
+    bad, bad_tail, good = _json_lines(proc.stdout)
+    assert bad["payload"] == "\ufffd\ufffd"
+    assert _error(bad)["code"] == "invalid_utf8"
+    assert bad_tail["payload"] == GOOD + "\ufffd"
+    assert _error(bad_tail)["code"] == "invalid_utf8"
+    assert good["invoice_key"] == "04400150011181966722"
+
+
 def test_parse_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "parse", *(["x"] * 5000)],
@@ -68,6 +79,25 @@ def test_parse_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141
     assert b"Traceback" not in err, err.decode(errors="replace")
+
+
+def test_verify_invalid_utf8_is_a_005_with_its_code(tmp_path: Path) -> None:
+    proc = _fapiao("verify", "--qr", GOOD.encode() + b"\xff", tmp_path=tmp_path)
+    assert proc.returncode == 1
+    (body,) = _json_lines(proc.stdout)
+    assert body["code"] == "005"
+    assert _error(body) == {
+        "code": "invalid_utf8",
+        "field": "qr",
+        "message": _error(body)["message"],
+    }
+    proc = _fapiao(
+        "verify", "--code", "044001500111", "--number", "81966722", "--date", "2026-01-01",
+        "--amount", b"1\xff", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert _error(_json_lines(proc.stdout)[0])["field"] == "amount"
+    assert not (tmp_path / "var").exists()  # answered before any store was opened
 
 
 def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: Path) -> None:
