@@ -100,6 +100,39 @@ def test_verify_invalid_utf8_is_a_005_with_its_code(tmp_path: Path) -> None:
     assert not (tmp_path / "var").exists()  # answered before any store was opened
 
 
+def test_decode_non_utf8_file_name_prints_valid_json(tmp_path: Path) -> None:
+    name = os.fsencode(tmp_path) + b"/bad\xffname.png"
+    Path(os.fsdecode(name)).write_bytes(b"not a picture")
+    proc = _fapiao("decode", name, tmp_path=tmp_path)
+    assert proc.returncode == 1
+    (record,) = _json_lines(proc.stdout)
+    assert str(record["file"]).endswith("bad\ufffdname.png")
+    assert record["file_name_invalid_utf8"] is True
+    assert _error(record)["code"] == "unsupported_type"
+
+
+def test_decode_fifo_without_writer_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = _fapiao("decode", str(fifo), tmp_path=tmp_path, timeout=30)
+    assert proc.returncode == 1
+    assert _error(_json_lines(proc.stdout)[0])["code"] == "empty_file"
+
+
+def test_decode_endless_device_stops_at_the_byte_limit(tmp_path: Path) -> None:
+    proc = _fapiao("decode", "/dev/zero", tmp_path=tmp_path, timeout=30)
+    assert proc.returncode == 1
+    assert _error(_json_lines(proc.stdout)[0])["code"] == "file_too_large"
+
+
+def test_decode_empty_name_is_no_such_file_not_the_current_directory(tmp_path: Path) -> None:
+    proc = _fapiao("decode", "", tmp_path=tmp_path)
+    assert proc.returncode == 1
+    error = _error(_json_lines(proc.stdout)[0])
+    assert error["code"] == "file_unreadable"
+    assert "No such file" in str(error["message"])
+
+
 def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: Path) -> None:
     out = tmp_path / "g"
     proc = subprocess.Popen(
