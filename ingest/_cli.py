@@ -3,7 +3,9 @@
 ``fapiao ingest PATH...`` hands its rows to the service when one is running on
 the same data directory (chDB admits one process), else opens the store itself.
 Exit status: 0 all rows loaded, 1 some rows rejected (the rest loaded), 2 the
-input or the store could not be used.
+input or the store could not be used (nothing is loaded when an input is not a
+regular file, starts with NUL bytes, or a directory cannot be used), 130 on Ctrl-C.
+The same file named twice (by any path) is loaded once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,57 @@ import time
 from pathlib import Path
 
 from verify import FapiaoError, Settings
+
+BINARY_SNIFF = 4096
+"""Bytes (decompressed) looked at for NUL: no NDJSON or CSV import file has one."""
+
+
+def _show(path: Path) -> str:
+    """A path as printable text: undecodable bytes of its name as U+FFFD."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _unusable(paths: list[Path]) -> list[str]:
+    """Why each unusable input cannot be ingested (empty list: all fine)."""
+    import gzip
+    import zlib
+
+    from ingest._readers import open_binary
+
+    problems = []
+    for p in paths:
+        if not p.exists():
+            problems.append(f"{_show(p)}: no such file")
+        elif not p.is_file():
+            kind = "a directory" if p.is_dir() else "not a regular file (a FIFO or a device)"
+            problems.append(f"{_show(p)}: {kind}")
+        else:
+            try:
+                stream, _ = open_binary(p)
+                with stream:
+                    head = stream.read(BINARY_SNIFF)
+            except (EOFError, gzip.BadGzipFile, zlib.error):
+                continue  # a broken gzip stream: the reader reports it as a rejected line
+            except OSError as exc:
+                problems.append(f"{_show(p)}: cannot read: {exc.strerror or exc}")
+                continue
+            if b"\x00" in head:
+                problems.append(f"{_show(p)}: binary data (NUL bytes), not NDJSON or CSV")
+    return problems
+
+
+def _once(paths: list[Path]) -> list[Path]:
+    """``paths`` without repeats of one file (same device and inode), in order."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for p in paths:
+        st = p.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            print(f"fapiao ingest: {_show(p)} named twice, loaded once", file=sys.stderr)
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        out.append(p)
+    return out
 
 
 def run_generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -28,13 +81,24 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest._run import FileSummary, ingest_paths
 
     paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        print(f"fapiao ingest: no such file: {', '.join(missing)}", file=sys.stderr)
+    problems = _unusable(paths)
+    if problems:
+        for problem in problems:
+            print(f"fapiao ingest: {problem}", file=sys.stderr)
+        print("fapiao ingest: nothing loaded", file=sys.stderr)
         return 2
+    paths = _once(paths)
     rejects_dir = Path(args.rejects) if getattr(args, "rejects", None) else None
     if rejects_dir is not None:
-        rejects_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            rejects_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(
+                f"fapiao ingest: --rejects {_show(rejects_dir)} is not a usable directory:"
+                f" {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
     started = time.monotonic()
     handle = find_service(settings) if settings.clickhouse.url.startswith("chdb:") else None
     store = None
@@ -65,6 +129,10 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(store.settle_lookup().line(), flush=True)
     except FapiaoError as exc:
         print(f"fapiao ingest: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an input or a rejects file that failed mid-way
+        where = _show(Path(exc.filename)) if exc.filename else "an input"
+        print(f"fapiao ingest: cannot use {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
         if store is not None:

@@ -321,11 +321,21 @@ def _results(tasks: Iterator[tuple[Any, ...]], workers: int) -> Iterator[tuple[A
 # -- the CLI subcommand ---------------------------------------------------------------------
 
 
+MAX_INVOICES: Final = 1_000_000_000
+"""The most ``fapiao generate`` makes in one run (about 1 TB of NDJSON, days of work):
+a larger --invoices is a typo, refused at once instead of filling the disk."""
+
+
 def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     """``fapiao generate --invoices N [--seed S] --out DIR [--format ndjson|csv] [--gzip]``."""
     n = int(args.invoices)
     if n < 0:
         print("fapiao generate: --invoices must be >= 0", file=sys.stderr)
+        return 2
+    if n > MAX_INVOICES:
+        print(
+            f"fapiao generate: --invoices must be <= {MAX_INVOICES:,}, not {n:,}", file=sys.stderr
+        )
         return 2
     show = sys.stderr.isatty()
 

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "01,10,044001500111,81966722,173.79,20170524,17884534745749991611,BE2D"
 Arg = str | bytes
@@ -51,6 +53,9 @@ def _error(obj: dict[str, object]) -> dict[str, object]:
     error = obj["error"]
     assert isinstance(error, dict)
     return error
+
+
+# parse / verify -------------------------------------------------------------------
 
 
 def test_parse_invalid_utf8_is_a_json_error_not_a_traceback(tmp_path: Path) -> None:
@@ -100,6 +105,9 @@ def test_verify_invalid_utf8_is_a_005_with_its_code(tmp_path: Path) -> None:
     assert not (tmp_path / "var").exists()  # answered before any store was opened
 
 
+# decode ---------------------------------------------------------------------------
+
+
 def test_decode_non_utf8_file_name_prints_valid_json(tmp_path: Path) -> None:
     name = os.fsencode(tmp_path) + b"/bad\xffname.png"
     Path(os.fsdecode(name)).write_bytes(b"not a picture")
@@ -131,6 +139,59 @@ def test_decode_empty_name_is_no_such_file_not_the_current_directory(tmp_path: P
     error = _error(_json_lines(proc.stdout)[0])
     assert error["code"] == "file_unreadable"
     assert "No such file" in str(error["message"])
+
+
+# ingest ---------------------------------------------------------------------------
+
+
+def test_ingest_refuses_directories_fifos_and_nul_files_by_name(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "nul.ndjson").write_bytes(b"\x00" * 1000)
+    proc = _fapiao(
+        "ingest", "--no-progress", str(tmp_path), str(tmp_path / "fifo"),
+        str(tmp_path / "nul.ndjson"), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert f"{tmp_path}: a directory" in err
+    assert "fifo: not a regular file" in err
+    assert "nul.ndjson: binary data" in err
+    assert not (tmp_path / "var").exists()  # nothing opened, nothing loaded
+
+
+def test_ingest_rejects_dir_that_is_a_file_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "in.ndjson").write_text("")
+    (tmp_path / "taken").write_text("x")
+    proc = _fapiao(
+        "ingest", "--no-progress", "--rejects", str(tmp_path / "taken"),
+        str(tmp_path / "in.ndjson"), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert b"--rejects" in proc.stderr
+
+
+def test_ingest_same_file_twice_loads_it_once(tmp_path: Path) -> None:
+    data = tmp_path / "in.ndjson"
+    data.write_text("")
+    proc = _fapiao(
+        "ingest", "--no-progress", str(data), str(tmp_path / "." / "in.ndjson"), tmp_path=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"named twice, loaded once" in proc.stderr
+    assert b"ingest: 1 files" in proc.stdout
+
+
+# generate / serve -----------------------------------------------------------------
+
+
+def test_generate_absurd_count_is_refused_at_once(tmp_path: Path) -> None:
+    proc = _fapiao(
+        "generate", "--invoices", "999999999999999999", "--out", str(tmp_path / "g"),
+        tmp_path=tmp_path, timeout=20,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert b"--invoices must be <=" in proc.stderr
+    assert not (tmp_path / "g").exists()
 
 
 def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: Path) -> None:
@@ -168,6 +229,7 @@ def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: 
     assert rerun.returncode == 0
 
 
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
 def test_serve_bad_port_is_a_usage_error(tmp_path: Path, port: str) -> None:
     proc = _fapiao("serve", "--port", port, tmp_path=tmp_path, timeout=20)
     assert proc.returncode == 2
