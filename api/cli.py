@@ -120,10 +120,18 @@ def _say(command: str, message: str) -> None:
 
 
 def _check_data_dir(command: str, data_dir: Path) -> bool:
-    """A data directory that is a file (or cannot be made) is a usage error, said once."""
+    """A data directory that is a file (or, for ``serve``, cannot be made) is a usage
+    error, said once. ``serve`` makes it anyway; the others leave that to the store."""
+    shown = argv_text(str(data_dir))[0]
     if data_dir.exists() and not data_dir.is_dir():
-        _say(command, f"data directory {argv_text(str(data_dir))[0]} is not a directory")
+        _say(command, f"data directory {shown} is not a directory")
         return False
+    if command == "serve":
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _say(command, f"cannot make the data directory {shown}: {exc.strerror or exc}")
+            return False
     return True
 
 

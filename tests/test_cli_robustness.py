@@ -259,3 +259,15 @@ def test_serve_data_dir_that_is_a_file_is_a_message(tmp_path: Path) -> None:
         )  # fmt: skip
     assert proc.returncode == 2
     assert b"is not a directory" in proc.stderr
+
+
+def test_serve_data_dir_that_cannot_be_made_is_a_message(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # should the check fail, no server starts either
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = _fapiao(
+            "serve", "--host", "127.0.0.1", "--port", str(taken.getsockname()[1]),
+            "--data-dir", "/proc/no-such-dir/var", tmp_path=tmp_path, timeout=20,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert b"cannot make the data directory /proc/no-such-dir/var" in proc.stderr
