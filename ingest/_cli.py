@@ -130,6 +130,8 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     except FapiaoError as exc:
         print(f"fapiao ingest: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # stdout went away (`| head`): the entry ends quietly, this is no input error
     except OSError as exc:  # an input or a rejects file that failed mid-way
         where = _show(Path(exc.filename)) if exc.filename else "an input"
         print(f"fapiao ingest: cannot use {where}: {exc.strerror or exc}", file=sys.stderr)

@@ -332,6 +332,9 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     if n < 0:
         print("fapiao generate: --invoices must be >= 0", file=sys.stderr)
         return 2
+    if not str(args.out).strip():
+        print("fapiao generate: --out must name a directory", file=sys.stderr)
+        return 2
     if n > MAX_INVOICES:
         print(
             f"fapiao generate: --invoices must be <= {MAX_INVOICES:,}, not {n:,}", file=sys.stderr

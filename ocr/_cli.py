@@ -28,13 +28,17 @@ class _ReadTimeoutError(Exception):
     pass
 
 
-def _read_bounded(path: str, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes of ``path``; never blocks on a FIFO without a writer."""
+def _read_bounded(path: str, limit: int) -> bytes | None:
+    """At most ``limit + 1`` bytes of ``path`` (None: a regular file over ``limit``);
+    never blocks on a FIFO without a writer."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(21, "Is a directory")
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        regular = stat.S_ISREG(info.st_mode)
+        if regular and info.st_size > limit:
+            return None  # too large, known without reading it
         deadline = time.monotonic() + READ_TIMEOUT_S
         chunks: list[bytes] = []
         size = 0
@@ -83,7 +87,7 @@ def _decode_file(path: str, settings: Settings, allow_ocr: bool) -> dict[str, ob
         if not path:
             raise FileNotFoundError(2, "No such file or directory")
         data = _read_bounded(path, limit)
-        if len(data) > limit:
+        if data is None or len(data) > limit:
             raise DecodeError(f"文件过大：超过上限 {limit} 字节", code="file_too_large")
         result = decode_bytes(
             data,

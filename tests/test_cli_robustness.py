@@ -271,3 +271,35 @@ def test_serve_data_dir_that_cannot_be_made_is_a_message(tmp_path: Path) -> None
         )  # fmt: skip
     assert proc.returncode == 2
     assert b"cannot make the data directory /proc/no-such-dir/var" in proc.stderr
+
+
+def test_ingest_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    data = tmp_path / "in.ndjson"
+    data.write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "ingest", "--no-progress", str(data)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert err == b""
+
+
+def test_generate_empty_out_is_refused(tmp_path: Path) -> None:
+    proc = _fapiao("generate", "--invoices", "3", "--out", "", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert b"--out must name a directory" in proc.stderr
+
+
+def test_decode_large_regular_file_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    with big.open("wb") as f:
+        f.truncate(50 << 30)  # sparse: 50 GB that are never read
+    proc = _fapiao("decode", str(big), tmp_path=tmp_path, timeout=30)
+    assert proc.returncode == 1
+    assert _error(_json_lines(proc.stdout)[0])["code"] == "file_too_large"
