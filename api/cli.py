@@ -168,13 +168,30 @@ def _stdout_gone() -> int:
     return BROKEN_PIPE
 
 
+INTERNAL_ERROR = 70
+"""Exit status of a bug (EX_SOFTWARE): one line on stderr, the traceback with FAPIAO_DEBUG=1."""
+
+
+def _closed_streams_to_devnull() -> None:
+    """``fapiao ... >&-``: Python leaves sys.stdout None; write into /dev/null instead."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _closed_streams_to_devnull()
     for stream in (sys.stdout, sys.stderr):
         # a last line of defence: human-readable lines that echo a non-UTF-8 file name
         # print it escaped instead of dying (the JSON commands clean their own output)
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+    command = "fapiao"
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -182,6 +199,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     except BrokenPipeError:
         return _stdout_gone()
+    except OSError as exc:  # e.g. stdout on a full disk (> /dev/full), an I/O error
+        where = f"{argv_text(str(exc.filename))[0]}: " if exc.filename else ""
+        print(f"{command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("FAPIAO_DEBUG") == "1":
+            raise
+        print(
+            f"{command}: internal error: {type(exc).__name__}: {argv_text(str(exc))[0][:500]}"
+            " (FAPIAO_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR
 
 
 def _main(argv: Sequence[str] | None) -> int:

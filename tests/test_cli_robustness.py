@@ -303,3 +303,20 @@ def test_decode_large_regular_file_is_refused_unread(tmp_path: Path) -> None:
     proc = _fapiao("decode", str(big), tmp_path=tmp_path, timeout=30)
     assert proc.returncode == 1
     assert _error(_json_lines(proc.stdout)[0])["code"] == "file_too_large"
+
+
+def test_parse_with_stdout_closed_or_full_is_no_traceback(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "api.cli", "parse", GOOD]
+    closed = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        cwd=ROOT, env=_env(tmp_path), stderr=subprocess.PIPE, timeout=60, check=False,
+    )  # fmt: skip
+    assert closed.stderr == b""
+    assert closed.returncode == 0  # nothing to read it: the line goes nowhere, as asked
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            command, cwd=ROOT, env=_env(tmp_path), stdout=full, stderr=subprocess.PIPE,
+            timeout=60, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == b"fapiao: No space left on device"
