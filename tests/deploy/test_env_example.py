@@ -26,6 +26,7 @@ from verify._store._clickhouse import split_url
 # documented in deploy/README.md ("Settings") instead of the environment file.
 NOT_FOR_PRODUCTION = {
     "FAPIAO_BENCH",
+    "FAPIAO_DEBUG",
     "FAPIAO_DEMO",
     "FAPIAO_DEMO_INVOICES",
     "FAPIAO_GRANIAN_LOOP",
