@@ -28,9 +28,12 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from verify import FapiaoError, Settings
+
+WORKERS_PER_CORE: Final = 4
+"""The most workers a core gets: more only thrash (and a typo of 100000 forked that many)."""
 
 
 def effective_workers(settings: Settings, requested: int) -> tuple[int, str | None]:
@@ -40,6 +43,13 @@ def effective_workers(settings: Settings, requested: int) -> tuple[int, str | No
             f"--workers {requested}: embedded ClickHouse (chDB) locks its directory to one "
             "process, so this service runs 1 worker. For N workers set FAPIAO_CLICKHOUSE_URL "
             "to a ClickHouse server (Redis then keeps the limits for all of them)."
+        )
+    cores = len(os.sched_getaffinity(0))
+    most = WORKERS_PER_CORE * cores
+    if requested > most:
+        return most, (
+            f"--workers {requested}: this machine gives the service {cores} cores, so it "
+            f"runs {most} workers ({WORKERS_PER_CORE} a core)."
         )
     return max(1, requested), None
 

@@ -81,8 +81,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             api=ApiSettings(
                 host=str(overrides.get("host") or env.get("FAPIAO_HOST", "127.0.0.1")),
-                port=int(str(overrides.get("port") or env.get("FAPIAO_PORT", "8000"))),
-                workers=int(str(overrides.get("workers") or env.get("FAPIAO_WORKERS", "1"))),
+                port=_int(env, "FAPIAO_PORT", 8000, flag=overrides.get("port")),
+                workers=_int(env, "FAPIAO_WORKERS", 1, flag=overrides.get("workers")),
                 trusted_proxies=tuple(
                     p.strip() for p in env.get("FAPIAO_TRUSTED_PROXIES", "").split(",") if p.strip()
                 ),
@@ -97,7 +97,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, flag: object = None) -> int:
+    """``name`` from the environment; a command-line ``flag`` given wins."""
+    if flag:
+        return int(str(flag))
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default

@@ -22,11 +22,16 @@ def test_embedded_clickhouse_runs_one_worker_and_says_why(tmp_path: Path) -> Non
     assert "FAPIAO_CLICKHOUSE_URL" in note
 
 
-def test_a_clickhouse_server_allows_many_workers(tmp_path: Path) -> None:
+def test_a_clickhouse_server_allows_many_workers_but_not_thousands(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {"FAPIAO_DATA_DIR": str(tmp_path), "FAPIAO_CLICKHOUSE_URL": "http://ch:8123/fapiao"}
     )
-    assert effective_workers(settings, 4) == (4, None)
+    cores = len(os.sched_getaffinity(0))
+    assert effective_workers(settings, 4 * cores) == (4 * cores, None)
+    workers, note = effective_workers(settings, 100_000)
+    assert workers == 4 * cores
+    assert note is not None
+    assert f"{cores} cores" in note
 
 
 def test_a_served_data_dir_is_refused_with_a_clear_message(
