@@ -36,6 +36,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -302,20 +303,38 @@ def generate(  # noqa: PLR0917 - the signature other parts call
     )
 
 
-def _results(tasks: Iterator[tuple[Any, ...]], workers: int) -> Iterator[tuple[Any, ...]]:
-    """Rendered chunks in order; with workers, at most ``2 * workers`` in flight."""
+def _results(
+    tasks: Iterator[tuple[Any, ...]],
+    workers: int,
+    render: Callable[[tuple[Any, ...]], Any] = _render_task,
+) -> Iterator[Any]:
+    """Rendered chunks in order; with workers, at most ``2 * workers`` in flight.
+
+    Workers start with SIGINT blocked (they inherit the mask a submit runs under), so a
+    Ctrl-C, which the terminal sends to the whole process group, interrupts only this
+    process: a worker hit while starting up printed its own traceback. On any exception
+    here the queued chunks are dropped; the running ones finish.
+    """
     if workers <= 0:
-        yield from map(_render_task, tasks)
+        yield from map(render, tasks)
         return
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        window: collections.deque[cf.Future[tuple[Any, ...]]] = collections.deque()
-        for task in tasks:
-            window.append(pool.submit(_render_task, task))
-            if len(window) >= 2 * workers:
+        window: collections.deque[cf.Future[Any]] = collections.deque()
+        try:
+            for task in tasks:
+                unmasked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    window.append(pool.submit(render, task))
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
+                if len(window) >= 2 * workers:
+                    yield window.popleft().result()
+            while window:
                 yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 # -- the CLI subcommand ---------------------------------------------------------------------

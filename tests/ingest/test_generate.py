@@ -458,3 +458,21 @@ def test_digital_paper_invoices_carry_a_stock_code_and_a_digital_key(
     for name in ("invoices.ndjson", "events.ndjson"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     assert b'"kind":"32","code":"0' in (tmp_path / "one" / "invoices.ndjson").read_bytes()
+
+
+def _sigint_blocked(task: tuple[int]) -> tuple[int, bool]:
+    import signal
+
+    return task[0], signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_generate_workers_leave_ctrl_c_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group; the pool's workers start with SIGINT
+    blocked (one interrupted while starting up printed a traceback), the parent not."""
+    import signal
+
+    from ingest._generate import _results
+
+    out = list(_results(iter([(0,), (1,), (2,)]), 2, render=_sigint_blocked))
+    assert out == [(0, True), (1, True), (2, True)]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
