@@ -12,8 +12,8 @@ import sys
 
 import msgspec
 
-from api.cli import argv_text
 from verify import PayloadError, Settings, parse_qr
+from verify._text import argv_text
 
 INVALID_UTF8 = {
     "code": "invalid_utf8",

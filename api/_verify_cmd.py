@@ -21,8 +21,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from api.cli import argv_text
 from verify import Channel, FapiaoError, FieldError, Settings
+from verify._text import argv_text
 
 _FIELDS = ("qr", "code", "number", "date", "check6", "amount", "total")
 

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from verify._text import argv_text
+
 _COMMANDS = {
     # subcommand -> "module:function"; the function takes (args, settings) and returns an exit code
     "serve": "api._serve:run_serve",
@@ -30,20 +32,6 @@ INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as a shell reports it."""
 BROKEN_PIPE = 141
 """Exit status when the reader of stdout went away (128 + SIGPIPE), as ``yes | head`` ends."""
-
-
-def argv_text(value: str) -> tuple[str, bool]:
-    """``value`` safe to print as UTF-8, and whether it was valid UTF-8 to begin with.
-
-    Python hands undecodable argv bytes over as lone surrogates (``surrogateescape``);
-    they cannot be encoded, so each such byte becomes U+FFFD.
-    """
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = value.encode("utf-8", "surrogateescape")
-        return raw.decode("utf-8", "replace"), False
-    return value, True
 
 
 def _port(text: str) -> int:
@@ -191,7 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    command = "fapiao"
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -201,13 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stdout_gone()
     except OSError as exc:  # e.g. stdout on a full disk (> /dev/full), an I/O error
         where = f"{argv_text(str(exc.filename))[0]}: " if exc.filename else ""
-        print(f"{command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"fapiao: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         if os.environ.get("FAPIAO_DEBUG") == "1":
             raise
         print(
-            f"{command}: internal error: {type(exc).__name__}: {argv_text(str(exc))[0][:500]}"
+            f"fapiao: internal error: {type(exc).__name__}: {argv_text(str(exc))[0][:500]}"
             " (FAPIAO_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )

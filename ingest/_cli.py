@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from verify import FapiaoError, Settings
+from verify._text import argv_text
 
 BINARY_SNIFF = 4096
 """Bytes (decompressed) looked at for NUL: no NDJSON or CSV import file has one."""
@@ -23,7 +24,7 @@ BINARY_SNIFF = 4096
 
 def _show(path: Path) -> str:
     """A path as printable text: undecodable bytes of its name as U+FFFD."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return argv_text(str(path))[0]
 
 
 def _unusable(paths: list[Path]) -> list[str]:

@@ -19,6 +19,7 @@ import sys
 import time
 
 from verify import Settings
+from verify._text import argv_text
 
 READ_TIMEOUT_S = 10.0
 """How long a FIFO or a device may take to deliver its bytes."""
@@ -60,19 +61,11 @@ def _read_bounded(path: str, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def _file_name(path: str) -> tuple[str, bool]:
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), False
-    return path, True
-
-
 def _decode_file(path: str, settings: Settings, allow_ocr: bool) -> dict[str, object]:
     from ocr._decode import decode_bytes
     from ocr._errors import DecodeError
 
-    name, valid_name = _file_name(path)
+    name, valid_name = argv_text(path)
     out: dict[str, object] = {
         "file": name,
         "source": None,
