@@ -125,9 +125,18 @@ class Loader:
         return same
 
     def load_events(self, events: Sequence[InvoiceEvent]) -> BatchResult:
+        return self.fold_events(*self.write_events(events))
+
+    def write_events(
+        self, events: Sequence[InvoiceEvent]
+    ) -> tuple[BatchResult, list[str], list[str]]:
+        """The first half of :meth:`load_events`: the new events written, the statuses
+        not yet folded. Returns the counts, the keys to refold and the keys of the new
+        events; :meth:`fold_events` does the rest (the native path runs it beside the
+        next chunk's load, ingest/_native.py)."""
         result = BatchResult()
         if not events:
-            return result
+            return result, [], []
         keys = list(dict.fromkeys(ev.invoice_key for ev in events))
         # Probe a sample of the batch's invoices first: a first load finds none of its
         # events recorded and skips the full check, whose cost grows with the table.
@@ -142,13 +151,21 @@ class Loader:
         self.store.insert_events(new)
         # Recompute for every status event in the batch, new or not: a run killed
         # between the events and the status version is completed by the rerun.
-        changes = self.refold(
-            list(
-                dict.fromkeys(ev.invoice_key for ev in events if ev.kind in STATUS_CHANGING_EVENTS)
-            )
+        status_keys = list(
+            dict.fromkeys(ev.invoice_key for ev in events if ev.kind in STATUS_CHANGING_EVENTS)
         )
+        return result, status_keys, list(dict.fromkeys(ev.invoice_key for ev in new))
+
+    def fold_events(
+        self, result: BatchResult, status_keys: Sequence[str], new_keys: Sequence[str]
+    ) -> BatchResult:
+        """The second half of :meth:`load_events`: the statuses refolded, the flow's
+        keys to the change log."""
+        if not status_keys and not new_keys:
+            return result
+        changes = self.refold(status_keys)
         result.status_changes = len(changes)
-        flow_keys = [k for k in dict.fromkeys(ev.invoice_key for ev in new) if k not in changes]
+        flow_keys = [k for k in new_keys if k not in changes]
         self.store.record_changes(flow_keys)
         result.changed_keys = [*changes, *flow_keys]
         return result

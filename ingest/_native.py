@@ -33,6 +33,7 @@ invoices named by a chunk's status-changing events once those are recorded
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import tempfile
 import uuid
@@ -87,6 +88,9 @@ class ChunkResult:
     rows: int = 0
     loaded: BatchResult = field(default_factory=BatchResult)
     rejects: list[tuple[int, RowError, str]] = field(default_factory=list)
+    fold: Callable[[Loader], int] | None = None
+    """A chunk of events only: its statuses still to refold (returns the changes),
+    run beside the next chunk's load (:func:`ingest_native`)."""
 
 
 def _valid_id(value: str) -> bool:
@@ -123,6 +127,9 @@ class NativeRun:
         self.parser: Any = loader.store.another_client()
         """A second connection: chunk k+1 is parsed on it while chunk k is loaded."""
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-parse")
+        self.side: Loader | None = None
+        """The Loader that refolds a chunk of events beside the next one (fold_beside)."""
+        self.side_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-fold")
         self.window = {"i": 0, "e": 0}
         self.current = {"i": 1, "e": 1}
         """Which of a kind's two seen tables (``s<kind>0``/``s<kind>1``) takes new ids."""
@@ -175,8 +182,12 @@ class NativeRun:
         """Drops the work tables, emptied first: a dropped table of the Atomic database
         keeps its data (Memory and Join tables: in memory) for 8 minutes."""
         self.pool.shutdown(wait=True)  # a parse still running writes into them
+        self.side_pool.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.parser.close()
+        if self.side is not None:
+            with contextlib.suppress(Exception):
+                self.side.store.client.close()
         _ACTIVE.discard(self.tag)
         for name in dict.fromkeys(self.t.values()):
             with contextlib.suppress(Exception):
@@ -300,9 +311,33 @@ class NativeRun:
             out.loaded.add(native_load.load_invoices(self))
             out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
         if "e" in kinds:
-            out.loaded.add(native_load.load_events(self))
-            out.loaded.add(self.loader.load_events(list(py["e"].values())))
+            loaded, keys = native_load.load_events(self)
+            out.loaded.add(loaded)
+            py_loaded, py_keys, py_new = self.loader.write_events(list(py["e"].values()))
+            out.loaded.add(py_loaded)
+
+            def refold(loader: Loader) -> int:
+                # as load_events would: SQL's status keys, then the Python path's
+                changed = len(loader.refold(keys))
+                return changed + loader.fold_events(BatchResult(), py_keys, py_new).status_changes
+
+            if kinds == "e":
+                out.fold = refold
+            else:
+                out.loaded.status_changes += refold(self.loader)
         return out
+
+    def fold_beside(self, fold: Callable[[Loader], int]) -> Future[int]:
+        """Run a chunk's refold (:attr:`ChunkResult.fold`) on a third connection in a
+        thread, while the main one loads the next chunk of events. Only beside chunks
+        of events only: their load writes no invoice version and reads no status, so
+        the refolds, one at a time in chunk order, see what they would see in line."""
+        if self.side is None:
+            store = copy.copy(self.loader.store)
+            # the store on a client of its own (the same engine, as the parser's)
+            store._client = self.loader.store.another_client()
+            self.side = Loader(store)
+        return self.side_pool.submit(fold, self.side)
 
     def _duplicates(self, kind: str, base: int) -> list[tuple[int, RowError]]:
         """Accepted rows (SQL's and Python's) whose invoice key / event id an earlier
@@ -364,26 +399,52 @@ def ingest_native(
     run = NativeRun(loader)
     done = 0
     staged: _Staged | None = None
+    folding: tuple[ChunkResult, int, Future[int]] | None = None
+    """A chunk of events whose refold runs beside the next chunk's load."""
+
+    def settle() -> None:
+        nonlocal folding
+        if folding is not None:
+            result, at, fut = folding
+            folding = None
+            result.loaded.status_changes += fut.result()
+            on_chunk(result, at)
+
+    def finish(last: _Staged) -> None:
+        nonlocal folding
+        if last.kinds != "e":
+            settle()  # invoices read statuses and write versions: after every refold
+        result = run.finish(last)
+        settle()
+        if result.fold is not None:
+            folding = (result, last.done, run.fold_beside(result.fold))
+        else:
+            on_chunk(result, last.done)
 
     def finish_staged() -> None:
         nonlocal staged
         if staged is not None:
             last, staged = staged, None
-            on_chunk(run.finish(last), last.done)
+            finish(last)
 
     try:
         for base, data in read_chunks(path, CHUNK_BYTES):
             if isinstance(data, RowError):
                 finish_staged()  # in line order: the chunk before the error first
+                settle()
                 on_error(base, data)
                 continue
             done += len(data)
             last = staged
             staged = run.stage(base, data, done)  # parsed while `last` loads
             if last is not None:
-                on_chunk(run.finish(last), last.done)
+                finish(last)
         finish_staged()
+        settle()
     finally:
         if staged is not None:
             run.discard(staged)
+        if folding is not None:
+            with contextlib.suppress(BaseException):
+                folding[2].result()  # it writes with the run's tables gone otherwise
         run.close()

@@ -7,7 +7,8 @@
   out (``fold``): the Loader folds their status, with SQL's doc and fingerprint.
 - Events: a probe decides whether known event ids must be looked up (as the Loader
   does); the invoices named by status-changing events are folded again by the
-  Loader (``refold``) once the chunk's events are recorded.
+  Loader (``refold``) once the chunk's events are recorded (ingest/_native.py: for a
+  chunk of events only, beside the next chunk's load).
 - Existing versions and known event ids are read from ``invoice_lookup``, the copy
   lookups read (migration 4): what a kill left out of it is written again.
 Every written key goes to the change log.
@@ -127,14 +128,20 @@ def _same_records(run: NativeRun) -> int:
     return len(same)
 
 
-def load_events(run: NativeRun) -> BatchResult:
+def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
+    """The chunk's accepted events written; returns the counts and the keys of the
+    invoices named by its status-changing events, to refold once they are recorded."""
     t, result = run.t, BatchResult()
     ok = f"SELECT n, invoice_key, ident FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']})"
+    # Whether any of the chunk's event ids is recorded under a sample of its invoices
+    # (as the Loader's probe). The few ids recorded under the sample form the set the
+    # chunk's ids are looked up in: a set of the chunk's ~240 000 ids, the other way
+    # round, cost 0.05 s a chunk (2026-11-24).
     probe = int(
         run.cmd(
-            "SELECT count() FROM invoice_lookup WHERE r = 1 AND invoice_key IN (SELECT "
-            f"invoice_key FROM ({ok}) ORDER BY cityHash64(invoice_key) LIMIT 256) "
-            f"AND event_id IN (SELECT ident FROM ({ok}))"
+            f"SELECT count() FROM ({ok}) WHERE ident IN (SELECT event_id FROM invoice_lookup "
+            f"WHERE r = 1 AND invoice_key IN (SELECT invoice_key FROM ({ok}) "
+            "ORDER BY cityHash64(invoice_key) LIMIT 256))"
         )
     )
     known = (
@@ -169,5 +176,4 @@ def load_events(run: NativeRun) -> BatchResult:
         f"SELECT DISTINCT invoice_key FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']}) "
         "AND kind IN {status_kinds:Array(String)}"
     )
-    result.status_changes = len(run.loader.refold([k for (k,) in keys]))
-    return result
+    return result, [k for (k,) in keys]

@@ -402,6 +402,83 @@ def test_status_events_load_natively_and_fold(tmp_path, stores, monkeypatch):
     assert (again.loaded.events_written, again.loaded.status_changes) == (0, 0)
 
 
+def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypatch):
+    """A chunk of events only is refolded on a connection of its own while the next
+    chunk loads: with an invoice's status events spread over many chunks (a flag, its
+    clearing, a void, a red reversal; a line through the Python path) the statuses and
+    flows are those of the Python path, and a failed refold stops the run
+    after the chunks before it."""
+    inv = [paper_invoice(n) for n in range(1, 9)] + [digital_invoice(n) for n in range(1, 9)]
+    keys = [key_of(r) for r in inv]
+    late = "2026-03-31T10:15:00+08:00"
+    events = [event(f"f{i}", k, "flagged_abnormal") for i, k in enumerate(keys)]
+    events += [event(f"d{i}", k) for i, k in enumerate(keys)]
+    events += [event(f"c{i}", k, "abnormal_cleared", event_time=late)
+               for i, k in enumerate(keys[::2])]  # fmt: skip
+    events += [event(f"v{i}", k, "voided", event_time=late) for i, k in enumerate(keys[1:8:2])]
+    events += [event(f"r{i}", k, "red_issued", event_time=late, detail={"scope": "full"})
+               for i, k in enumerate(keys[9::2])]  # fmt: skip
+    lines = ndjson(events).splitlines(keepends=True)
+    lines[5] = lines[5].replace(b'"platform"', b'" platform"')  # through the Python path
+    inv_path, ev_path = tmp_path / "inv.ndjson", tmp_path / "ev.ndjson"
+    inv_path.write_bytes(ndjson(inv))
+    ev_path.write_bytes(b"".join(lines))
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 1024)  # ~4 events a chunk
+    beside = []
+    fold_beside = _native.NativeRun.fold_beside
+
+    def counting(run, fold):
+        beside.append(fold)
+        return fold_beside(run, fold)
+
+    monkeypatch.setattr(_native.NativeRun, "fold_beside", counting)
+    summaries = {}
+    for native in (False, True):
+        _ingest(stores[native], native, inv_path)
+        summaries[native] = _ingest(stores[native], native, ev_path)[0]
+    assert len(beside) >= 8
+    # statuses change per chunk: flagged (16), then cleared (8), voided (4), reversed
+    # (4); the Python path folds its one batch once (8)
+    assert _counts(summaries[True])[:6] == _counts(summaries[False])[:6]
+    assert (summaries[True].loaded.status_changes, summaries[False].loaded.status_changes) == (
+        32,
+        8,
+    )
+    native_state = _state(stores[True])
+    assert native_state == _state(stores[False])
+    statuses = [native_state["invoices"][k].status.value for k in keys]
+    assert statuses == ["normal", "voided"] * 4 + ["normal", "red_reversed"] * 4
+    again = _ingest(stores[True], True, ev_path)[0]
+    assert (again.loaded.events_written, again.loaded.status_changes) == (0, 0)
+
+    calls: list[int] = []
+
+    def failing(run, fold):
+        calls.append(1)
+        if len(calls) == 3:
+
+            def fail(loader):
+                raise RuntimeError("refold failed")
+
+            return fold_beside(run, fail)
+        return fold_beside(run, fold)
+
+    monkeypatch.setattr(_native.NativeRun, "fold_beside", failing)
+    loaded = []
+    store = stores[True]
+    with pytest.raises(RuntimeError, match="refold failed"):
+        _native.ingest_native(
+            ev_path, Loader(store), on_chunk=lambda r, done: loaded.append(r), on_error=print
+        )
+    assert len(calls) in (3, 4)  # the next chunk's may have started
+    assert len(loaded) == 2  # the chunks before the failed one
+    left = store.client.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND startsWith(name, '_ingest_')"
+    ).result_rows
+    assert left == []
+
+
 def test_mixed_file_and_stale_work_tables(tmp_path, stores):
     """Invoices and events in one file load as on the Python path; work tables a killed
     run left behind are dropped by the next run, and a run leaves none of its own."""
