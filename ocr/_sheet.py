@@ -34,9 +34,10 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
     count = sum(area >= MIN_UNIT * gray.size for area in shaped)  # not a crease's piece
     if shaped and max(shaped) >= MIN_UNIT * gray.size:
         unit = max(shaped)
-        count += sum(
-            int(area / unit) for _, is_shaped, area in found if not is_shaped and area >= 1.5 * unit
-        )
+        lying = [area for _, is_shaped, area in found if not is_shaped and area >= 1.5 * unit]
+        count += sum(int(area / unit) for area in lying)
+        if lying:  # the unit is the largest sheet: two smaller ones may hold < 2 units
+            count = max(count, count_apart(gray))
     else:  # no whole sheet to measure by: sheets whose corners touch come apart eroded
         count = max(count, count_apart(gray))
     return max(1, count)
@@ -246,6 +247,7 @@ def qr_windows(sheet: np.ndarray) -> list[np.ndarray]:
     import cv2
 
     out = []
+    sheet = _long_first(sheet)
     for start in (0, 2):  # the sheet as seen, and turned by 180°
         quad = np.roll(sheet, -start, axis=0)
         src = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
@@ -257,6 +259,15 @@ def qr_windows(sheet: np.ndarray) -> list[np.ndarray]:
         pts_m = np.array([[[1 - x0, y0], [1 - x1, y0], [1 - x1, y1], [1 - x0, y1]]], np.float32)
         out.append(cv2.perspectiveTransform(pts_m, m)[0])
     return out
+
+
+def _long_first(quad: np.ndarray) -> np.ndarray:
+    """The clockwise corners starting where a long edge starts, the long edges told by
+    the sum of opposite edges: under a strong perspective the far long edge alone is
+    shorter than a short one (12 MP perspective-11: its far edge shrunk 44 %), and a
+    QR window laid along the short edges is a strip that cuts the code apart."""
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    return quad if sides[0] + sides[2] >= sides[1] + sides[3] else np.roll(quad, -1, axis=0)
 
 
 def rectify(gray: np.ndarray, window: np.ndarray, *, out_w: int, out_h: int) -> np.ndarray:

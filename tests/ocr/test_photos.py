@@ -369,25 +369,27 @@ def test_a_code_out_of_focus_is_read_through_the_forward_model(photos):
     assert rest[-1][0] > 2 * residual  # the blurs are told apart
 
 
-def test_a_code_its_sheet_window_misses_is_read_through_the_forward_model_on_its_blob(photos):
-    """2 MP combined-12 (perspective 0.34 and more faults): the sheet is found wrong,
-    its QR window (215 x 100 px) holds only part of the code (70 px), and the finders
-    there give no square code of a readable module size, so ``forward`` solves
-    nothing. The textured blob on the code is where no sheet explains it: the
-    forward model on the blob's window (the alignment pattern's homography, the
-    defocus fit, then the geometry refined) reads it, where no stage did before."""
-    from ocr import _fits, _window_memo
+def test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window(photos, monkeypatch):
+    """2 MP combined-12 (perspective 0.34): the far long edge is shorter than a short
+    edge, so the QR window was laid along the short edges (215 x 100 px, part of the
+    70 px code) and only ``fwd_blobs`` read it, at ~1 s CPU. With the long edges told
+    by the sum of opposite edges the window holds the code (its finders place it
+    0.1 px from the generator's corners) and ``forward`` reads it there (it was the
+    photo of the ``fwd_blobs`` test)."""
+    from ocr import _fits, _sheet, _window_memo
     from ocr._image import Picture
 
     photo = photos(12, "combined")
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
-    assert result.stage == "fwd_blobs"
+    assert result.stage == "forward"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    assert len(_window_memo.sheet_windows(picture)) == 1
+    assert list(_fits.forward_stage(picture)) == photo.payloads
+    monkeypatch.setattr(_sheet, "_long_first", lambda quad: quad)  # the old windows
     picture = Picture(photo.data, max_pixels=60_000_000)
     assert len(_window_memo.sheet_windows(picture)) == 1
     assert list(_fits.forward_stage(picture)) == []
-    assert _window_memo.forward_windows(picture) == []  # the sheet's window shows no code
-    assert list(_fits.forward_blobs_stage(picture)) == photo.payloads
 
 
 def test_a_shaken_code_out_of_focus_is_solved_under_a_streak_and_a_defocus(photos):
@@ -419,3 +421,44 @@ def test_a_shaken_code_out_of_focus_is_solved_under_a_streak_and_a_defocus(photo
     assert fit < streak_fit
     assert not reads([kernel])
     assert reads(kernels)
+
+
+def test_two_smaller_touching_sheets_count_as_two(photos):
+    """12 MP multi-16: two of three sheets touch, one blob of 1.94 times the largest
+    invoice-shaped sheet (the unit is the largest sheet; the two are smaller), so the
+    blob counted one and the cascade stopped at `work` with two codes of three. The
+    paper eroded apart shows the three sheets; the third code reads at `full`."""
+    import cv2
+    import numpy as np
+
+    from ocr._sheet import count_invoices
+    from ocr._variants import resize_long
+
+    photo = photos(16, "multi", "12mp")
+    assert len(photo.payloads) == 3
+    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert count_invoices(resize_long(gray, 800)) == 3
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None, max_pixels=60_000_000)
+    assert sorted(result.payloads) == sorted(photo.payloads)
+
+
+def test_a_sheet_in_strong_perspective_has_its_qr_window_along_its_long_edges(photos):
+    """12 MP perspective-13 (the far edge shrunk 37 %): the far long edge is shorter
+    than a short edge, so the window was laid along the short edges (a strip across
+    the code) and the finders gave no geometry. With the long edges told by the sum
+    of opposite edges, the densest window holds the code whole and its finders
+    place it."""
+    import numpy as np
+
+    from ocr import _forward, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(13, "perspective", "12mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    quad = picture.memo["densest_quads"][0]
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    assert max(sides) < 1.5 * min(sides)  # a square on the sheet, not a strip
+    ((n, hmf), *_) = _forward.geometries(window, quad)
+    assert n == 37
+    assert 2.0 < _forward.module_px(hmf, n) < 3.0
