@@ -29,7 +29,9 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  finders on the stripes-deconvolved window and the streak from the
                  known modules' pixels; else geometry from the window itself and
                  a lens disk and Gaussian from those pixels), read by zxing:
-                 0.2-0.5 s a sheet;
+                 0.2-0.5 s a sheet; then larger codes under a streak, and codes
+                 too large to solve at full size, on the frame shrunk to 1.8 px
+                 a module;
 12. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
                  the sheets found, or one its sheet's window misses);
 13. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to

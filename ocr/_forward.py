@@ -20,7 +20,10 @@ homography), blurred by the streak. So:
    solve with the generator's true geometry and blur).
 
 Only for codes of at most ``MAX_MODULE_PX`` frame pixels a module (the solve grows
-with the square of the code's pixels; larger codes read through the filters).
+with the square of the code's pixels; larger codes read through the filters). A code
+whose solve would exceed ``MAX_CELLS``, and a larger code under a streak the filters
+did not undo (up to ``MAX_SHRUNK_MODULE_PX``), is solved on its part of the frame
+shrunk to ``SHRUNK_MODULE_PX`` a module (``shrunk``).
 """
 
 from __future__ import annotations
@@ -110,6 +113,40 @@ def cells(hmf: np.ndarray, n: int) -> int:
     """Frame pixels times modules of ``solve`` for this code (its memory, its time)."""
     _, _, w, h = _box(hmf, n, int(LENGTHS[-1]) // 2 + 3)
     return w * h * ((n + 2 * MARGIN) ** 2 + 1)
+
+
+SHRUNK_MODULE_PX = 1.8
+"""A code over ``MAX_CELLS`` is solved on its part of the frame shrunk to this many
+pixels a module (the 2 MP codes the stage reads have 1.4-2.7): 12 MP perspective-11
+and -13, the far edge shrunk 37-44 % on a small sheet (2.1-2.4 px a module under a
+4-6 px streak), ask for 27-34 M cells at full size."""
+
+
+MAX_SHRUNK_MODULE_PX = 6.0
+"""Codes of up to this many frame pixels a module are solved shrunk when a streak
+across several modules defeats the filters (12 MP combined-16: a 16 px streak on
+4.6 px modules, noise sigma 24)."""
+
+
+def shrunk(gray: np.ndarray, hmf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The frame around the code, shrunk (``cv2.INTER_AREA``) to ``SHRUNK_MODULE_PX``
+    a module, and the module -> shrunk-frame homography; None when shrinking does not
+    bring the solve under ``MAX_CELLS`` or the code is not all in the frame."""
+    import cv2
+
+    scale = SHRUNK_MODULE_PX / module_px(hmf, n)
+    if scale >= 1:
+        return None
+    pad = 4 * (int(LENGTHS[-1]) + 3)  # the solve's own pad, in shrunk pixels, and more
+    x0, y0, w, h = box = _box(hmf, n, pad)
+    if not _inside(gray, box):
+        return None
+    out_w, out_h = round(w * scale), round(h * scale)
+    small = cv2.resize(gray[y0 : y0 + h, x0 : x0 + w], (out_w, out_h), interpolation=cv2.INTER_AREA)
+    sx, sy = out_w / w, out_h / h  # a frame pixel's centre x lands at (x - x0 + 0.5) sx - 0.5
+    to_small = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5], [0, 0, 1]])
+    hms = to_small @ hmf
+    return (small, hms) if cells(hms, n) <= MAX_CELLS else None
 
 
 def module_px(hmf: np.ndarray, n: int) -> float:

@@ -369,6 +369,28 @@ def test_a_code_out_of_focus_is_read_through_the_forward_model(photos):
     assert rest[-1][0] > 2 * residual  # the blurs are told apart
 
 
+def test_a_code_its_sheet_window_misses_is_read_through_the_forward_model_on_its_blob(photos):
+    """2 MP combined-19 (perspective 0.33, crumpled, a 6 px streak): the sheet's
+    densest window is its far corner (text), so ``forward`` solves nothing there.
+    The textured blob on the code is where no sheet explains it: the forward model
+    on the blob's window, shrunk (its code asks for more than ``MAX_CELLS``), reads
+    it; before, ``measured2`` read it at ~0.6 s. (2 MP combined-12 was this test's
+    photo until its sheet's windows were laid along the long edges: now ``forward``
+    reads it there, ``test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window``.)"""
+    from ocr import _fits, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(19, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_blobs"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    assert len(_window_memo.sheet_windows(picture)) == 1
+    assert list(_fits.forward_stage(picture)) == []
+    assert _window_memo.forward_windows(picture) == []  # the sheet's window shows no code
+    assert list(_fits.forward_blobs_stage(picture)) == photo.payloads
+
+
 def test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window(photos, monkeypatch):
     """2 MP combined-12 (perspective 0.34): the far long edge is shorter than a short
     edge, so the QR window was laid along the short edges (215 x 100 px, part of the
@@ -462,3 +484,48 @@ def test_a_sheet_in_strong_perspective_has_its_qr_window_along_its_long_edges(ph
     ((n, hmf), *_) = _forward.geometries(window, quad)
     assert n == 37
     assert 2.0 < _forward.module_px(hmf, n) < 3.0
+
+
+def test_a_large_code_of_small_modules_is_solved_on_the_frame_shrunk(photos):
+    """12 MP perspective-13: 2.4 px a module under a 4 px streak; its solve would take
+    34 M cells (bound 24 M), so ``forward`` skipped it and nothing read. Solved on its
+    part of the frame shrunk to 1.8 px a module, it reads at `forward`."""
+    from ocr import _fits, _forward, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(13, "perspective", "12mp")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None, max_pixels=60_000_000)
+    assert result.payloads == photo.payloads
+    assert result.stage == "forward"
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    quad = picture.memo["densest_quads"][0]
+    ((n, hmf), *_) = _forward.geometries(window, quad)
+    assert _forward.cells(hmf, n) > _forward.MAX_CELLS
+    small = _forward.shrunk(picture.full(), hmf, n)
+    assert small is not None
+    assert _forward.module_px(small[1], n) == pytest.approx(_forward.SHRUNK_MODULE_PX, rel=0.02)
+    assert _fits.read_forward(picture, window, quad, defocused=True) == photo.payloads
+
+
+def test_a_streak_of_several_modules_on_a_large_code_is_solved_shrunk(photos):
+    """12 MP combined-16: a 16 px streak on a code of 4.6 px a module (3.5 modules),
+    noise sigma 24. No filter reads it and its modules are too large for ``forward``
+    (over ``MAX_MODULE_PX``); on its part of the frame shrunk to 1.8 px a module (the
+    noise averaged down with it) the streak and the modules are solved and read."""
+    from ocr import _fits, _forward, _window_memo
+    from ocr._image import Picture
+
+    photo = photos(16, "combined", "12mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    quad = picture.memo["densest_quads"][0]
+    sharp = _window_memo.first_streak(picture, 0, window)
+    assert sharp is not None
+    ((n, hmf), *_) = _forward.geometries(sharp, quad)
+    assert _forward.MAX_MODULE_PX < _forward.module_px(hmf, n) < _forward.MAX_SHRUNK_MODULE_PX
+    assert _fits.read_forward(picture, sharp, quad) == []
+    assert _fits.read_forward(picture, sharp, quad, large=True) == photo.payloads
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None, max_pixels=60_000_000)
+    assert result.payloads == photo.payloads
+    assert result.stage == "forward"
