@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -23,7 +23,7 @@ Chunk = bytes | memoryview
 valid until the next chunk is asked for."""
 
 
-def read_chunks(path: Path, size: int) -> Iterator[tuple[int, Chunk | RowError]]:
+def read_chunks(path: Path, size: int) -> Generator[tuple[int, Chunk | RowError]]:
     """``(lines before the chunk, chunk of whole lines)``; a broken gzip stream ends
     with ``(line, RowError)`` at the line after the last whole one (as _readers)."""
     with path.open("rb") as raw:
