@@ -188,6 +188,30 @@ def test_verification_counts(store: ClickHouseStore) -> None:
     assert store.verification_counts([a, b, "nope"]) == {a: 3}
 
 
+def test_event_inserts_describe_the_table_once_and_again_after_a_failure(
+    store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insert context of ``invoice_events`` is built once (clickhouse-connect's
+    ``insert`` would run ``DESCRIBE TABLE`` before every batch); a failed insert drops it."""
+    client, built = store.client, []
+    real = client.create_insert_context
+
+    def counted(*args: object, **kwargs: object) -> object:
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "create_insert_context", counted)
+    key = make_invoice().invoice_key
+    store.insert_events([make_event("e1", key)])
+    store.insert_events([make_event("e2", key, minute=1, kind=EventKind.VERIFIED, detail={})])
+    assert built == ["invoice_events"]
+    with pytest.raises(StoreError):
+        store.insert_events([make_event("e3", key, channel=None)])  # not a string: refused
+    store.insert_events([make_event("e4", key, minute=2)])
+    assert built == ["invoice_events"] * 2
+    assert [e.event_id for e in store.get_events(key)] == ["e1", "e2", "e4"]
+
+
 def test_change_log_reports_each_written_key(store: ClickHouseStore) -> None:
     _, start = store.changes_since(None)
     assert store.changes_since(start) == ([], start)
