@@ -50,6 +50,15 @@ from verify._store._base import InvoiceStore
 
 log = logging.getLogger("fapiao.recorder")
 _VERIFIED = EventKind.VERIFIED
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS = dt.timedelta(milliseconds=1)
+
+
+def _epoch_ms(when: float) -> int:
+    """A hot-path unix time as the store keeps it: whole milliseconds (DateTime64(3)),
+    truncated, so a verification never moves past midnight into the next day."""
+    return int(when * 1000)
+
 
 Runner = Callable[..., Awaitable[Any]]
 Verified = tuple[int, str, float, str, str]
@@ -136,7 +145,7 @@ class EventRecorder:
         return InvoiceEvent(
             event_id=f"{self._id_prefix}{seq:012d}",
             invoice_key=key,
-            event_time=dt.datetime.fromtimestamp(when, dt.UTC),
+            event_time=_EPOCH + _epoch_ms(when) * _MS,
             kind=EventKind.VERIFIED,
             channel=channel,
             detail={"result": result},
@@ -149,12 +158,7 @@ class EventRecorder:
     def events(self, batch: list[Item]) -> list[InvoiceEvent]:
         """``[self.event(item) for item in batch]``, built in one loop (~1 µs an event
         less on the serving core): the same ids, one ``detail`` map per result code."""
-        prefix, utc, from_ts, verified = (
-            self._id_prefix,
-            dt.UTC,
-            dt.datetime.fromtimestamp,
-            _VERIFIED,
-        )
+        prefix, epoch, ms, verified = self._id_prefix, _EPOCH, _MS, _VERIFIED
         details: dict[str, dict[str, str]] = {}
         out: list[InvoiceEvent] = []
         for item in batch:
@@ -169,7 +173,7 @@ class EventRecorder:
                 InvoiceEvent(
                     event_id=f"{prefix}{seq:012d}",
                     invoice_key=key,
-                    event_time=from_ts(when, utc),
+                    event_time=epoch + _epoch_ms(when) * ms,
                     kind=verified,
                     channel=channel,
                     detail=detail,

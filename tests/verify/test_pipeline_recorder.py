@@ -140,6 +140,27 @@ async def test_hot_path_verifications_become_events_with_ids_stable_across_retri
         store.close()
 
 
+async def test_the_store_holds_the_very_events_pending_for_showed(store_url: str) -> None:
+    """What the store holds after a flush is what ``pending_for`` showed before (the
+    counts of a cache fill add the two), times included: whole milliseconds as the store
+    keeps them, truncated, so a verification never moves past midnight."""
+    store = open_store(store_url)
+    key = "26427000000316294884"
+    try:
+        rec = EventRecorder(store, interval=60)
+        midnight = dt.datetime(2026, 3, 31, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        rec.verified(key, "web", "001", WHEN.timestamp() + 0.0019)
+        rec.record(_events(1)[0])
+        rec.verified(key, "api", "006", midnight.timestamp() - 0.0001)
+        pending = rec.pending_for(key)
+        assert pending[0].event_time == WHEN + dt.timedelta(milliseconds=1)
+        assert pending[2].event_time == midnight - dt.timedelta(milliseconds=1)
+        assert await rec.flush()
+        assert store.get_events(key) == sorted(pending, key=lambda e: (e.event_time, e.event_id))
+    finally:
+        store.close()
+
+
 async def test_a_spool_another_process_is_replaying_is_left_to_it_and_bad_lines_are_skipped(
     store_url: str, tmp_path: Path
 ) -> None:
