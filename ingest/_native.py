@@ -35,7 +35,6 @@ invoices named by a chunk's status-changing events once those are recorded
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import tempfile
 import uuid
@@ -353,10 +352,7 @@ class NativeRun:
         of events only: their load writes no invoice version and reads no status, so
         the refolds, one at a time in chunk order, see what they would see in line."""
         if self.side is None:
-            store = copy.copy(self.loader.store)
-            # the store on a client of its own (the same engine, as the parser's)
-            store._client = self.loader.store.another_client()
-            self.side = Loader(store)
+            self.side = Loader(self.loader.store.sibling())
         return self.side_pool.submit(fold, self.side)
 
     def _duplicates(self, kind: str, base: int) -> list[tuple[int, RowError]]:

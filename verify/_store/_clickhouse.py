@@ -14,6 +14,7 @@ _schema.py run. Every driver error leaves here as :class:`verify.StoreError`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 import time
@@ -270,6 +271,16 @@ class ClickHouseStore(InvoiceStore):
             return clickhouse_connect.get_client(
                 dsn=self._dsn, database=self.database, settings=_SESSION_SETTINGS, **self._extra
             )
+
+    def sibling(self) -> ClickHouseStore:
+        """This store on a connection of its own (:meth:`another_client`), sharing the
+        rest: ingest refolds a chunk's statuses on it while the next chunk loads on this
+        one (ingest/_native.py). The caller closes it (``sibling.client.close()``)."""
+        twin = copy.copy(self)
+        twin._client = self.another_client()
+        twin._events_insert = None
+        twin._events_lock = threading.Lock()
+        return twin
 
     # -- schema -----------------------------------------------------------------------
 
