@@ -373,7 +373,7 @@ def geometries(
     import cv2
 
     from ocr._finders import affine, finder_triples, refine_alignment, to_image
-    from ocr._grid_model import Model, split
+    from ocr._grid_model import model_of, split
 
     g = np.ascontiguousarray(window, dtype=np.float32)
     side_px = g.shape[1] - 1
@@ -388,7 +388,7 @@ def geometries(
         for n in range(21, 58, 4):
             if not 2.5 <= side / (n - 7) <= 12:
                 continue
-            model = Model(n)
+            model = model_of(n)
             corners = to_image(affine(tri, n), model.square).astype(np.float32)
             q = split(model.sample(g, corners.ravel().astype(np.float64)), model.known, model.value)
             if best is None or q > best[0]:
@@ -396,7 +396,8 @@ def geometries(
         if best is not None:
             _, n, corners = best
             if alignment:
-                corners = to_image(refine_alignment(g, tri, n), Model(n).square).astype(np.float32)
+                aligned = refine_alignment(g, tri, n)
+                corners = to_image(aligned, model_of(n).square).astype(np.float32)
             frame = cv2.perspectiveTransform(corners[None], to_frame)[0]
             square = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
             out.append((n, cv2.getPerspectiveTransform(square, frame).astype(np.float64)))

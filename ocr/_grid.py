@@ -25,7 +25,7 @@ import numpy as np
 
 from ocr._finders import affine, finder_triples, refine_alignment, to_image
 from ocr._grid_deconv import deconvolve
-from ocr._grid_model import Model, fit, split
+from ocr._grid_model import fit, model_of, split
 
 
 def grids(g: np.ndarray, *, candidates: int = 2, deblur: bool = True) -> Iterator[np.ndarray]:
@@ -38,14 +38,13 @@ def grids(g: np.ndarray, *, candidates: int = 2, deblur: bool = True) -> Iterato
     yielded, so a caller stops at the first that reads.
     """
     g = np.ascontiguousarray(g, dtype=np.float32)
-    models: dict[int, Model] = {}
     found: list[tuple[float, int, np.ndarray]] = []  # (split, module count, corners)
     for _, tri in finder_triples(g):
         side = (float(np.hypot(*(tri[1] - tri[0]))) + float(np.hypot(*(tri[2] - tri[0])))) / 2
         for n in range(21, 58, 4):
             if not 2.5 <= side / (n - 7) <= 12:
                 continue
-            model = models.setdefault(n, Model(n))
+            model = model_of(n)
             for h in (affine(tri, n), refine_alignment(g, tri, n)):
                 p = to_image(h, model.square).ravel().astype(np.float64)
                 if any(n == f[1] and np.abs(p - f[2]).max() < 0.5 for f in found):
@@ -54,7 +53,7 @@ def grids(g: np.ndarray, *, candidates: int = 2, deblur: bool = True) -> Iterato
                 found.append((split(d, model.known, model.value), n, p))
     found.sort(key=lambda f: -f[0])
     for _, n, start in found[:candidates]:
-        model, p = models[n], start
+        model, p = model_of(n), start
         for bend in (False, True):
             p = fit(g, model, p, bend)
             yield model.grid(model.sample(g, p))

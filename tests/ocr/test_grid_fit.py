@@ -1,0 +1,85 @@
+"""The grid fit's coordinate descent (``ocr._grid_model.fit``) on generated photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocr import _fits, _grid, _grid_model, _window_memo, decode_bytes
+from ocr._image import Picture
+
+
+def _three_sweeps_a_step(
+    g: np.ndarray, model: _grid_model.Model, p: np.ndarray, bend: bool
+) -> np.ndarray:
+    """The fit as it was before 2026-11-24 09:30: at most three sweeps a step size,
+    each moving a parameter by one step at most."""
+    unit = float(np.hypot(*(p[2:4] - p[0:2]))) / model.n
+    if bend and p.size == 8:
+        p = np.concatenate([p, np.zeros(2 * len(_grid_model._POWERS))])
+    scale = np.ones(p.size)
+    scale[8:] = 4.0
+    best = model.quality(model.sample(g, p))
+    for step in (0.3, 0.15, 0.07):
+        for _ in range(3):
+            improved = False
+            for i in range(p.size):
+                for sign in (1, -1):
+                    trial = p.copy()
+                    trial[i] += sign * step * unit * scale[i]
+                    q = model.quality(model.sample(g, trial))
+                    if q > best:
+                        best, p, improved = q, trial, True
+                        break
+            if not improved:
+                break
+    return p
+
+
+@pytest.mark.parametrize("size", ["2mp", "12mp"])
+def test_a_fit_run_to_convergence_reads_a_glared_crumpled_code(photos, size, monkeypatch):
+    """combined-24 (glare and crumple; its sheet is found merged with the glare on
+    the desk): the code lies in the first textured blob's window, and the grid fit
+    reads it there once each step size runs until a sweep improves nothing; three
+    sweeps a step size stopped short of that (the bent grid 47-55 modules off)."""
+    photo = photos(24, "combined", size)
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.blob_windows(picture)[0]
+    assert _fits.read_grid(picture, window) == photo.payloads
+    monkeypatch.setattr(_grid, "fit", _three_sweeps_a_step)
+    assert _fits.read_grid(picture, window) == []
+
+
+def test_the_cascade_reads_the_glared_crumpled_code_at_the_grid_stage(photos):
+    photo = photos(24, "combined", "2mp")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "grid"
+
+
+def test_the_fit_is_bounded_by_its_evaluation_cap(monkeypatch):
+    """A bent code's fit converges after ~630 evaluations; a cap of 5 a parameter
+    stops it at 5 a parameter (8 corners, then 8 corners and 14 bends)."""
+    from tests.ocr.test_cascade import _bent_window
+
+    counts: list[int] = []
+    quality = _grid_model.Model.quality
+    fit = _grid_model.fit
+
+    def counted_quality(self, d):
+        counts[-1] += 1
+        return quality(self, d)
+
+    def counted_fit(g, model, p, bend):
+        counts.append(0)
+        return fit(g, model, p, bend)
+
+    monkeypatch.setattr(_grid_model.Model, "quality", counted_quality)
+    monkeypatch.setattr(_grid, "fit", counted_fit)
+    window = _bent_window(7.0)
+    list(_grid.grids(window, candidates=1, deblur=False))
+    assert counts[1] > 5 * 22
+    counts.clear()
+    monkeypatch.setattr(_grid_model, "MAX_EVALS_PER_PARAM", 5)
+    list(_grid.grids(window, candidates=1, deblur=False))
+    assert counts == [5 * 8, 5 * 22]
