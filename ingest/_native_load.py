@@ -17,7 +17,7 @@ Every written key goes to the change log.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ingest._loader import BatchResult
 from verify import Status
@@ -25,6 +25,16 @@ from verify._store._rows import PreparedInvoice, decode_doc
 
 if TYPE_CHECKING:
     from ingest._native import NativeRun
+
+_INVOICE_ORDER: Final = "ORDER BY key"
+"""Rows handed to the write in the order of ``invoices`` (and of their rows in the
+lookup copy: key, then r, version, time and id, all equal within a write): a part
+writer that gets a block already in its table's order does not sort it, so one sort
+here replaces one for each table and the gather of the ~1 KB ``doc`` behind each
+(one 48 MB chunk: 0.218-0.221 vs 0.235-0.243 CPU-s, 2026-11-24)."""
+_EVENT_ORDER: Final = "ORDER BY invoice_key, event_time, ident"
+"""As ``_INVOICE_ORDER``, for ``invoice_events`` and the copy's (and the status
+events') order (one chunk of 238 247 events: 0.270-0.282 vs 0.287-0.364 CPU-s)."""
 
 
 def fold(run: NativeRun) -> list[PreparedInvoice]:
@@ -80,7 +90,7 @@ def load_invoices(run: NativeRun) -> BatchResult:
         if written:
             run.cmd(
                 f"{columns} {{now:UInt64}}, doc FROM {t['pi']} "
-                f"WHERE n NOT IN (SELECT n FROM {t['xi']})",
+                f"WHERE n NOT IN (SELECT n FROM {t['xi']}) {_INVOICE_ORDER}",
                 now=now,
             )
             run.cmd(f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM ({ok})")
@@ -99,7 +109,7 @@ def load_invoices(run: NativeRun) -> BatchResult:
             run.cmd(
                 f"{columns} w.version, doc FROM {t['pi']} AS p "
                 f"INNER JOIN {t['twi']} AS w ON p.n = w.n "
-                f"WHERE p.n NOT IN (SELECT n FROM {t['sm']})"
+                f"WHERE p.n NOT IN (SELECT n FROM {t['sm']}) {_INVOICE_ORDER}"
             )
             run.cmd(
                 f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
@@ -162,7 +172,7 @@ def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
         run.cmd(
             "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
             "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
-            f"actor_tax_id, channel, detail FROM {t['pe']} WHERE {rows}"
+            f"actor_tax_id, channel, detail FROM {t['pe']} WHERE {rows} {_EVENT_ORDER}"
         )
         run.cmd(
             f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
