@@ -1,8 +1,8 @@
 """Where a code's finder patterns are in a QR window, and the module grid they imply.
 
 The three finder patterns are found by correlation with a finder template at a
-few module sizes (``MODULE_SIZES``); triples that form a right angle with equal
-sides are the candidate geometries (``finder_triples``), mapped to module
+few module sizes (``MODULE_SIZES``); triples that form a right angle with nearly
+equal sides are the candidate geometries (``finder_triples``), mapped to module
 coordinates by an affine map or, for versions 2-6, a homography through the
 alignment pattern too (``refine_alignment``). Used by ``_grid``.
 """
@@ -18,6 +18,11 @@ MODULE_SIZES = (4.4, 5.4, 6.6, 8.0)
 20 mm code at ~6.6 px a module, printed sizes and layouts vary around it."""
 MAX_TRIPLES = 2
 """Finder triples (candidate geometries) tried per window."""
+MAX_SIDE_DIFF = 0.2
+"""How much a triple's two sides may differ (a share of the longer; 0.12 before
+2026-11-24 09:40). A sheet's window is rectified, so its code is square, but a
+blob's window is cut square around a blob that is not (2 MP crumpled-23: the
+code's sides 17 % apart there); the triple's quality still prefers equal sides."""
 
 
 def pattern(size: int) -> np.ndarray:
@@ -83,7 +88,7 @@ def finder_triples(g: np.ndarray) -> list[tuple[float, np.ndarray]]:
             lu, lv = float(np.hypot(*u)), float(np.hypot(*v))
             if min(lu, lv) < 12 * s or max(lu, lv) > 40 * s:
                 continue
-            if abs(lu - lv) > 0.12 * max(lu, lv):
+            if abs(lu - lv) > MAX_SIDE_DIFF * max(lu, lv):
                 continue
             cos = float(u @ v) / (lu * lv)
             if abs(cos) > 0.17:

@@ -45,15 +45,23 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
     return cast("list[list[np.ndarray]]", p.memo["windows"])
 
 
-def inside_densest(p: Picture, centre: np.ndarray) -> bool:
-    """Whether a point (full image) lies in a sheet's densest window: a blob there is
-    that window's code again."""
+def covered_by_densest(p: Picture, blob: int) -> bool:
+    """Whether the blob ``blob`` (``blob_windows``' order; the textured blob itself,
+    without the window's margin) lies wholly in a sheet's densest window: a blob
+    that window holds is its code again, already fitted there. One that sticks out
+    is not: a sheet found with its corner cut off (crumpled paper folded at the
+    corner) has a densest window that clips its code."""
     import cv2
 
+    blob_windows(p)
     sheet_windows(p)
+    core: np.ndarray = p.memo["blob_cores"][blob]  # type: ignore[index]
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     return any(
-        cv2.pointPolygonTest(q.astype(np.float32), (float(centre[0]), float(centre[1])), False) >= 0
+        all(
+            cv2.pointPolygonTest(q.astype(np.float32), (float(x), float(y)), False) >= 0
+            for x, y in core
+        )
         for q in quads
     )
 
@@ -153,6 +161,7 @@ def blob_windows(p: Picture) -> list[np.ndarray]:
         ]
         p.memo["blob_centres"] = [pts.mean(axis=0) * f for pts in found]
         p.memo["blob_quads"] = [_regions.grown(pts * f, BLOB_MARGIN) for pts in found]
+        p.memo["blob_cores"] = [pts * f for pts in found]
     return cast("list[np.ndarray]", p.memo["blobs"])
 
 

@@ -83,3 +83,30 @@ def test_the_fit_is_bounded_by_its_evaluation_cap(monkeypatch):
     monkeypatch.setattr(_grid_model, "MAX_EVALS_PER_PARAM", 5)
     list(_grid.grids(window, candidates=1, deblur=False))
     assert counts == [5 * 8, 5 * 22]
+
+
+def test_a_code_its_sheet_window_clips_is_fitted_in_its_blob_window(photos, monkeypatch):
+    """2 MP crumpled-23: the sheet is found with its folded top-left corner cut off,
+    so the densest QR window starts at the code's left edge and clips its finders.
+    The textured blob holds the whole code, but sticks out of that window (its
+    centre lies in it: the blob used to be skipped as fitted already); in the
+    blob's window, not rectified by a sheet, the code's sides differ by 17 %, and
+    the finder triple is found once sides may differ by up to 20 %."""
+    import cv2
+
+    from ocr import _finders
+
+    photo = photos(23, "crumpled", "2mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.blob_windows(picture)[0]
+    centre = picture.memo["blob_centres"][0]
+    _window_memo.sheet_windows(picture)
+    densest = picture.memo["densest_quads"][0].astype(np.float32)
+    assert cv2.pointPolygonTest(densest, (float(centre[0]), float(centre[1])), False) >= 0
+    assert not _window_memo.covered_by_densest(picture, 0)
+    assert _fits.read_grid(picture, window) == photo.payloads
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "grid"
+    monkeypatch.setattr(_finders, "MAX_SIDE_DIFF", 0.12)
+    assert _fits.read_grid(picture, window) == []
