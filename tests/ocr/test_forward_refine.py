@@ -82,3 +82,37 @@ def test_an_expired_budget_stops_the_refinement(motion8):
     n = t.codes[0].shape[0]
     grid = np.zeros((n, n), bool)
     assert list(refined(gray, t.homographies[0], n, grid, (7.0, 90.0), expired=lambda: True)) == []
+
+
+def test_the_design_blurred_module_by_module_is_the_design_blurred_plane_by_plane(motion8):
+    """``_forward._design`` blurs each module's footprint on a patch around it, and
+    ``_gram`` sums the Gram matrix over tiles: the same numbers as blurring a plane
+    of the whole box per module and the dense product (2 MP motion-8 under its true
+    geometry and the streak and Gaussian the known modules fit; ~1/3 less time a
+    solve, which moved 2 MP lowres-10 from 1.5 to 1.1 s CPU)."""
+    import cv2
+
+    from ocr._forward import MARGIN, _box, _design, _gram, pixel_modules, streaks_defocused
+    from ocr._grid_model import _known
+
+    t, gray = motion8
+    n, hmf = t.codes[0].shape[0], t.homographies[0]
+    kernels = next(k for _, _, k in streaks_defocused(gray, hmf, n) if len(k) == 2)
+    b = max(max(k.shape) for k in kernels) // 2 + 2
+    box = _box(hmf, n, b)
+    _, _, w, h = box
+    size = n + 2 * MARGIN
+    idx = pixel_modules(hmf, n, box)
+    planes = np.zeros((size * size + 1, h * w), np.float32)
+    np.add.at(planes, (idx.ravel(), np.repeat(np.arange(h * w), idx.shape[1])), 1 / idx.shape[1])
+    planes = planes.reshape(-1, h, w)
+    for k in kernels:
+        for i in range(len(planes)):
+            planes[i] = cv2.filter2D(planes[i], -1, k, borderType=cv2.BORDER_CONSTANT)
+    whole = planes[:, b:-b, b:-b].reshape(len(planes), -1)
+    design, spans = _design(hmf, n, box, b, kernels)
+    assert np.abs(design - whole).max() < 1e-6
+    unknown = np.flatnonzero(~_known(n)[0].ravel())
+    dense = whole[unknown].astype(np.float64) @ whole[unknown].T.astype(np.float64)
+    tiled = _gram(design, spans, unknown, (h - 2 * b, w - 2 * b))
+    assert np.abs(tiled - dense).max() < 1e-4 * np.abs(dense).max()
