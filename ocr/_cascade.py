@@ -32,18 +32,21 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  0.2-0.5 s a sheet; then larger codes under a streak, and codes
                  too large to solve at full size, on the frame shrunk to 1.8 px
                  a module;
-12. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
+12. ``fwd_streak`` each sheet still unread whose blur is not directional, solved
+                 under a streak after all (the out-of-focus solve read nothing; a
+                 streak of two modules in strong perspective can look isotropic);
+13. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
                  the sheets found, or one its sheet's window misses);
-13. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
+14. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
-14. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+15. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-15. ``grid``     the densest window of each sheet not fitted yet, its streak-
+16. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-16. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-17. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-18. ``motion``   Richardson-Lucy with a streak;
-19. ``others``   pyzbar and OpenCV's detectors on the working image and its
+17. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+18. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+19. ``motion``   Richardson-Lucy with a streak;
+20. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -176,6 +179,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
     ("forward", fits.forward_stage),
+    ("fwd_streak", fits.forward_streak_stage),
     ("fwd_blobs", fits.forward_blobs_stage),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),

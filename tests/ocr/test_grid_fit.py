@@ -110,3 +110,22 @@ def test_a_code_its_sheet_window_clips_is_fitted_in_its_blob_window(photos, monk
     assert result.stage == "grid"
     monkeypatch.setattr(_finders, "MAX_SIDE_DIFF", 0.12)
     assert _fits.read_grid(picture, window) == []
+
+
+def test_a_streak_that_looks_isotropic_is_solved_when_the_defocus_reads_nothing(photos):
+    """12 MP perspective-11: a 4.9 px streak on 2.1 px modules, the far edge shrunk
+    44 %; its window is not directional (anisotropy under the streak bound), so
+    ``forward`` solves it out of focus, which reads nothing; solved under a streak
+    (``fwd_streak``), it reads."""
+    from ocr import _deblur
+
+    photo = photos(11, "perspective", "12mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+    quad = picture.memo["densest_quads"][0]
+    assert _deblur.anisotropy(window) <= _window_memo.STREAK_ANISOTROPY
+    assert _fits.read_forward(picture, window, quad, defocused=True) == []
+    assert _fits.read_forward(picture, window, quad) == photo.payloads
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_streak"
