@@ -1,16 +1,21 @@
 """Verification throughput as a ratio to a no-op endpoint, cache-miss throughput, and
 latency at half of peak load: ``python -m loadtests.bench_verify``.
 
-One ``fapiao serve`` worker pinned to CPU 0 (its private redis-server inherits the
-pin), the load generator pinned to CPU 1, loopback only, bounded in time (about a
-minute). The baseline is ``POST /_bench/noop`` served by the same server in the same
+One ``fapiao serve`` worker pinned to CPU 0, the load generator pinned to CPU 1,
+loopback only, bounded in time (about a minute). Redis runs beside the load
+generator by default (a redis-server with the private one's options, given to the
+service as ``FAPIAO_REDIS_URL``), so the worker's core serves the worker alone, as
+in any deployment with Redis on its own host; ``--redis-cpu 0`` keeps the service's
+private redis-server on the worker's core (stricter: its work and the wake-ups of
+every round trip are charged to that core). Either way Redis's CPU counts in
+``cpu µs``. The baseline is ``POST /_bench/noop`` served by the same server in the same
 run: same request body, same response size (a canned 001 answer), no work. Peak
 throughput is measured with ``wrk`` when installed (closed loop, keep-alive), else
 with the asyncio load generator in loadtests/_loadgen.py; misses and latency always
 use the latter (unique keys; open loop at a fixed rate).
 
 Besides throughput, the CPU time the serving process tree (the worker, its threads
-and its private redis-server) spends per request is read from /proc around each
+and Redis) spends per request is read from /proc around each
 peak run: on a box shared with other work that figure moves much less than
 requests/s, so it is printed too (``cpu µs`` and ``cpu ratio`` = no-op ÷ hit).
 
@@ -206,10 +211,12 @@ def closed(
 
 
 @contextlib.contextmanager
-def redis_on(cpu: int, directory: Path) -> Iterator[str | None]:
-    """None: the service's private Redis (inherits CPU 0); else a redis-server on ``cpu``."""
+def redis_on(cpu: int, directory: Path) -> Iterator[tuple[str | None, set[int]]]:
+    """(None, no pid): the service's private Redis (inherits CPU 0, counted in the
+    serving tree); else (its URL, its pid): a redis-server on ``cpu`` with the same
+    options, whose CPU is counted with the server's too."""
     if cpu == 0:
-        yield None
+        yield None, set()
         return
     from verify._cache import PrivateRedis
 
@@ -217,7 +224,7 @@ def redis_on(cpu: int, directory: Path) -> Iterator[str | None]:
     assert server.process is not None
     os.sched_setaffinity(server.process.pid, {cpu})
     try:
-        yield server.url
+        yield server.url, {server.process.pid}
     finally:
         server.stop()
 
@@ -248,14 +255,20 @@ def _children_cpu() -> float:
 
 
 def peak_pairs(
-    args: argparse.Namespace, port: int, bodies: Sequence[bytes], peak: Any
+    args: argparse.Namespace,
+    port: int,
+    bodies: Sequence[bytes],
+    peak: Any,
+    redis_pids: set[int],
 ) -> dict[str, list[float]]:
     """Pairs of no-op and hit runs, the order alternating (ABBA), each run followed by
     a settle, until ``args.rounds`` pairs in which the server held its core (at most
     twice as many pairs in all); per run: requests/s, serving CPU µs a request (its
     settle included), the share of CPU 0 the serving tree got, the load generator's
-    CPU. ``clean`` holds, per pair, 1.0 when both runs held the core."""
-    pids = _tree(_served_pids[port])
+    CPU. ``clean`` holds, per pair, 1.0 when both runs held the core. A Redis on the
+    other core (``redis_pids``) is charged to the requests but not to the core share."""
+    server = _tree(_served_pids[port])
+    pids = server | redis_pids
     time.sleep(args.settle + 1.0)  # the warm-up's recording written first
     t0, c0 = time.monotonic(), _cpu_seconds(pids)
     time.sleep(3.0)  # several change-log polls and recorder ticks
@@ -270,20 +283,22 @@ def peak_pairs(
         order = ("/_bench/noop", "/api/v1/verify")
         for path in order if i % 2 == 0 else order[::-1]:
             name = "noop" if path == "/_bench/noop" else "hit"
-            cpu, gen, started = _cpu_seconds(pids), _children_cpu(), time.monotonic()
+            cpu, own = _cpu_seconds(pids), _cpu_seconds(server)
+            gen, started = _children_cpu(), time.monotonic()
             rps, done = peak(port, path, bodies, args.seconds, args.connections)
             wall, used = time.monotonic() - started, _cpu_seconds(pids) - cpu
+            core = (_cpu_seconds(server) - own) / wall
             gen = _children_cpu() - gen
             # only a hit run leaves work behind (its recording, the merges it causes)
             tail = _settle(pids, idle_rate, args.settle if name == "hit" else 0.0)
             got.setdefault(f"{name}_rps", []).append(rps)
             got.setdefault(f"{name}_cpu_us", []).append((used + tail) / max(done, 1) * 1e6)
-            got.setdefault(f"{name}_core", []).append(used / wall)
+            got.setdefault(f"{name}_core", []).append(core)
             got.setdefault(f"{name}_gen", []).append(gen / wall)
             if args.verbose:
                 print(
                     f"  {name:<4} {rps:7.0f} rps {got[f'{name}_cpu_us'][-1]:6.1f} µs "
-                    f"(tail {tail / max(done, 1) * 1e6:5.1f}) core {used / wall:.2f} "
+                    f"(tail {tail / max(done, 1) * 1e6:5.1f}) core {core:.2f} "
                     f"load {os.getloadavg()[0]:.1f}",
                     file=sys.stderr,
                 )
@@ -302,12 +317,12 @@ def measure(
     peak = wrk if use_wrk else closed
     out: dict[str, float] = {}
     with (
-        redis_on(args.redis_cpu, data_dir.parent / "redis-bench") as redis_url,
+        redis_on(args.redis_cpu, data_dir.parent / "redis-bench") as (redis_url, redis_pids),
         serving(data_dir, server, redis_url) as port,
     ):
         warm = [post_request("/api/v1/verify", b) for b in hit_bodies]
         asyncio.run(run_closed(port, warm, connections=8, seconds=120, once=True))
-        got = peak_pairs(args, port, hit_bodies, peak)
+        got = peak_pairs(args, port, hit_bodies, peak, redis_pids)
         clean = got["clean"]
         keep = [j for j, c in enumerate(clean) if c] if sum(clean) >= args.rounds / 2 else []
         out["all_kept"] = 0.0 if keep else 1.0
@@ -375,8 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--redis-cpu",
         type=int,
         choices=(0, 1),
-        default=0,
-        help="0: Redis shares the worker's core (default, strict); 1: beside the load generator",
+        default=1,
+        help="1 (default): Redis beside the load generator, so the worker's core serves "
+        "only the worker, as with Redis on its own host; 0: Redis shares the worker's core "
+        "(stricter: its work and wake-ups are charged to the worker's core)",
     )
     args = p.parse_args(argv)
     if args.settle is None:
@@ -424,8 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("ratio = cache-hit verifications/s ÷ no-op POSTs/s, median of the pairs (goal ≥ 0.75)")
     print("p50/p99 = open-loop latency at half the hit peak; miss = first lookups (chDB)")
     print(
-        "cpu µs = CPU of the serving processes (worker, threads, private Redis) per request, "
-        "the run's own recording and merges included (measured until the server is idle "
+        "cpu µs = CPU of the serving processes (worker, threads, Redis on either core) per "
+        "request, the run's own recording and merges included (measured until the server is idle "
         "again, its idle rate taken off), median of the pairs; cpu ratio = noop ÷ hit, "
         "median of the pairs"
     )
