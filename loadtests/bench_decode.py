@@ -234,9 +234,25 @@ def main(argv: list[str] | None = None) -> int:
         "--cache", default=os.environ.get("FAPIAO_BENCH_CACHE", "/tmp/fapiao-bench-decode")
     )
     args = parser.parse_args(argv)
-    from ocr.synth._photo import CATEGORIES, SYNTH_VERSION
+    from ocr.synth._photo import CATEGORIES, SIZES, SYNTH_VERSION
     from ocr.synth._render import font_path
 
+    sizes = [x for x in args.sizes.split(",") if x]
+    libraries = tuple(x for x in args.libraries.split(",") if x)
+    split_names = [x for x in args.splits.split(",") if x]
+    categories = tuple(c for c in args.categories.split(",") if c) or CATEGORIES
+    for what, given, known in (
+        ("sizes", sizes, SIZES),
+        ("libraries", libraries, LIBRARIES),
+        ("splits", split_names, SPLITS),
+        ("categories", categories, CATEGORIES),
+    ):
+        unknown = set(given) - set(known)
+        if unknown:
+            parser.error(
+                f"unknown {what}: {', '.join(sorted(unknown))} (known: {', '.join(known)})"
+            )
+    splits = {s: SPLITS[s] for s in split_names}
     if font_path() is None:
         print("no CJK font (Debian fonts-noto-cjk): cannot render invoices")
         return 2
@@ -245,13 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     n_ocr = args.ocr if args.ocr is not None else (3 if args.quick else 12)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    sizes = args.sizes.split(",")
-    libraries = tuple(x for x in args.libraries.split(",") if x)
-    unknown = set(libraries) - set(LIBRARIES)
-    if unknown:
-        parser.error(f"unknown libraries: {', '.join(sorted(unknown))}")
-    splits = {s: SPLITS[s] for s in args.splits.split(",") if s}
-    categories = tuple(c for c in args.categories.split(",") if c) or CATEGORIES
     jobs = [
         (cache, split, base + i, category, size, True, version)
         for size in sizes

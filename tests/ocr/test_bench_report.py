@@ -1,10 +1,13 @@
-"""bench_decode names the tuning photos the cascade missed, never held-out ones."""
+"""bench_decode names the tuning photos the cascade missed, never held-out ones, and
+refuses names it does not know before it renders anything."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from loadtests.bench_decode import missed_tuning
+import pytest
+
+from loadtests.bench_decode import main, missed_tuning
 
 
 def test_missed_tuning_names_only_tuning_photos_of_the_size() -> None:
@@ -21,3 +24,22 @@ def test_missed_tuning_names_only_tuning_photos_of_the_size() -> None:
     assert missed_tuning(jobs, measured, "2mp") == ["motion-3"]
     assert missed_tuning(jobs, measured, "12mp") == ["motion-3"]
     assert missed_tuning(jobs, [read] * 4, "2mp") == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--sizes", "2", "unknown sizes: 2 (known: 12mp, 2mp)"),
+        ("--splits", "tuning", "unknown splits: tuning (known: tune, held-out)"),
+        ("--categories", "blur", "unknown categories: blur"),
+        ("--libraries", "zebra", "unknown libraries: zebra"),
+    ],
+)
+def test_unknown_names_are_a_usage_error(
+    option: str, value: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([option, value, "--cache", str(tmp_path)])
+    assert stop.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing rendered
