@@ -67,8 +67,9 @@ class Loader:
             states = self.store.invoice_states(keys)
         fresh: list[PreparedInvoice] = []
         if states:
-            # the lookup table's copy of each current version (a kill may have left
-            # it behind): a row whose copy lags is written again, as a changed one
+            # the lookup copy's newest version of each (a kill may have left the two
+            # apart: migration 7 writes the copy first; before it, a view wrote it
+            # after or before): a row whose versions differ is written again
             copied = self.store.lookup_versions(list(states))
             for row in rows:
                 state = states.get(row.invoice_key)
@@ -80,7 +81,15 @@ class Loader:
                     result.invoices_unchanged += 1
                     continue
                 fresh.append(row)
-            same = self._same_records([r for r in fresh if r.invoice_key in states])
+            # the same record written by the other path, unless the copy lags
+            same = self._same_records(
+                [
+                    r
+                    for r in fresh
+                    if r.invoice_key in states
+                    and copied.get(r.invoice_key) == states[r.invoice_key].version
+                ]
+            )
             if same:
                 fresh = [r for r in fresh if r.invoice_key not in same]
                 result.invoices_unchanged += len(same)

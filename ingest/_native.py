@@ -148,7 +148,7 @@ class NativeRun:
         c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
         for name in ("xi", "xe", "di", "de", "twe", "sm"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
-        c(f"CREATE TABLE {self.t['twi']} (n UInt64, version UInt64) ENGINE = Memory")
+        c(f"CREATE TABLE {self.t['twi']} (n UInt64, version UInt64, lag UInt8) ENGINE = Memory")
         for name in ("pyi", "pye"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64, ident String) ENGINE = Memory")
         for name in ("si0", "si1", "se0", "se1"):

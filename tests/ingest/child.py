@@ -4,6 +4,9 @@ dir per process): ``python -m tests.ingest.child MODE DATA_DIR [PATH...]``.
 - ``kill-after-batches N``: ingest with small batches, SIGKILL itself after N batches;
 - ``kill-before-status``: ingest, SIGKILL itself just before an event batch's
   status versions are written (its events are already in);
+- ``kill-between-writes N``: ingest with small batches, SIGKILL itself in the Nth
+  write of invoice versions, after their rows of the lookup copy, before their rows
+  of ``invoices`` (migration 7 writes them in that order);
 - ``ingest``: ``fapiao ingest`` as users run it;
 - ``report``: print the store's counts and every invoice's status as JSON;
 - ``ingest-report``: both, in one process.
@@ -74,6 +77,19 @@ def main() -> int:
             [Path(p) for p in paths], Loader(store), progress=False, on_batch=on_batch
         )
         return 3  # not reached when killed
+    if mode == "kill-between-writes":
+        limit, *paths = rest
+        writes = [0]
+        write_rows = ClickHouseStore._write_rows
+
+        def rows_or_die(self: ClickHouseStore, columns: list[list[object]]) -> None:
+            writes[0] += 1
+            if writes[0] >= int(limit):
+                _die()
+            write_rows(self, columns)
+
+        ClickHouseStore._write_rows = rows_or_die  # type: ignore[method-assign]
+        return fapiao(["ingest", "--no-progress", *paths])
     if mode == "kill-before-status":
         ClickHouseStore.set_statuses = lambda self, statuses: _die() if statuses else None  # type: ignore[method-assign]
         return fapiao(["ingest", "--no-progress", *rest])

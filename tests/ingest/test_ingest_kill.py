@@ -60,8 +60,8 @@ def _ingest_and_report(data_dir: Path, *paths: Path) -> tuple[str, dict[str, Any
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kill",
-    [("kill-after-batches", "3"), ("kill-before-status",)],
-    ids=["mid-invoices", "mid-status"],
+    [("kill-after-batches", "3"), ("kill-before-status",), ("kill-between-writes", "3")],
+    ids=["mid-invoices", "mid-status", "between-copy-and-invoices"],
 )
 def test_killed_ingest_rerun_gives_exact_counts(tmp_path, files, kill) -> None:
     inv, ev, expected = files
@@ -72,6 +72,8 @@ def test_killed_ingest_rerun_gives_exact_counts(tmp_path, files, kill) -> None:
     # the rerun had work left: the kill did cut the first run short
     if kill[0] == "kill-after-batches":
         assert "invoices 160 written 150 unchanged" in summary
+    elif kill[0] == "kill-between-writes":  # the third batch is in the copy alone
+        assert "invoices 210 written 100 unchanged" in summary
     else:
         assert "invoices 0 written 310 unchanged" in summary
         assert "events 10 written 350 known, 50 status changes" in summary

@@ -34,8 +34,9 @@ from tests.ingest.samples import (
     paper_invoice,
 )
 from tests.ingest.test_ingest_rejects import BAD_EVENTS, BAD_INVOICES
-from verify import open_store
+from verify import Status, open_store
 from verify._store._clickhouse import ClickHouseStore
+from verify._store._rows import INVOICE_COLUMNS, encode_doc, invoice_columns
 
 
 @pytest.fixture
@@ -268,8 +269,14 @@ def test_native_path_gives_the_python_result(tmp_path, generated, stores, monkey
     assert native_state["invoices"].keys() == python_state["invoices"].keys()
     assert native_state == python_state
     # the generated lines did go the native way (the odd ones the Python way)
-    docs = stores[True].client.query("SELECT countIf(startsWith(doc, '{')) FROM invoices")
+    docs = stores[True].client.query(
+        "SELECT countIf(startsWith(payload, '{')) FROM invoice_lookup WHERE r = 0"
+    )
     assert docs.result_rows[0][0] >= 190
+    # each doc is stored once: in the lookup copy (migration 7), '' in invoices
+    for store in stores.values():
+        stored = store.client.query("SELECT countIf(doc != '') FROM invoices")
+        assert stored.result_rows[0][0] == 0
 
 
 def test_native_reingest_writes_nothing(tmp_path, generated, stores, monkeypatch):
@@ -544,11 +551,16 @@ def test_plain_chunks_are_whole_lines_of_one_reused_buffer(tmp_path, size):
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_rerun_repairs_what_a_kill_left_out_of_the_lookup_copy(tmp_path, stores, native):
-    """A kill between a write's part in ``invoices`` / ``invoice_events`` and its copy in
-    ``invoice_lookup`` (the materialized views' part) leaves the copy behind: an
-    invoice missing, a status version missing, an event missing. Rerunning the same
-    files writes exactly those again, and the lookup answers what the tables do."""
+def test_rerun_repairs_what_a_kill_left_between_invoices_and_the_lookup_copy(
+    tmp_path, stores, native
+):
+    """An invoice version is written to the lookup copy first, then to ``invoices``
+    (migration 7); events go to ``invoice_events`` and a view copies them. A kill
+    leaves ``invoices`` behind the copy (an invoice missing, a status version
+    missing), the copy behind ``invoice_events`` (an event missing), or, in a data dir
+    written before migration 7, the copy behind ``invoices`` (a version with its doc
+    in ``invoices`` only). Rerunning the same files writes exactly those again, and
+    the lookup answers what the tables do."""
     store = stores[native]
     inv = [digital_invoice(n) for n in range(1, 6)]
     keys = [key_of(r) for r in inv]
@@ -560,24 +572,38 @@ def test_rerun_repairs_what_a_kill_left_out_of_the_lookup_copy(tmp_path, stores,
     _ingest(store, native, inv_path, ev_path)
     whole = {k: store.get_invoice_pair(k) for k in keys}
     assert whole[keys[1]][0].status.value == "red_reversed"
+    assert whole == {k: store.get_invoice_with_events(k) for k in keys}
     newest = max(store.lookup_versions([keys[1]]).values())
+    old = whole[keys[3]][0]
     store.client.command(
-        "ALTER TABLE invoice_lookup DELETE WHERE (invoice_key = {a:String} AND r = 0) "
-        "OR (invoice_key = {b:String} AND r = 0 AND version = {v:UInt64}) "
-        "OR (invoice_key = {c:String} AND r = 1) SETTINGS mutations_sync = 2",
-        parameters={"a": keys[0], "b": keys[1], "v": newest, "c": keys[2]},
+        "ALTER TABLE invoices DELETE WHERE invoice_key = {a:String} "
+        "OR (invoice_key = {b:String} AND version = {v:UInt64}) SETTINGS mutations_sync = 2",
+        parameters={"a": keys[0], "b": keys[1], "v": newest},
     )
-    assert store.get_invoice_with_events(keys[0]) == (None, [])
-    assert store.get_invoice_with_events(keys[1])[0].status.value == "normal"  # behind
+    # a version written as before migration 7 (its doc in invoices), whose copy the
+    # kill left out
+    doc = encode_doc(msgspec.structs.replace(old, status=Status.NORMAL, version=0))
+    data = invoice_columns([old], [doc], versions=[old.version + 1])
+    store.client.insert("invoices", data, column_names=INVOICE_COLUMNS, column_oriented=True)
+    store.client.command(
+        "ALTER TABLE invoice_lookup DELETE WHERE (invoice_key = {c:String} AND r = 1) "
+        "OR (invoice_key = {d:String} AND version = {w:UInt64}) SETTINGS mutations_sync = 2",
+        parameters={"c": keys[2], "d": keys[3], "w": old.version + 1},
+    )
+    assert store.get_invoice(keys[0]) is None
+    assert store.get_invoice(keys[1]).status.value == "normal"  # behind the copy
+    assert store.get_invoice_with_events(keys[1])[0].status.value == "red_reversed"
     assert store.get_invoice_with_events(keys[2])[1] == []
+    assert store.get_invoice(keys[3]).version == old.version + 1  # the copy behind
     # the events alone repair the flow and the status version (refolded)...
     _ingest(store, native, ev_path)
     for key in keys[1:3]:
         assert store.get_invoice_with_events(key) == store.get_invoice_pair(key)
-    assert store.get_invoice_with_events(keys[1])[0].status.value == "red_reversed"
-    # ... the invoices the missing invoice
+    assert store.get_invoice(keys[1]).status.value == "red_reversed"
+    # ... the invoices the missing invoice and the copy's missing version
     again = _ingest(store, native, inv_path, ev_path)
     assert sum(s.rejected for s in again) == 0
+    assert again[0].loaded.invoices_written == 2
     for key in keys:
         invoice, flow = store.get_invoice_with_events(key)
         assert (invoice, flow) == store.get_invoice_pair(key)
@@ -585,6 +611,7 @@ def test_rerun_repairs_what_a_kill_left_out_of_the_lookup_copy(tmp_path, stores,
             whole[key][0], version=0
         )
         assert flow == whole[key][1]
+    assert store.get_invoice(keys[3]).version > old.version + 1
     # and nothing else was written: a third run writes nothing
     third = _ingest(store, native, inv_path, ev_path)
     assert sum(s.loaded.invoices_written + s.loaded.events_written for s in third) == 0

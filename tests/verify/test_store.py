@@ -21,10 +21,33 @@ from verify import (
     open_store,
 )
 from verify._store._clickhouse import ClickHouseStore, split_url
-from verify._store._rows import content_hash
-from verify._store._schema import LZ4_COLUMNS
+from verify._store._rows import INVOICE_COLUMNS, content_hash, encode_doc, invoice_columns
+from verify._store._schema import LOOKUP_FROM_INVOICES_SQL, LZ4_COLUMNS, MIGRATIONS
 
 CST = dt.timezone(dt.timedelta(hours=8))
+APPLIED = [version for version, _, _ in MIGRATIONS]
+
+
+def insert_before_7(store: ClickHouseStore, invoices: list[Invoice], **columns: object) -> None:
+    """Invoices written as the code before migration 7 wrote them: one insert into
+    ``invoices`` with the doc, and the view of migration 4 (if there) copying it."""
+    versions = [inv.version or 1_000_000 + n for n, inv in enumerate(invoices)]
+    docs = [encode_doc(inv) for inv in invoices]
+    data = invoice_columns(invoices, docs, versions=versions)
+    for name, value in columns.items():
+        data[INVOICE_COLUMNS.index(name)] = [value] * len(invoices)
+    store._client.insert("invoices", data, column_names=INVOICE_COLUMNS, column_oriented=True)
+
+
+def back_to_6(store: ClickHouseStore) -> None:
+    """The database as migration 6 left it: the view of migration 4 copies every
+    version written to ``invoices`` (doc included) into the lookup copy."""
+    store._client.command(
+        f"CREATE MATERIALIZED VIEW invoice_lookup_invoices_mv TO invoice_lookup AS "
+        f"{LOOKUP_FROM_INVOICES_SQL}"
+    )
+    store._client.command("DROP VIEW invoice_lookup_docs_mv")
+    store._client.command("DELETE FROM schema_migrations WHERE version >= 7")
 
 
 def make_invoice(n: int = 1, **changes: object) -> Invoice:
@@ -87,7 +110,7 @@ def any_read_store(store_url: str, request: pytest.FixtureRequest) -> Iterator[C
 def test_open_store_returns_a_migrated_invoice_store(store: ClickHouseStore) -> None:
     assert isinstance(store, InvoiceStore)
     assert store.ping()
-    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
+    assert store.applied_migrations() == APPLIED
 
 
 def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
@@ -95,7 +118,7 @@ def test_migrations_are_idempotent(store: ClickHouseStore) -> None:
     store.migrate()
     again = ClickHouseStore(store.url, database=store.database)
     try:
-        assert again.applied_migrations() == [1, 2, 3, 4, 5, 6]
+        assert again.applied_migrations() == APPLIED
     finally:
         again.close()
 
@@ -329,7 +352,7 @@ def test_migration_3_keeps_point_lookup_tables_in_compact_parts(store: ClickHous
     assert not any(compact in engine for engine in engines().values())
     store.migrate()
     assert all(compact in engine for engine in engines().values())
-    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
+    assert store.applied_migrations() == APPLIED
 
 
 def test_unsupported_url_is_a_store_error() -> None:
@@ -351,15 +374,15 @@ def test_migration_4_backfills_the_lookup_copy_and_keeps_it(store: ClickHouseSto
     backslashes and CJK text survive the copy."""
     inv = make_invoice()
     key = inv.invoice_key
-    for name in ("invoice_lookup_invoices_mv", "invoice_lookup_events_mv"):
+    for name in ("invoice_lookup_docs_mv", "invoice_lookup_events_mv"):
         store._client.command(f"DROP VIEW {name}")
     store._client.command("DROP TABLE invoice_lookup")
-    store._client.command("DELETE FROM schema_migrations WHERE version = 4")
+    store._client.command("DELETE FROM schema_migrations WHERE version >= 4")
     odd = {"note": 'a "quoted" \\ back\\slash', "备注": "红字 ✓"}
-    store.insert_invoices([inv])
+    insert_before_7(store, [inv])
     store.insert_events([make_event("e1", key, detail=odd)])
     store.migrate()
-    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
+    assert store.applied_migrations() == APPLIED
     invoice, flow = store.get_invoice_with_events(key)
     assert (invoice, flow) == store.get_invoice_pair(key)
     assert flow[0].detail == odd
@@ -414,7 +437,7 @@ def test_migration_5_writes_the_record_columns_with_lz4(store: ClickHouseStore) 
     assert codecs() == {"invoices": "CODEC(Default)", "invoice_lookup": "CODEC(Default)"}
     store.migrate()
     assert codecs() == {"invoices": "CODEC(LZ4)", "invoice_lookup": "CODEC(LZ4)"}
-    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
+    assert store.applied_migrations() == APPLIED
     store._client.command("OPTIMIZE TABLE invoice_lookup FINAL")  # rewritten with LZ4
     assert store.get_invoice_with_events(inv.invoice_key) == before
 
@@ -446,9 +469,81 @@ def test_migration_6_writes_every_registry_column_with_lz4(store: ClickHouseStor
     assert "CODEC(Default)" in set(codecs().values())
     store.migrate()
     assert set(codecs().values()) == {"CODEC(LZ4)"}
-    assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
+    assert store.applied_migrations() == APPLIED
     for table in LZ4_COLUMNS:
         store._client.command(f"OPTIMIZE TABLE {table} FINAL")  # rewritten with LZ4
     assert store.get_invoice_with_events(inv.invoice_key) == before
     assert store.get_invoice_pair(inv.invoice_key) == before
     assert store.changes_since(0)[0] == changes
+
+
+def _copies(store: ClickHouseStore, key: str) -> list[tuple[int, int]]:
+    """The lookup copy's rows of an invoice's versions: (version, how many)."""
+    rows = store._client.query(
+        "SELECT version, count() FROM invoice_lookup WHERE r = 0 AND invoice_key = {k:String} "
+        "GROUP BY version ORDER BY version",
+        parameters={"k": key},
+    ).result_rows
+    return [(int(v), int(n)) for v, n in rows]
+
+
+def test_migration_7_stores_each_doc_once_in_the_lookup_copy(
+    any_read_store: ClickHouseStore,
+) -> None:
+    """A version's doc goes into the lookup copy (once: no view copies it again) and
+    '' into invoices; reads of invoices take it from the copy, a status change copies
+    it into its new version."""
+    store = any_read_store
+    inv = make_invoice()
+    key = inv.invoice_key
+    store.insert_invoices([inv])
+    store.set_statuses({key: Status.VOIDED})
+    docs = store._client.query(
+        "SELECT doc FROM invoices WHERE invoice_key = {k:String}", parameters={"k": key}
+    ).result_rows
+    assert [d for (d,) in docs] == ["", ""]
+    assert [n for _, n in _copies(store, key)] == [1, 1]
+    got = store.get_invoice(key)
+    assert got is not None
+    assert got.status is Status.VOIDED
+    assert store.get_invoice_with_events(key) == (got, [])
+    assert msgspec.structs.replace(got, status=inv.status, version=0) == inv
+    assert store.get_invoices([key]) == {key: got}
+    assert store.current_docs([key]) == {key: encode_doc(inv)}
+
+
+def test_an_old_data_dir_answers_the_same_after_migration_7(store: ClickHouseStore) -> None:
+    """A database written before migration 7 (docs in invoices, copied by the view of
+    migration 4) is migrated without moving data: reads fall back to the docs in
+    invoices, a status change of an old invoice writes its doc into the copy, a
+    process of the code before still gets whole copies, and new versions store
+    their doc once."""
+    back_to_6(store)
+    old = [make_invoice(1), make_invoice(2)]
+    insert_before_7(store, old)
+    store.insert_events([make_event("e1", old[0].invoice_key)])
+    keys = [inv.invoice_key for inv in old]
+    before = {key: store.get_invoice_with_events(key) for key in keys}
+    assert all(invoice is not None for invoice, _ in before.values())
+    store.migrate()
+    assert store.applied_migrations() == APPLIED
+    for key, answer in before.items():
+        assert store.get_invoice_with_events(key) == answer
+        assert store.get_invoice_pair(key) == answer
+    assert store.get_invoices(keys) == {k: a[0] for k, a in before.items()}
+    assert store.current_docs(keys) == {inv.invoice_key: encode_doc(inv) for inv in old}
+    store.set_statuses({keys[0]: Status.RED_REVERSED})
+    invoice, flow = store.get_invoice_with_events(keys[0])
+    assert invoice is not None
+    assert invoice.status is Status.RED_REVERSED
+    assert (invoice, flow) == store.get_invoice_pair(keys[0])
+    assert [n for _, n in _copies(store, keys[0])] == [1, 1]
+    # a writer of the code before (doc in invoices) still gets its copy, once
+    third = make_invoice(3)
+    insert_before_7(store, [third])
+    assert store.get_invoice_with_events(third.invoice_key)[0] == store.get_invoice(
+        third.invoice_key
+    )
+    assert [n for _, n in _copies(store, third.invoice_key)] == [1]
+    store.migrate()  # idempotent
+    assert store.get_invoice_with_events(keys[1]) == before[keys[1]]

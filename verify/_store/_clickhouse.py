@@ -40,7 +40,7 @@ from verify._store._rows import (
     invoice_from_row,
     prepared_columns,
 )
-from verify._store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
+from verify._store._schema import LOOKUP_INVOICE_COLUMNS, MIGRATIONS, SCHEMA_MIGRATIONS_DDL
 from verify._store._settle import Settled, settle_lookup
 
 DEFAULT_DATABASE: Final = "fapiao"
@@ -49,7 +49,6 @@ _IN_CHUNK: Final = 20_000
 _SESSION_SETTINGS: Final = {"max_query_size": 64 * 1024 * 1024}
 """Key lists go as ``{keys:Array(String)}`` parameters (parsed twice as fast as an
 inline ``IN (...)`` list; over HTTP they travel form-encoded in the body)."""
-_INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
 _BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
 """``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
@@ -88,6 +87,37 @@ connection keeps its ``SET`` settings; the client's connection is untouched), an
 key is inlined as a literal: no ``SETTINGS`` clause to parse and apply, no parameter
 to substitute, per lookup. Per-key interleaved A/B at 10^7 (docs/adr/0001, 19:14):
 0.94x for the settings set once, 0.91x with the literal key as well."""
+
+
+_ROW_COLUMNS: Final = INVOICE_COLUMNS[:-1]
+"""An invoice version's columns in ``invoices`` but ``doc`` (migration 7: '' there)."""
+
+
+def current_rows_sql(columns: Sequence[str], keys: str, *, final: bool = False) -> str:
+    """``columns`` of the current version of each invoice whose key is ``IN keys`` (a
+    parameter, a tuple or a subquery in parentheses), read from ``invoices`` (newest
+    version first and ``LIMIT 1 BY``, or ``FINAL``). ``doc`` is that version's doc:
+    from ``invoices`` where it is not '' (written before migration 7), else from the
+    lookup copy's row of the same version, which every writer puts there before the
+    version's row of ``invoices`` (migration 7)."""
+    inner = ", ".join(dict.fromkeys(["invoice_key", "version", *columns, "doc"]))
+    if final:
+        current = f"SELECT {inner} FROM invoices FINAL WHERE invoice_key IN {keys}"
+    else:
+        current = (
+            f"SELECT {inner} FROM invoices WHERE invoice_key IN {keys} "
+            "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key"
+        )
+    outer = ", ".join(
+        "if(i.doc != '', i.doc, c.payload) AS doc" if c == "doc" else f"i.{c} AS {c}"
+        for c in columns
+    )
+    return (
+        f"SELECT {outer} FROM ({current}) AS i LEFT JOIN (SELECT invoice_key, version, "
+        "any(payload) AS payload FROM invoice_lookup WHERE r = 0 AND invoice_key IN "
+        f"{keys} GROUP BY invoice_key, version) AS c "
+        "ON i.invoice_key = c.invoice_key AND i.version = c.version"
+    )
 
 
 def _literal(value: str) -> str:
@@ -326,28 +356,25 @@ class ClickHouseStore(InvoiceStore):
 
     # -- reads ------------------------------------------------------------------------
 
-    def _current_sql(self, where: str) -> str:
-        if self.read_mode == "final":
-            return f"SELECT {_INVOICE_SELECT} FROM invoices FINAL WHERE {where}"
-        return (
-            f"SELECT {_INVOICE_SELECT} FROM invoices WHERE {where} "
-            "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key"
-        )
+    def _current_sql(self, keys: str) -> str:
+        final = self.read_mode == "final"
+        return current_rows_sql(READ_COLUMNS, keys, final=final)
 
     def get_invoice(self, invoice_key: str) -> Invoice | None:
-        if self.read_mode == "final":
-            sql = self._current_sql("invoice_key = {key:String}")
-        else:  # one key has a few versions: pick the newest here (no sort step, ~15% faster)
-            sql = f"SELECT {_INVOICE_SELECT} FROM invoices WHERE invoice_key = {{key:String}}"
+        """The current version from ``invoices`` (its doc as :func:`current_rows_sql`
+        finds it): the other way to read what :meth:`get_invoice_with_events` reads."""
         with _wrapped("query"):
             rows = self._client.query(
-                sql, parameters={"key": invoice_key}, column_formats=_BYTES, settings=_POINT
+                self._current_sql("({key:String})"),
+                parameters={"key": invoice_key},
+                column_formats=_BYTES,
+                settings=_POINT,
             ).result_rows
-        return invoice_from_row(max(rows, key=lambda r: int(r[1]))) if rows else None
+        return invoice_from_row(rows[0]) if rows else None
 
     def get_invoices(self, invoice_keys: Sequence[str]) -> dict[str, Invoice]:
         found: dict[str, Invoice] = {}
-        sql = self._current_sql("invoice_key IN {keys:Array(String)}")
+        sql = self._current_sql("{keys:Array(String)}")
         for row in self._rows_for_keys(sql, invoice_keys, column_formats=_BYTES):
             inv = invoice_from_row(row)
             found[inv.invoice_key] = inv
@@ -417,8 +444,7 @@ class ClickHouseStore(InvoiceStore):
     def current_docs(self, invoice_keys: Sequence[str]) -> dict[str, bytes]:
         """The stored record (``doc``) of each key's current version."""
         rows = self._rows_for_keys(
-            "SELECT invoice_key, doc FROM invoices WHERE invoice_key IN {keys:Array(String)} "
-            "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
+            current_rows_sql(("invoice_key", "doc"), "{keys:Array(String)}"),
             invoice_keys,
             column_formats=_BYTES,
         )
@@ -507,13 +533,7 @@ class ClickHouseStore(InvoiceStore):
             versions = [inv.version or now for inv in invoices]
         if docs is None:
             docs = [encode_doc(inv) for inv in invoices]
-        with _wrapped("insert"):
-            self._client.insert(
-                "invoices",
-                invoice_columns(invoices, docs, statuses=statuses, versions=versions),
-                column_names=INVOICE_COLUMNS,
-                column_oriented=True,
-            )
+        self._write_versions(invoice_columns(invoices, docs, statuses=statuses, versions=versions))
         if log_changes:
             self.record_changes(inv.invoice_key for inv in invoices)
 
@@ -529,44 +549,64 @@ class ClickHouseStore(InvoiceStore):
         caller logs the changed keys."""
         if not rows:
             return
+        self._write_versions(prepared_columns(rows, statuses=statuses, versions=versions))
+
+    def _write_versions(self, columns: list[list[Any]]) -> None:
+        """Invoice versions (column-oriented, INVOICE_COLUMNS order, docs last): each
+        version's row of the lookup copy with its doc first, then its row of
+        ``invoices`` without it (migration 7: the doc stored once). A kill between the
+        two leaves whole versions in the copy that ``invoices`` lacks, never the other
+        way round; ingest's checks read ``invoices``, so a rerun writes them again."""
+        self._write_copies(columns)
+        self._write_rows(columns)
+
+    def _write_copies(self, columns: list[list[Any]]) -> None:
+        """The versions' rows of the lookup copy, with their docs."""
+        keys, statuses, hashes, versions, docs = (columns[i] for i in (0, 6, 9, 10, 11))
         with _wrapped("insert"):
             self._client.insert(
-                "invoices",
-                prepared_columns(rows, statuses=statuses, versions=versions),
-                column_names=INVOICE_COLUMNS,
+                "invoice_lookup",
+                [keys, versions, statuses, hashes, docs],
+                column_names=LOOKUP_INVOICE_COLUMNS,
                 column_oriented=True,
+                settings=_APPEND,
+            )
+
+    def _write_rows(self, columns: list[list[Any]]) -> None:
+        """The versions' rows of ``invoices``, their docs left '' (migration 7)."""
+        with _wrapped("insert"):
+            self._client.insert(
+                "invoices", columns[:-1], column_names=_ROW_COLUMNS, column_oriented=True
             )
 
     def set_statuses(self, statuses: dict[str, Status]) -> None:
         """Write a new version of each invoice with a new status (all else copied).
 
-        One ``INSERT ... SELECT`` from the current versions: each new row is whole.
-        Without the insert-time replacing pass (``optimize_on_insert = 0``): the
-        select yields one row per key (``LIMIT 1 BY``), so the pass has nothing to
-        replace; reads take the newest version and merges still replace.
+        The current versions are read (their docs as :func:`current_rows_sql` finds
+        them) and written again whole with the new status and a higher version, as
+        every version is written (:meth:`_write_versions`: the lookup copy first).
         """
         if not statuses:
             return
         keys = list(statuses)
-        values = [statuses[k].value for k in keys]
-        cols = list(INVOICE_COLUMNS)
-        select = ", ".join(
-            "transform(invoice_key, {keys:Array(String)}, {statuses:Array(String)}, status)"
-            if c == "status"
-            else "greatest(version + 1, {now:UInt64})"
-            if c == "version"
-            else c
-            for c in cols
-        )
-        with _wrapped("insert"):
-            self._client.command(
-                f"INSERT INTO invoices ({', '.join(cols)}) SELECT {select} FROM ("
-                f"SELECT {', '.join(cols)} FROM invoices "
-                "WHERE invoice_key IN {keys:Array(String)} "
-                "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key)",
-                parameters={"keys": keys, "statuses": values, "now": _version_now()},
-                settings=_APPEND,
-            )
+        rows: list[Any] = []
+        for chunk in _chunks(keys):
+            with _wrapped("query"):
+                rows += self._client.query(
+                    current_rows_sql(INVOICE_COLUMNS, "{keys:Array(String)}"),
+                    parameters={"keys": list(chunk)},
+                    column_formats=_BYTES,
+                ).result_rows
+        if not rows:
+            return
+        if any(not row[-1] for row in rows):
+            missing = next(row[0] for row in rows if not row[-1])
+            raise StoreError(f"invoice {missing} has no stored doc", code="store_error")
+        now = _version_now()
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        columns[6] = [statuses[k].value for k in columns[0]]
+        columns[10] = [max(int(v) + 1, now) for v in columns[10]]
+        self._write_versions(columns)
         self.record_changes(keys)
 
     def insert_events(self, events: Sequence[InvoiceEvent]) -> None:
