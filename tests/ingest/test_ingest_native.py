@@ -566,40 +566,49 @@ def test_rerun_repairs_what_a_kill_left_between_invoices_and_the_lookup_copy(
     keys = [key_of(r) for r in inv]
     events = [event(f"d{k}", k) for k in keys]
     events.append(event("r1", keys[1], "red_issued", detail={"scope": "full"}))
+    events.append(event("a1", keys[4], "flagged_abnormal"))
     inv_path, ev_path = tmp_path / "inv.ndjson", tmp_path / "ev.ndjson"
     inv_path.write_bytes(ndjson(inv))
     ev_path.write_bytes(ndjson(events))
     _ingest(store, native, inv_path, ev_path)
     whole = {k: store.get_invoice_pair(k) for k in keys}
+    assert whole[keys[4]][0].status.value == "abnormal"
     assert whole[keys[1]][0].status.value == "red_reversed"
     assert whole == {k: store.get_invoice_with_events(k) for k in keys}
     newest = max(store.lookup_versions([keys[1]]).values())
-    old = whole[keys[3]][0]
+    old, flagged = whole[keys[3]][0], whole[keys[4]][0]
     store.client.command(
         "ALTER TABLE invoices DELETE WHERE invoice_key = {a:String} "
         "OR (invoice_key = {b:String} AND version = {v:UInt64}) SETTINGS mutations_sync = 2",
         parameters={"a": keys[0], "b": keys[1], "v": newest},
     )
-    # a version written as before migration 7 (its doc in invoices), whose copy the
-    # kill left out
-    doc = encode_doc(msgspec.structs.replace(old, status=Status.NORMAL, version=0))
-    data = invoice_columns([old], [doc], versions=[old.version + 1])
-    store.client.insert("invoices", data, column_names=INVOICE_COLUMNS, column_oriented=True)
+    # versions written as before migration 7 (the doc in invoices), whose copies a
+    # kill left out: a record's, and a status version's (the status it shows already)
+    for was in (old, flagged):
+        doc = encode_doc(msgspec.structs.replace(was, status=Status.NORMAL, version=0))
+        data = invoice_columns([was], [doc], statuses=[was.status], versions=[was.version + 1])
+        store.client.insert("invoices", data, column_names=INVOICE_COLUMNS, column_oriented=True)
     store.client.command(
         "ALTER TABLE invoice_lookup DELETE WHERE (invoice_key = {c:String} AND r = 1) "
-        "OR (invoice_key = {d:String} AND version = {w:UInt64}) SETTINGS mutations_sync = 2",
-        parameters={"c": keys[2], "d": keys[3], "w": old.version + 1},
-    )
+        "OR (invoice_key = {d:String} AND version = {w:UInt64}) "
+        "OR (invoice_key = {e:String} AND version = {x:UInt64}) SETTINGS mutations_sync = 2",
+        parameters={
+            "c": keys[2], "d": keys[3], "w": old.version + 1, "e": keys[4],
+            "x": flagged.version + 1,
+        },
+    )  # fmt: skip
     assert store.get_invoice(keys[0]) is None
     assert store.get_invoice(keys[1]).status.value == "normal"  # behind the copy
     assert store.get_invoice_with_events(keys[1])[0].status.value == "red_reversed"
     assert store.get_invoice_with_events(keys[2])[1] == []
     assert store.get_invoice(keys[3]).version == old.version + 1  # the copy behind
     # the events alone repair the flow and the status version (refolded)...
+    assert store.get_invoice_with_events(keys[4])[0].version == flagged.version
     _ingest(store, native, ev_path)
-    for key in keys[1:3]:
+    for key in (keys[1], keys[2], keys[4]):
         assert store.get_invoice_with_events(key) == store.get_invoice_pair(key)
     assert store.get_invoice(keys[1]).status.value == "red_reversed"
+    assert store.get_invoice(keys[4]).version > flagged.version + 1
     # ... the invoices the missing invoice and the copy's missing version
     again = _ingest(store, native, inv_path, ev_path)
     assert sum(s.rejected for s in again) == 0

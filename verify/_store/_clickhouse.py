@@ -224,6 +224,10 @@ class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
     status: Status
     record_status: Status
     kind: str
+    doc_in_row: bool = False
+    """The version holds its doc in ``invoices``: written before migration 7, when a
+    view copied it into the lookup copy, maybe (after a kill) not yet. A version
+    written since has its doc in the copy alone, written there first."""
 
 
 _last_version = [0]
@@ -425,8 +429,8 @@ class ClickHouseStore(InvoiceStore):
     def invoice_states(self, invoice_keys: Sequence[str]) -> dict[str, InvoiceState]:
         """What ingest needs to know of the current versions: fingerprint, status, base."""
         rows = self._rows_for_keys(
-            "SELECT invoice_key, source_hash, version, status, record_status, kind "
-            "FROM invoices WHERE invoice_key IN {keys:Array(String)} "
+            "SELECT invoice_key, source_hash, version, status, record_status, kind, "
+            "NOT empty(doc) FROM invoices WHERE invoice_key IN {keys:Array(String)} "
             "ORDER BY invoice_key, version DESC LIMIT 1 BY invoice_key",
             invoice_keys,
         )
@@ -437,6 +441,7 @@ class ClickHouseStore(InvoiceStore):
                 status=Status(r[3]),
                 record_status=Status(r[4]),
                 kind=r[5],
+                doc_in_row=bool(r[6]),
             )
             for r in rows
         }
