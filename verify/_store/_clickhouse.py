@@ -49,6 +49,9 @@ _IN_CHUNK: Final = 20_000
 _SESSION_SETTINGS: Final = {"max_query_size": 64 * 1024 * 1024}
 """Key lists go as ``{keys:Array(String)}`` parameters (parsed twice as fast as an
 inline ``IN (...)`` list; over HTTP they travel form-encoded in the body)."""
+_INVOICE_SELECT: Final = ", ".join(READ_COLUMNS)
+"""A read's columns of ``invoices`` as they are (loadtests/bench_lookup.py times such a
+read; since migration 7 ``doc`` is '' there in rows written since: current_rows_sql)."""
 _BYTES: Final = {"doc": "bytes"}
 _EVENT_SELECT: Final = ", ".join(EVENT_COLUMNS).replace("detail", "toJSONString(detail)")
 """``detail`` as JSON text: clickhouse-connect's Map decoding cost ~2.5 ms a lookup."""
