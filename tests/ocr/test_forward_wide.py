@@ -1,0 +1,31 @@
+"""``fwd_wide``: sheets whose likeliest geometry and blur fit the known modules a
+little worse than ``forward``'s bound, solved under a streak after all."""
+
+from __future__ import annotations
+
+from ocr import _cascade, _fits, _forward, _window_memo, decode_bytes
+from ocr._image import Picture
+
+
+def test_a_noisy_code_its_known_modules_fit_loosely_is_read_at_fwd_wide(photos, monkeypatch):
+    """2 MP combined-16 (noise sigma 24, a 6 px streak, window anisotropy 0.25: on the
+    line between the directional and the out-of-focus paths): on its stripes-
+    deconvolved window the finders' geometry fits its known modules 0.100 under the
+    likeliest streak and defocus, over ``forward``'s 0.08, so neither ``forward`` nor
+    ``fwd_streak`` solves it; ``fwd_wide`` does (bound 0.11) and reads. With its
+    bound at ``forward``'s it reads nothing: the bound is what was in the way."""
+    photo = photos(16, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_wide"
+
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    assert len(_window_memo.sheet_windows(picture)) == 1
+    assert list(_fits.forward_stage(picture)) == []
+    assert list(_fits.forward_streak_stage(picture)) == []
+    assert list(_cascade._forward_wide(picture)) == photo.payloads
+
+    monkeypatch.setattr(_cascade, "WIDE_RESIDUAL", _forward.MAX_RESIDUAL)
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    _window_memo.sheet_windows(picture)
+    assert list(_cascade._forward_wide(picture)) == []
