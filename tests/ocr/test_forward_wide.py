@@ -3,11 +3,18 @@ little worse than ``forward``'s bound, solved under a streak after all."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
 from ocr import _cascade, _fits, _forward, _window_memo, decode_bytes
 from ocr._image import Picture
 
 
-def test_a_noisy_code_its_known_modules_fit_loosely_is_read_at_fwd_wide(photos, monkeypatch):
+def test_a_noisy_code_its_known_modules_fit_loosely_is_read_at_fwd_wide(
+    photos: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """2 MP combined-16 (noise sigma 24, a 6 px streak, window anisotropy 0.25: on the
     line between the directional and the out-of-focus paths): on its stripes-
     deconvolved window the finders' geometry fits its known modules 0.100 under the
