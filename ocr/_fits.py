@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ocr import _deblur, _forward, _grid, _streaks
+from ocr import _deblur, _forward, _grid, _qr_soft, _streaks
 from ocr import _readers as readers
 from ocr import _window_memo as memo
 from ocr._image import Picture
@@ -76,16 +76,37 @@ def early_grid_stage(p: Picture) -> Iterable[str]:
 
 
 def read_grid(p: Picture, window: np.ndarray) -> list[str]:
-    """The texts zxing reads from the grid fitted to ``window`` (or its transpose)."""
-    for grid in _grid.grids(window, candidates=1):
+    """The texts read from the grids fitted to ``window`` (``read_module_grid``)."""
+    for grid in _grid.grids(window, candidates=1, soft=True):
         if p.expired():
             return []
-        texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
-            _grid.draw(grid.T)  # a mirrored window: the transposed grid
-        )
+        texts = read_module_grid(grid)
         if texts:
             return texts
     return []
+
+
+def read_module_grid(values: np.ndarray) -> list[str]:
+    """The texts of a soft module grid (float, > 0.5 dark): zxing on the grid drawn
+    clean (or its transpose: a mirrored window), which is fast; else ``_qr_soft``,
+    Reed-Solomon with the least sure codewords erased, whose text must also be an
+    invoice payload (erasures leave less margin to tell a wrong decode)."""
+    grid = values > 0.5
+    texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(_grid.draw(grid.T))
+    if texts:
+        return texts
+    text = _qr_soft.decode(values)
+    return [text] if text is not None and _is_invoice(text) else []
+
+
+def _is_invoice(text: str) -> bool:
+    from verify import PayloadError, parse_qr
+
+    try:
+        parse_qr(text)
+    except PayloadError:
+        return False
+    return True
 
 
 def forward_stage(p: Picture) -> Iterable[str]:
@@ -223,19 +244,17 @@ def read_forward(
     for _, n, hmf, frame, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []
-        grids = _forward.solve(frame, hmf, n, kernels)
+        grids = _forward.solve_soft(frame, hmf, n, kernels)
         # then the geometry and blur refined from the last grid's binary modules
         # (not out of focus: the finders on the window itself place the code within
         # ~0.1-0.2 px, and no refinement read one on the tuning split)
         more: Iterable[tuple[np.ndarray, list[np.ndarray]]] = (
             ()
             if streak is None
-            else _forward.refined(frame, hmf, n, grids[-1], streak, expired=p.expired)
+            else _forward.refined(frame, hmf, n, grids[-1], streak, expired=p.expired, soft=True)
         )
         for grid in itertools.chain(grids, (g for _, gs in more for g in gs)):
-            texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
-                _grid.draw(grid.T)
-            )
+            texts = read_module_grid(grid)
             if texts:
                 return texts
     return []

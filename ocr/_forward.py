@@ -302,6 +302,15 @@ def solve(
     maps into ``gray``, blurred by ``kernels`` (applied in order). On one BLAS
     thread: decodes already run in a pool, and extra BLAS threads on a loaded box
     cost the decoding thread more than they save (0.75 against 0.35 s a code)."""
+    return [g > 0.5 for g in solve_soft(gray, hmf, n, kernels, rounds)]
+
+
+def solve_soft(
+    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int = 4
+) -> list[np.ndarray]:
+    """``solve``'s rounds before the threshold: each module's solved value (float,
+    > 0.5 = dark; modules fixed by an earlier round 0 or 1), for ``_qr_soft``: how far
+    a value is from 0.5 is how sure the solve is of it."""
     with _blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
         return _solve(gray, hmf, n, kernels, rounds)
 
@@ -419,6 +428,7 @@ def _solve(
     y, plane = _frame_and_plane(gray, box, b)
     fixed = np.append(known, True)  # the outside: paper
     m = np.where(fixed, np.append(value, 0.0), 0.5)
+    solved = m.copy()
     grids = []
     for _ in range(rounds):
         coef, *_ = np.linalg.lstsq(np.column_stack([plane, times(m)]), y, rcond=None)
@@ -431,7 +441,8 @@ def _solve(
         rhs = beta * (a.T @ rest.astype(np.float32)).astype(np.float64)[free] + reg * 0.5
         m = m.copy()
         m[free] = np.linalg.solve(normal, rhs)
-        grids.append((m[:-1] > 0.5).reshape(size, size)[MARGIN:-MARGIN, MARGIN:-MARGIN])
+        solved[free] = m[free]  # a module fixed earlier keeps the value it was fixed at
+        grids.append(solved[:-1].reshape(size, size)[MARGIN:-MARGIN, MARGIN:-MARGIN].copy())
         conf = np.abs(m[free] - 0.5)
         sure = free[conf >= np.quantile(conf, 0.5)]
         m[sure] = (m[sure] > 0.5).astype(np.float64)
@@ -684,13 +695,15 @@ def refined(
     *,
     expired: Callable[[], bool],
     rounds: int = REFINE_ROUNDS,
+    soft: bool = False,
 ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
     """(geometry, the module grids of ``solve`` there) on a geometry and blur refined in turns, each
     from the last round's binary modules (first ``grid``, from the geometry and
     ``streak`` (length, degrees[, sigma]) found): the blur (``fit_blur``: the streak and a
     defocus), then the corners (``refine``), then the modules. Stops when
-    ``expired()``."""
+    ``expired()``. With ``soft`` the grids are ``solve_soft``'s values."""
     p = (float(streak[0]), float(streak[1]), float(streak[2]) if len(streak) > 2 else 0.0)
+    grid = np.asarray(grid) > 0.5  # binary, from a soft grid too
     for _ in range(rounds):
         if expired():
             return
@@ -698,6 +711,6 @@ def refined(
         hmf, residual = refine(gray, hmf, n, grid, blur(*p))
         if not math.isfinite(residual) or cells(hmf, n) > MAX_CELLS or expired():
             return
-        grids = solve(gray, hmf, n, blur(*p))
-        yield hmf, grids
-        grid = grids[-1]
+        values = solve_soft(gray, hmf, n, blur(*p))
+        yield hmf, values if soft else [v > 0.5 for v in values]
+        grid = values[-1] > 0.5

@@ -28,14 +28,19 @@ from ocr._grid_deconv import deconvolve
 from ocr._grid_model import fit, model_of, split
 
 
-def grids(g: np.ndarray, *, candidates: int = 2, deblur: bool = True) -> Iterator[np.ndarray]:
+def grids(
+    g: np.ndarray, *, candidates: int = 2, deblur: bool = True, soft: bool = False
+) -> Iterator[np.ndarray]:
     """Candidate module grids (bool, True = dark, no margin) for the code in window ``g``.
 
     The likeliest geometries (finder triple, module count, affine or through the
     alignment pattern) by how well their known modules split; each is fitted to the
     modules (a homography), then bent to them (crumpled paper), then (``deblur``)
     deconvolved at the module level (small or soft codes); each step's grid is
-    yielded, so a caller stops at the first that reads.
+    yielded, so a caller stops at the first that reads. With ``soft`` the fitted
+    grids are the samples before the threshold (``Model.soft``: > 0.5 dark, float),
+    and the deconvolved ones (decisions only) take their confidence from the bent
+    fit's samples.
     """
     g = np.ascontiguousarray(g, dtype=np.float32)
     found: list[tuple[float, int, np.ndarray]] = []  # (split, module count, corners)
@@ -56,9 +61,12 @@ def grids(g: np.ndarray, *, candidates: int = 2, deblur: bool = True) -> Iterato
         model, p = model_of(n), start
         for bend in (False, True):
             p = fit(g, model, p, bend)
-            yield model.grid(model.sample(g, p))
+            d = model.sample(g, p)
+            yield model.soft(d) if soft else model.grid(d)
         if deblur:
-            yield from deconvolve(model.sample(g, p), model)
+            sure = np.abs(model.soft(d) - 0.5)  # the bent fit's samples: how sure
+            for grid in deconvolve(d, model):
+                yield np.where(grid, 0.5 + sure, 0.5 - sure) if soft else grid
 
 
 def draw(grid: np.ndarray, px: int = 4, quiet: int = 4) -> np.ndarray:

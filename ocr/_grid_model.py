@@ -146,6 +146,16 @@ class Model:
         m = self.decide(d).reshape(size, size)
         return m[MARGIN:-MARGIN, MARGIN:-MARGIN] > 0.5
 
+    def soft(self, d: np.ndarray) -> np.ndarray:
+        """``grid`` before its threshold: each module's darkness on the scale of the
+        known modules' light plane (0) and ink (1), so > 0.5 is ``grid``'s dark and the
+        distance from 0.5 how sure the sample is (the known modules as they must be)."""
+        size = self.n + 2 * MARGIN
+        fit = self.pinv @ d[self.known]
+        scaled = (d - self.plane @ fit[:3]) / (fit[3] if abs(fit[3]) > 1e-9 else 1e-9)
+        m = np.where(self.known, self.value, scaled).reshape(size, size)
+        return m[MARGIN:-MARGIN, MARGIN:-MARGIN]
+
 
 @functools.cache
 def model_of(n: int) -> Model:

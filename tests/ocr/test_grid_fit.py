@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr import _fits, _grid, _grid_model, _window_memo, decode_bytes
+from ocr import _fits, _grid, _grid_model, _qr_soft, _window_memo, decode_bytes
 from ocr._image import Picture
 
 
@@ -47,7 +47,19 @@ def test_a_fit_run_to_convergence_reads_a_glared_crumpled_code(photos, size, mon
     window = _window_memo.blob_windows(picture)[0]
     assert _fits.read_grid(picture, window) == photo.payloads
     monkeypatch.setattr(_grid, "fit", _three_sweeps_a_step)
+    monkeypatch.setattr(_qr_soft, "decode", lambda *a, **k: None)  # zxing alone
     assert _fits.read_grid(picture, window) == []
+
+
+def test_the_erasures_read_the_three_sweep_fit_that_zxing_does_not(photos, monkeypatch):
+    """12 MP combined-24's blob window under the old three-sweep descent: no grid it
+    fits reads with zxing on the grid drawn clean (above), but the soft decoder
+    (``_qr_soft``: the least sure codewords erased) reads one."""
+    photo = photos(24, "combined", "12mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.blob_windows(picture)[0]
+    monkeypatch.setattr(_grid, "fit", _three_sweeps_a_step)
+    assert _fits.read_grid(picture, window) == photo.payloads
 
 
 def test_the_cascade_reads_the_glared_crumpled_code_at_the_grid_stage(photos):
