@@ -459,10 +459,13 @@ class ClickHouseStore(InvoiceStore):
         return {r[0]: r[1] for r in rows}
 
     def existing_event_ids(self, invoice_keys: Sequence[str]) -> set[str]:
-        """Event ids already recorded for these invoices (ingest skips them), as the
-        lookup table has them: an event a kill left out of it is written again."""
+        """Event ids already recorded for these invoices (ingest skips them): those in
+        both ``invoice_events`` and the lookup copy. A view gives no order between the
+        two, so an event a kill left in either alone is written again (to both; the
+        repeat merges away, and reads drop a repeated id)."""
         rows = self._rows_for_keys(
-            "SELECT DISTINCT event_id FROM invoice_lookup "
+            "SELECT event_id FROM invoice_events WHERE invoice_key IN {keys:Array(String)} "
+            "INTERSECT SELECT event_id FROM invoice_lookup "
             "WHERE invoice_key IN {keys:Array(String)} AND r = 1",
             invoice_keys,
         )
