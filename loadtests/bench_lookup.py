@@ -21,6 +21,12 @@ rounds so that load on the machine hits every variant alike:
 - one query returning the invoice and its flow together (the flow as a
   ``groupArray`` of tuples in a scalar subquery), decoded: does one beat two?
 
+Since migration 7 (2026-11-24) an invoice's doc is stored in the copy only
+(``invoices.doc`` is '' in rows written since): the two-table and one-query variants
+then read no doc from ``invoices`` (the store's pair reads take it from the copy, the
+raw and one-query variants do not), so their figures do not compare with those taken
+before; the served lookup is unchanged.
+
 First, before any other variant has run, the lookup *as served*: the store's one
 read alone on keys of its own, in blocks alternated with ``SELECT 1`` blocks (the
 same-run floor), as a serving process runs it, after the lookup copy's part files
