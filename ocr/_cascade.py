@@ -68,10 +68,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocr import _fits as fits
-from ocr import _focus, _forward, _grid, _regions, _sheet
+from ocr import _focus, _regions, _sheet
 from ocr import _readers as readers
 from ocr import _variants as variants
-from ocr import _window_memo as memo
 from ocr import _windows as windows
 from ocr._image import Picture
 from verify import PayloadError, QrPayload, parse_qr
@@ -157,61 +156,6 @@ def _regions_others(p: Picture) -> Iterable[str]:
                 break
 
 
-WIDE_RESIDUAL = 0.11
-"""``fwd_wide``'s bound on the known-module fit (``_forward.MAX_RESIDUAL`` is 0.08)."""
-
-
-def _forward_wide(p: Picture) -> Iterable[str]:
-    """Each sheet still unread, solved under a streak after a defocus (as ``forward``
-    and ``fwd_streak``) where the known modules fit the likeliest geometry and blur
-    between ``_forward.MAX_RESIDUAL`` and ``WIDE_RESIDUAL``: those were not solved.
-    2 MP combined-16 (noise sigma 24, window anisotropy 0.25, on the line between the
-    two paths): its geometry fits 0.100 under a 6 px streak at 114 deg and sigma 0.4,
-    and the first solve there reads. Directional sheets on their stripes-deconvolved
-    window, the others on the window itself."""
-    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
-    todo = []
-    for sheet, window in [*memo.unread_streaked(p), *memo.unread_focused(p)]:
-        sharp = memo.first_streak(p, sheet, window)
-        todo.append((sheet, window if sharp is None else sharp))
-    for sheet, window in todo:
-        if p.expired() or sheet in memo.read_sheets(p):
-            continue
-        texts = _read_wide(p, window, quads[sheet])
-        if texts:
-            yield from texts
-            memo.read_sheets(p).add(sheet)
-
-
-def _read_wide(p: Picture, window: np.ndarray, quad: np.ndarray) -> list[str]:
-    gray = p.full()
-    likely = []
-    for n, hmf in _forward.geometries(window, quad):
-        px = _forward.module_px(hmf, n)
-        if (
-            p.expired()
-            or not _forward.squarish(hmf, n)
-            or not _forward.MIN_BLOB_MODULE_PX <= px <= _forward.MAX_MODULE_PX
-            or _forward.cells(hmf, n) > _forward.MAX_CELLS
-        ):
-            continue
-        found = _forward.streaks_defocused(gray, hmf, n)
-        if found and _forward.MAX_RESIDUAL < found[0][0] <= WIDE_RESIDUAL:
-            likely.append((found[0][0], n, hmf, found[0][1], found[0][2]))
-    for _, n, hmf, streak, kernels in sorted(likely, key=lambda c: c[0])[:1]:
-        if p.expired():
-            return []
-        grids = _forward.solve(gray, hmf, n, kernels)
-        more = _forward.refined(gray, hmf, n, grids[-1], streak, expired=p.expired)
-        for grid in [*grids, *(g for _, gs in more for g in gs)]:
-            texts = readers.read_zxing_fast(_grid.draw(grid)) or readers.read_zxing_fast(
-                _grid.draw(grid.T)
-            )
-            if texts:
-                return texts
-    return []
-
-
 def _others(p: Picture) -> Iterable[str]:
     g = variants.resize_long(p.work(), 1200)
     yield from readers.read_zbar(g)
@@ -241,7 +185,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("forward", fits.forward_stage),
     ("fwd_streak", fits.forward_streak_stage),
     ("fwd_blobs", fits.forward_blobs_stage),
-    ("fwd_wide", _forward_wide),
+    ("fwd_wide", fits.forward_wide_stage),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),
     ("grid", fits.grid_stage),

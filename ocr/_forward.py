@@ -52,6 +52,10 @@ each, saved)."""
 MAX_RESIDUAL = 0.08
 """The known modules' fit (``streaks``) that a geometry must reach to be solved: the
 right ones reach 0.03-0.06 on the 2 MP streak photos, wrong ones 0.15-0.5."""
+WIDE_RESIDUAL = 0.11
+"""The looser bound of the ``fwd_wide`` stage, which solves only geometries fitting
+between ``MAX_RESIDUAL`` and this: 2 MP combined-16 (noise sigma 24) fits 0.100 at its
+finders' geometry and 0.094 at its true one; the noise, not the geometry, is over."""
 MAX_CELLS = 24_000_000
 """Frame pixels times modules that one solve may take (~100 MB of float32): a wrong
 geometry of a large code could ask for gigabytes."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ocr import _cascade, _fits, _forward, _window_memo, decode_bytes
+from ocr import _fits, _forward, _window_memo, decode_bytes
 from ocr._image import Picture
 
 
@@ -30,9 +30,9 @@ def test_a_noisy_code_its_known_modules_fit_loosely_is_read_at_fwd_wide(
     assert len(_window_memo.sheet_windows(picture)) == 1
     assert list(_fits.forward_stage(picture)) == []
     assert list(_fits.forward_streak_stage(picture)) == []
-    assert list(_cascade._forward_wide(picture)) == photo.payloads
+    assert list(_fits.forward_wide_stage(picture)) == photo.payloads
 
-    monkeypatch.setattr(_cascade, "WIDE_RESIDUAL", _forward.MAX_RESIDUAL)
+    monkeypatch.setattr(_forward, "WIDE_RESIDUAL", _forward.MAX_RESIDUAL)
     picture = Picture(photo.data, max_pixels=60_000_000)
     _window_memo.sheet_windows(picture)
-    assert list(_cascade._forward_wide(picture)) == []
+    assert list(_fits.forward_wide_stage(picture)) == []
