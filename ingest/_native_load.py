@@ -191,10 +191,10 @@ def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
     # Known: recorded in both the table and its copy (a view gives no order between
     # them, so a kill can leave an event in either alone; one in the copy alone would
     # otherwise never reach invoice_events, nor the status events its view feeds).
-    keys = f"invoice_key IN (SELECT invoice_key FROM ({ok}))"
+    chunk_keys = f"invoice_key IN (SELECT invoice_key FROM ({ok}))"
     known = (
-        f"AND ident NOT IN (SELECT event_id FROM invoice_events WHERE {keys} "
-        f"INTERSECT SELECT event_id FROM invoice_lookup WHERE r = 1 AND {keys})"
+        f"AND ident NOT IN (SELECT event_id FROM invoice_events WHERE {chunk_keys} "
+        f"INTERSECT SELECT event_id FROM invoice_lookup WHERE r = 1 AND {chunk_keys})"
         if probe
         else ""
     )
