@@ -94,6 +94,10 @@ to substitute, per lookup. Per-key interleaved A/B at 10^7 (docs/adr/0001, 19:14
 
 _ROW_COLUMNS: Final = INVOICE_COLUMNS[:-1]
 """An invoice version's columns in ``invoices`` but ``doc`` (migration 7: '' there)."""
+_COPY_FROM_ROW: Final = tuple(
+    INVOICE_COLUMNS.index("doc" if c == "payload" else c) for c in LOOKUP_INVOICE_COLUMNS
+)
+"""Where each of LOOKUP_INVOICE_COLUMNS lies in a version's INVOICE_COLUMNS."""
 
 
 def current_rows_sql(columns: Sequence[str], keys: str, *, final: bool = False) -> str:
@@ -573,11 +577,10 @@ class ClickHouseStore(InvoiceStore):
 
     def _write_copies(self, columns: list[list[Any]]) -> None:
         """The versions' rows of the lookup copy, with their docs."""
-        keys, statuses, hashes, versions, docs = (columns[i] for i in (0, 6, 9, 10, 11))
         with _wrapped("insert"):
             self._client.insert(
                 "invoice_lookup",
-                [keys, versions, statuses, hashes, docs],
+                [columns[i] for i in _COPY_FROM_ROW],
                 column_names=LOOKUP_INVOICE_COLUMNS,
                 column_oriented=True,
                 settings=_APPEND,
