@@ -15,8 +15,9 @@
   and the copy's newest version beside them: a kill between the two writes (or, in a
   data dir written before migration 7, between a version and its copy by the view)
   leaves them apart, and the version is written again.
-- Known event ids are read from the copy (migration 4: a view writes it, so what a
-  kill left out of it is written again).
+- Known event ids are those both ``invoice_events`` and the copy hold (a view writes
+  the copy, with no order between the two: what a kill left out of either is written
+  again to both).
 Every written key goes to the change log.
 """
 

@@ -1,5 +1,6 @@
 """The window stages that read a code module by module (``_grid``): a grid fitted to
-the finder patterns, bent to the modules, deconvolved, drawn clean and read by zxing.
+the finder patterns, bent to the modules, deconvolved, drawn clean and read by zxing,
+else by the soft decoder (``_qr_soft``); and the forward model's solves (``_forward``).
 """
 
 from __future__ import annotations
@@ -218,10 +219,10 @@ def read_forward(
     large: bool = False,
     wide: bool = False,
 ) -> list[str]:
-    """The texts zxing reads from the module grids the forward model solves for the
-    likeliest geometry and blur (``_forward``: a streak after a Gaussian defocus
-    (``streaks_defocused``), or with ``defocused`` a lens
-    disk and a Gaussian); [] when none reads. A window whose finders give a square
+    """The texts ``read_module_grid`` reads from the module grids the forward model
+    solves for the likeliest geometry and blur (``_forward``: a streak after a Gaussian
+    defocus (``streaks_defocused``), or with ``defocused`` a lens disk and a
+    Gaussian); [] when none reads. A window whose finders give a square
     code of ``MIN_BLOB_MODULE_PX`` to ``MAX_MODULE_PX`` is recorded
     (``_window_memo.forward_windows``). With ``blob`` (a blob's
     window, not rectified by a sheet): finder triples of quality

@@ -16,8 +16,9 @@ homography), blurred by the streak. So:
 3. the module values are solved for by regularised least squares with those known
    modules fixed, then with a binary prior: the most confident half of the free
    modules is fixed to dark or light and the rest solved again, four rounds; each
-   round's grid is drawn clean and read by zxing (``ocr.synth._probe`` runs the same
-   solve with the generator's true geometry and blur).
+   round's grid is drawn clean and read by zxing, else its values by the soft decoder
+   (``_fits.read_module_grid``; ``ocr.synth._probe`` runs the same solve with the
+   generator's true geometry and blur).
 
 Only for codes of at most ``MAX_MODULE_PX`` frame pixels a module (the solve grows
 with the square of the code's pixels; larger codes read through the filters). A code
@@ -313,8 +314,9 @@ def solve_soft(
     gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int = 4
 ) -> list[np.ndarray]:
     """``solve``'s rounds before the threshold: each module's solved value (float,
-    > 0.5 = dark; modules fixed by an earlier round 0 or 1), for ``_qr_soft``: how far
-    a value is from 0.5 is how sure the solve is of it."""
+    > 0.5 = dark; the known modules 0 or 1, a module the binary prior fixed keeps the
+    value it was solved to in the round before), for ``_qr_soft``: how far a value is
+    from 0.5 is how sure the solve is of it."""
     with _blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
         return _solve(gray, hmf, n, kernels, rounds)
 
