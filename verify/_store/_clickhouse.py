@@ -98,6 +98,8 @@ _COPY_FROM_ROW: Final = tuple(
     INVOICE_COLUMNS.index("doc" if c == "payload" else c) for c in LOOKUP_INVOICE_COLUMNS
 )
 """Where each of LOOKUP_INVOICE_COLUMNS lies in a version's INVOICE_COLUMNS."""
+_STATUS: Final = INVOICE_COLUMNS.index("status")
+_VERSION: Final = INVOICE_COLUMNS.index("version")
 
 
 def current_rows_sql(columns: Sequence[str], keys: str, *, final: bool = False) -> str:
@@ -618,8 +620,8 @@ class ClickHouseStore(InvoiceStore):
             raise StoreError(f"invoice {missing} has no stored doc", code="store_error")
         now = _version_now()
         columns = [list(c) for c in zip(*rows, strict=True)]
-        columns[6] = [statuses[k].value for k in columns[0]]
-        columns[10] = [max(int(v) + 1, now) for v in columns[10]]
+        columns[_STATUS] = [statuses[k].value for k in columns[0]]
+        columns[_VERSION] = [max(int(v) + 1, now) for v in columns[_VERSION]]
         self._write_versions(columns)
         self.record_changes(keys)
 
