@@ -70,15 +70,16 @@ def early_grid_stage(p: Picture) -> Iterable[str]:
         if sheet in read or _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
             continue
         fitted.add(sheet)
-        texts = read_grid(p, window)
+        texts = read_grid(p, window, both_starts=True)
         if texts:
             yield from texts
             read.add(sheet)
 
 
-def read_grid(p: Picture, window: np.ndarray) -> list[str]:
-    """The texts read from the grids fitted to ``window`` (``read_module_grid``)."""
-    for grid in _grid.grids(window, candidates=1, soft=True):
+def read_grid(p: Picture, window: np.ndarray, *, both_starts: bool = False) -> list[str]:
+    """The texts read from the grids fitted to ``window`` (``read_module_grid``);
+    ``both_starts``: the likeliest geometry fitted from both its starts (``_grid.grids``)."""
+    for grid in _grid.grids(window, candidates=1, soft=True, both_starts=both_starts):
         if p.expired():
             return []
         texts = read_module_grid(grid)

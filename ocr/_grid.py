@@ -29,7 +29,12 @@ from ocr._grid_model import fit, model_of, split
 
 
 def grids(
-    g: np.ndarray, *, candidates: int = 2, deblur: bool = True, soft: bool = False
+    g: np.ndarray,
+    *,
+    candidates: int = 2,
+    deblur: bool = True,
+    soft: bool = False,
+    both_starts: bool = False,
 ) -> Iterator[np.ndarray]:
     """Candidate module grids (bool, True = dark, no margin) for the code in window ``g``.
 
@@ -40,11 +45,15 @@ def grids(
     yielded, so a caller stops at the first that reads. With ``soft`` the fitted
     grids are the samples before the threshold (``Model.soft``: > 0.5 dark, float),
     and the deconvolved ones (decisions only) take their confidence from the bent
-    fit's samples.
+    fit's samples. With ``both_starts`` each candidate's other start is fitted after
+    it: the affine map where the homography through the alignment pattern split
+    better, or that homography where the affine map did (on crumpled paper the
+    alignment pattern lies off the plane of the finders: the fit from there drifts,
+    the one from the affine map reads; 12 MP crumpled-67, -68).
     """
     g = np.ascontiguousarray(g, dtype=np.float32)
-    found: list[tuple[float, int, np.ndarray]] = []  # (split, module count, corners)
-    for _, tri in finder_triples(g):
+    found: list[tuple[float, int, np.ndarray, int]] = []  # (split, count, corners, triple)
+    for t, (_, tri) in enumerate(finder_triples(g)):
         side = (float(np.hypot(*(tri[1] - tri[0]))) + float(np.hypot(*(tri[2] - tri[0])))) / 2
         for n in range(21, 58, 4):
             if not 2.5 <= side / (n - 7) <= 12:
@@ -55,9 +64,16 @@ def grids(
                 if any(n == f[1] and np.abs(p - f[2]).max() < 0.5 for f in found):
                     continue  # no alignment pattern found: the affine map again
                 d = model.sample(g, p)
-                found.append((split(d, model.known, model.value), n, p))
+                found.append((split(d, model.known, model.value), n, p, t))
     found.sort(key=lambda f: -f[0])
-    for _, n, start in found[:candidates]:
+    starts = [(n, p) for _, n, p, _ in found[:candidates]]
+    if both_starts:
+        starts = [
+            start
+            for _, n, p, t in found[:candidates]
+            for start in [(n, p), *_other_start(found, n, p, t)]
+        ]
+    for n, start in starts:
         model, p = model_of(n), start
         for bend in (False, True):
             p = fit(g, model, p, bend)
@@ -67,6 +83,14 @@ def grids(
             sure = np.abs(model.soft(d) - 0.5)  # the bent fit's samples: how sure
             for grid in deconvolve(d, model):
                 yield np.where(grid, 0.5 + sure, 0.5 - sure) if soft else grid
+
+
+def _other_start(
+    found: list[tuple[float, int, np.ndarray, int]], n: int, p: np.ndarray, triple: int
+) -> list[tuple[int, np.ndarray]]:
+    """The other start of the same finder triple and module count (none when the
+    alignment pattern was not found: its homography was the affine map again)."""
+    return [(n, q) for _, m, q, t in found if (m, t) == (n, triple) and q is not p][:1]
 
 
 def draw(grid: np.ndarray, px: int = 4, quiet: int = 4) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -141,3 +144,26 @@ def test_a_streak_that_looks_isotropic_is_solved_when_the_defocus_reads_nothing(
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
     assert result.stage == "fwd_streak"
+
+
+def test_a_bent_code_reads_from_the_affine_start_where_the_alignment_start_drifts(
+    photos: Callable[..., Any],
+) -> None:
+    """12 MP crumpled-67: a large sharp code on bent paper. Its alignment pattern lies
+    off the plane of the finders, so the homography through it splits the known
+    modules best, but the fit from there reads nothing; the same triple and count
+    fitted from the affine map reads. ``both_starts`` fits both, and the ``fit``
+    stage uses it."""
+    photo = photos(67, "crumpled", "12mp")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    window = _window_memo.sheet_windows(picture)[0][0]
+
+    def reads(**kw: bool) -> bool:
+        grids = _grid.grids(window, candidates=1, soft=True, **kw)
+        return any(_fits.read_module_grid(grid) == photo.payloads for grid in grids)
+
+    assert not reads()
+    assert reads(both_starts=True)
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fit"
