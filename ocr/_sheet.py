@@ -31,12 +31,16 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
     """
     found = _find(gray, max_sheets)
     shaped = [area for _, is_shaped, area in found if is_shaped]
-    count = sum(area >= MIN_UNIT * gray.size for area in shaped)  # not a crease's piece
-    if shaped and max(shaped) >= MIN_UNIT * gray.size:
-        unit = max(shaped)
+    whole = [area for area in shaped if area >= MIN_UNIT * gray.size]  # no crease's piece
+    count = len(whole)
+    if whole:
+        unit = max(whole)
         lying = [area for _, is_shaped, area in found if not is_shaped and area >= 1.5 * unit]
         count += sum(int(area / unit) for area in lying)
-        if lying:  # the unit is the largest sheet: two smaller ones may hold < 2 units
+        if lying or unit >= 1.5 * min(whole):
+            # the unit is the largest sheet: two smaller ones may hold < 2 units; and
+            # two touching sheets can outline an invoice-shaped blob, 1.5 times or
+            # more the other sheets of the photo (12 MP multi-62: counted 2 for 3)
             count = max(count, count_apart(gray))
     else:  # no whole sheet to measure by: sheets whose corners touch come apart eroded
         count = max(count, count_apart(gray))
@@ -243,7 +247,8 @@ def _clockwise(quad: np.ndarray) -> np.ndarray:
 
 
 def qr_windows(sheet: np.ndarray) -> list[np.ndarray]:
-    """The QR window's corners for both ends of the sheet (it may be upside down)."""
+    """The QR window's corners for both ends of the sheet (it may be upside down):
+    the sheet as seen, its mirrored reading order, turned by 180°, that mirrored."""
     import cv2
 
     out = []

@@ -20,7 +20,11 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
     both reading orders) rectified from the full image, densest first: the code is
     the densest thing on a sheet, so the first window is nearly always it. Windows
     that hold a dark-and-light patch (``looks_like_code``) come first: a shadow over
-    the code makes the lit text around it the denser (2 MP combined-20).
+    the code makes the lit text around it the denser (2 MP combined-20). Among
+    those, the windows of an unmirrored photo (the sheet's corners run clockwise
+    on screen, so its top-left corner starts a long edge) before the mirrored
+    reading orders: blurred text lines in the top-right corner look like a code
+    too, and can be the denser (12 MP lowres-63, combined-48).
 
     Computed once per picture: three stages look at them.
     """
@@ -32,15 +36,15 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
         ranked = [
             sorted(
                 (
-                    (_sheet.rectify(full, window, out_w=400, out_h=400), window)
-                    for window in _sheet.qr_windows(sheet * f)
+                    (_sheet.rectify(full, window, out_w=400, out_h=400), window, i % 2 == 0)
+                    for i, window in enumerate(_sheet.qr_windows(sheet * f))
                 ),
-                key=lambda pair: (_deblur.looks_like_code(pair[0]), texture(pair[0])),
+                key=lambda w: (_deblur.looks_like_code(w[0]), w[2], texture(w[0])),
                 reverse=True,
             )
             for sheet in _sheet.find_sheets(small, by_edges=True)
         ]
-        p.memo["windows"] = [[crop for crop, _ in sheet] for sheet in ranked]
+        p.memo["windows"] = [[crop for crop, *_ in sheet] for sheet in ranked]
         p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]
     return cast("list[list[np.ndarray]]", p.memo["windows"])
 

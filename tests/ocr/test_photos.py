@@ -370,25 +370,25 @@ def test_a_code_out_of_focus_is_read_through_the_forward_model(photos):
 
 
 def test_a_code_its_sheet_window_misses_is_read_through_the_forward_model_on_its_blob(photos):
-    """2 MP combined-19 (perspective 0.33, crumpled, a 6 px streak): the sheet's
-    densest window is its far corner (text), so ``forward`` solves nothing there.
-    The textured blob on the code is where no sheet explains it: the forward model
-    on the blob's window, shrunk (its code asks for more than ``MAX_CELLS``), reads
-    it; before, ``measured2`` read it at ~0.6 s. (2 MP combined-12 was this test's
-    photo until its sheet's windows were laid along the long edges: now ``forward``
-    reads it there, ``test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window``.)"""
+    """2 MP combined-19 (perspective 0.33, crumpled, a 6 px streak): the textured
+    blob on the code, where no ``forward`` window lies, is solved by the forward
+    model on the blob's window, shrunk (its code asks for more than ``MAX_CELLS``),
+    and reads. In the cascade the sheet's densest window was its mirrored corner
+    (text), so ``fwd_blobs`` read it (~0.6-0.8 s); since the unmirrored windows rank
+    first the code's own window is the densest and ``measured`` reads it (~0.25 s).
+    (2 MP combined-12 was this test's photo until its sheet's windows were laid
+    along the long edges: ``test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window``.)"""
     from ocr import _fits, _window_memo
     from ocr._image import Picture
 
     photo = photos(19, "combined")
-    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
-    assert result.payloads == photo.payloads
-    assert result.stage == "fwd_blobs"
     picture = Picture(photo.data, max_pixels=60_000_000)
     assert len(_window_memo.sheet_windows(picture)) == 1
-    assert list(_fits.forward_stage(picture)) == []
-    assert _window_memo.forward_windows(picture) == []  # the sheet's window shows no code
+    assert _window_memo.forward_windows(picture) == []  # no forward stage has run
     assert list(_fits.forward_blobs_stage(picture)) == photo.payloads
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "measured"
 
 
 def test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window(photos, monkeypatch):
@@ -443,6 +443,55 @@ def test_a_shaken_code_out_of_focus_is_solved_under_a_streak_and_a_defocus(photo
     assert fit < streak_fit
     assert not reads([kernel])
     assert reads(kernels)
+
+
+def test_an_unmirrored_window_outranks_blurred_text_in_the_mirrored_one(photos):
+    """2 MP perspective-54: blurred text lines in the sheet's top-right corner (its
+    mirrored reading order) look like a code and have more gradient energy than the
+    code. The unmirrored windows come first among those that look like a code, so
+    the code's window is the densest and reads at `measured` (at `fwd_blobs`, about
+    1.2 s CPU, when the mirrored window came first)."""
+    import numpy as np
+
+    from ocr import _sheet, _window_memo
+    from ocr._deblur import looks_like_code
+    from ocr._image import Picture
+    from ocr._variants import resize_long
+
+    photo = photos(54, "perspective")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    windows = _window_memo.sheet_windows(picture)[0]
+    small = resize_long(picture.work(), 800)
+    sheet = _sheet.find_sheets(small, by_edges=True)[0] * (picture.full().shape[1] / small.shape[1])
+    densest = picture.memo["densest_quads"][0]  # type: ignore[index]
+    first = next(i for i, q in enumerate(_sheet.qr_windows(sheet)) if np.allclose(q, densest))
+    assert first % 2 == 0  # the sheet as seen or turned, not a mirrored reading order
+    others = [w for w in windows[1:] if looks_like_code(w)]
+    assert others
+    assert max(map(_window_memo.texture, others)) > _window_memo.texture(windows[0])
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "measured"
+
+
+def test_touching_sheets_that_outline_one_invoice_shape_are_counted_apart(photos):
+    """12 MP multi-62: two of three sheets touch and their outline is invoice-shaped,
+    twice the third sheet: counted 2 for 3, the cascade stopped at `work` with two
+    codes. A sheet 1.5 times another has the paper eroded apart counted too; the
+    third code reads at `full`."""
+    import cv2
+    import numpy as np
+
+    from ocr._sheet import count_invoices
+    from ocr._variants import resize_long
+
+    photo = photos(62, "multi", "12mp")
+    assert len(photo.payloads) == 3
+    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert count_invoices(resize_long(gray, 800)) == 3
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None, max_pixels=60_000_000)
+    assert sorted(result.payloads) == sorted(photo.payloads)
+    assert result.stage == "full"
 
 
 def test_two_smaller_touching_sheets_count_as_two(photos):
