@@ -18,10 +18,11 @@ breaks at a precise line, as on the Python path):
    an unchanged source_hash is skipped, known event ids are skipped (a probe
    first, as in the Loader), versions above existing ones, keys to the change log.
 
-Step 1 and step 2's parse of chunk k+1 run on a second connection to the same
-engine, in a thread, while chunk k goes through steps 2-5 (chDB releases the GIL and
-runs both at once: the two cores of this machine); its tables alternate between two
-sets. The statuses a chunk of events only changes are refolded on a third
+Step 1 and step 2's parse of chunks k+1 and k+2 run on a second connection to the
+same engine, in a thread, one after the other, while chunk k goes through steps 2-5
+(chDB releases the GIL and runs both at once: the two cores of this machine); their
+tables rotate over three sets (SLOTS), so neither side waits for the other to end a
+chunk of about its own length. The statuses a chunk of events only changes are refolded on a third
 connection while chunk k+1 loads (``fold_beside``). Everything after the parse stays
 in chunk order, so rejects, duplicates, versions and kill safety are as with one
 chunk at a time.
@@ -38,6 +39,7 @@ import contextlib
 import os
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,6 +69,11 @@ a chunk never holds one key twice (duplicates within the file are rejected befor
 the write), reads pick the newest version and drop a replayed event id anyway, and
 merges still replace. It cost an event row 4.8 vs 2.0 us with both views (one
 100 000-row chunk, docs/adr/0001)."""
+SLOTS: Final = 3
+"""Sets of parse tables: the chunk being loaded and up to two parsed (or parsing)
+ahead of it. With two, the parse of k+1 and the load of k started together and the
+one done first waited for the other, every chunk; with a chunk more queued, each
+side goes on to its next chunk."""
 _BYTES: Final = {"line": "bytes", "doc": "bytes", "old_doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
@@ -124,13 +131,14 @@ class NativeRun:
         self.t = {
             name: f"_ingest_{tag}_{name}"
             for name in (
-                "pi0", "pe0", "pi1", "pe1", "valid", "xi", "xe", "pyi", "pye", "di", "de",
+                *(f"p{kind}{slot}" for slot in range(SLOTS) for kind in "ie"),
+                "valid", "xi", "xe", "pyi", "pye", "di", "de",
                 "twi", "twe", "si0", "si1", "se0", "se1", "sm",
             )
         }  # fmt: skip
         self._use_slot(0)
         self.slot = 0
-        """The parse tables the next chunk gets (``p<kind>0`` / ``p<kind>1``)."""
+        """The parse tables the next chunk gets (``p<kind><slot>``, slot < SLOTS)."""
         self.parser: Any = loader.store.another_client()
         """A second connection: chunk k+1 is parsed on it while chunk k is loaded."""
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-parse")
@@ -142,9 +150,9 @@ class NativeRun:
         """Which of a kind's two seen tables (``s<kind>0``/``s<kind>1``) takes new ids."""
         self.tmpdir = tempfile.mkdtemp(prefix="fapiao-ingest-")
         c = self.cmd
-        for slot in "01":
-            c(sql.PARSED_INVOICES_DDL.format(name=self.t["pi" + slot]))
-            c(sql.PARSED_EVENTS_DDL.format(name=self.t["pe" + slot]))
+        for slot in range(SLOTS):
+            c(sql.PARSED_INVOICES_DDL.format(name=self.t[f"pi{slot}"]))
+            c(sql.PARSED_EVENTS_DDL.format(name=self.t[f"pe{slot}"]))
         c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
         for name in ("xi", "xe", "di", "de", "twe", "sm"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
@@ -211,7 +219,7 @@ class NativeRun:
         ``data`` must stay unchanged until ``written`` is set (a plain file's chunk is
         a view of a buffer that the next read reuses)."""
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
-        slot, self.slot = self.slot, self.slot ^ 1
+        slot, self.slot = self.slot, (self.slot + 1) % SLOTS
         written: Future[None] = Future()
         parse = self.pool.submit(self._write_and_parse, fd, data, tmp, slot, written)
         return _Staged(base=base, tmp=tmp, slot=slot, done=done, written=written, parse=parse)
@@ -414,7 +422,8 @@ def ingest_native(
     ``on_error(line, error)`` for a broken gzip stream's end."""
     run = NativeRun(loader)
     done = 0
-    staged: _Staged | None = None
+    staged: deque[_Staged] = deque()
+    """Chunks written and parsed (or queued for it) ahead of the one loading, in order."""
     folding: tuple[ChunkResult, int, Future[int]] | None = None
     """A chunk of events whose refold runs beside the next chunk's load."""
 
@@ -437,31 +446,26 @@ def ingest_native(
         else:
             on_chunk(result, last.done)
 
-    def finish_staged() -> None:
-        nonlocal staged
-        if staged is not None:
-            last, staged = staged, None
-            finish(last)
-
     chunks = read_chunks(path, CHUNK_BYTES)
     try:
         for base, data in chunks:
             if isinstance(data, RowError):
-                finish_staged()  # in line order: the chunk before the error first
+                while staged:  # in line order: the chunks before the error first
+                    finish(staged.popleft())
                 settle()
                 on_error(base, data)
                 continue
             done += len(data)
-            last = staged
-            staged = run.stage(base, data, done)  # parsed while `last` loads
-            if last is not None:
-                finish(last)
-            staged.written.result()  # before the next read reuses the chunk's buffer
-        finish_staged()
+            staged.append(run.stage(base, data, done))  # its slot's chunk is finished
+            if len(staged) == SLOTS:
+                finish(staged.popleft())  # while the next two are parsed
+            staged[-1].written.result()  # before the next read reuses the chunk's buffer
+        while staged:
+            finish(staged.popleft())
         settle()
     finally:
-        if staged is not None:
-            run.discard(staged)  # its write too: before the chunk's buffer goes
+        for left in staged:
+            run.discard(left)  # their writes too: before the chunk's buffer goes
         chunks.close()
         if folding is not None:
             with contextlib.suppress(BaseException):

@@ -659,8 +659,9 @@ def test_rerun_writes_an_event_a_kill_left_in_the_lookup_copy_alone(tmp_path, st
 def test_a_failed_background_parse_stops_the_run_after_the_chunks_before_it(
     tmp_path, generated, stores, monkeypatch
 ):
-    """Chunk k+1 is parsed on a second connection while chunk k loads: an error there
-    reaches the caller, the chunks before it stay loaded, no work table is left."""
+    """Chunks k+1 and k+2 are parsed on a second connection while chunk k loads: an
+    error there reaches the caller, the chunks before it stay loaded, no work table
+    is left."""
     monkeypatch.setattr(_native, "CHUNK_BYTES", 32 * 1024)  # 6 chunks
     path = tmp_path / "invoices.ndjson"
     path.write_bytes(generated[0])
@@ -682,7 +683,7 @@ def test_a_failed_background_parse_stops_the_run_after_the_chunks_before_it(
         _native.ingest_native(
             path, Loader(store), on_chunk=lambda r, done: loaded.append(r), on_error=print
         )
-    assert calls == [0, 1, 0, 1]  # two sets of parse tables; the 4th chunk was staged
+    assert calls == [0, 1, 2, 0, 1]  # three sets of parse tables; chunks 4, 5 were staged
     assert len(loaded) == 2  # the two chunks before the failed parse
     assert list(temp.iterdir()) == []  # every chunk file removed, staged or not
     written = sum(r.loaded.invoices_written for r in loaded)
