@@ -474,43 +474,28 @@ def test_an_unmirrored_window_outranks_blurred_text_in_the_mirrored_one(photos):
     assert result.stage == "measured"
 
 
-def test_touching_sheets_that_outline_one_invoice_shape_are_counted_apart(photos):
-    """12 MP multi-62: two of three sheets touch and their outline is invoice-shaped,
-    twice the third sheet: counted 2 for 3, the cascade stopped at `work` with two
-    codes. A sheet 1.5 times another has the paper eroded apart counted too; the
-    third code reads at `full`."""
+@pytest.mark.parametrize("seed", [16, 62])
+def test_touching_sheets_are_counted_apart(photos, seed):
+    """Two of three sheets touch, so the paper shows two blobs and the cascade stopped
+    at `work` with two codes of three. 12 MP multi-16: the touching pair makes one
+    blob of 1.94 times the largest invoice-shaped sheet (the unit is the largest
+    sheet; the two are smaller), so the blob counted one. 12 MP multi-62: the pair's
+    outline is invoice-shaped, twice the third sheet, and counted 2 for 3; a sheet 1.5
+    times another has the paper eroded apart counted too. The eroded paper shows the
+    three sheets; the third code reads at `full`."""
     import cv2
     import numpy as np
 
     from ocr._sheet import count_invoices
     from ocr._variants import resize_long
 
-    photo = photos(62, "multi", "12mp")
+    photo = photos(seed, "multi", "12mp")
     assert len(photo.payloads) == 3
     gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert count_invoices(resize_long(gray, 800)) == 3
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None, max_pixels=60_000_000)
     assert sorted(result.payloads) == sorted(photo.payloads)
     assert result.stage == "full"
-
-
-def test_two_smaller_touching_sheets_count_as_two(photos):
-    """12 MP multi-16: two of three sheets touch, one blob of 1.94 times the largest
-    invoice-shaped sheet (the unit is the largest sheet; the two are smaller), so the
-    blob counted one and the cascade stopped at `work` with two codes of three. The
-    paper eroded apart shows the three sheets; the third code reads at `full`."""
-    import cv2
-    import numpy as np
-
-    from ocr._sheet import count_invoices
-    from ocr._variants import resize_long
-
-    photo = photos(16, "multi", "12mp")
-    assert len(photo.payloads) == 3
-    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert count_invoices(resize_long(gray, 800)) == 3
-    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None, max_pixels=60_000_000)
-    assert sorted(result.payloads) == sorted(photo.payloads)
 
 
 def test_a_sheet_in_strong_perspective_has_its_qr_window_along_its_long_edges(photos):
