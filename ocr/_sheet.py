@@ -91,7 +91,64 @@ def find_sheets(
     found = _find(gray, max_sheets)
     if by_edges:
         found = _with_edge_sheets(gray, found)
+        found = found + _outline(gray, found)
     return [quad for quad, shaped, _ in found if shaped or not invoice_shaped]
+
+
+def _outline(
+    gray: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
+) -> list[tuple[np.ndarray, bool, float]]:
+    """The sheet a broken outline shows, when none of ``found`` is it: last, so the
+    photos the other sheets read are read as before.
+
+    Creases split crumpled paper at any threshold into bright and dark bands (pieces
+    taken as sheets, none holding the code whole), and break its outline where a dark
+    band meets the desk's grey: the outline's pieces are separate open lines, which
+    enclose no area of their own, so ``edge_sheets`` finds the table frame printed
+    inside the sheet instead (12 MP crumpled-35, -84). Closed with a
+    wider square (``OUTLINE_GAP``) the pieces make one contour; the largest convex
+    hull, invoice-shaped and at least ``MIN_UNIT`` of the frame, is the sheet, when
+    two or more shapeless pieces found lie in it (the crease bands): only then, as
+    every sheet added costs the window stages time on the photos they read late.
+    """
+    import cv2
+
+    h, w = gray.shape
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (0, 0), 2), 20, 50)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (OUTLINE_GAP, OUTLINE_GAP))
+    edges = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, k, iterations=2)
+    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return []
+    hull = max((cv2.convexHull(c) for c in contours), key=cv2.contourArea)
+    area = cv2.contourArea(hull)
+    quad = _four_corners(hull)
+    if (
+        quad is None
+        or not MIN_UNIT * h * w <= area < 0.97 * h * w
+        or not _invoice_shaped(quad, area)
+    ):
+        return []
+    pieces = sum(
+        not shaped and float(cv2.intersectConvexConvex(quad, q)[0]) >= 0.7 * size
+        for q, shaped, size in found
+    )
+    if pieces < 2:  # no crease bands: not a crumpled sheet
+        return []
+    for q, _, _ in found:  # a sheet found already, not one inside it (the frame)
+        size = float(cv2.contourArea(q))
+        both = float(cv2.intersectConvexConvex(quad, q)[0])
+        if both > SAME_SHEET * (area + size - both) and size > INSIDE * area:
+            return []
+    return [(quad, True, area)]
+
+
+INSIDE = 0.85
+"""A found sheet smaller than this share of the outline, lying in it, is something
+printed inside the sheet (its table frame), not the sheet."""
+OUTLINE_GAP = 9
+"""The edge map closed twice with a square this wide (px at 800 px) for ``_outline``:
+``edge_sheets``' 5 px leaves a crumpled sheet's outline in pieces."""
 
 
 def _with_edge_sheets(
