@@ -8,6 +8,8 @@ blurred for any detector to find it: that crop is then deblurred and read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 SHEET_ASPECT = 1.5
@@ -90,13 +92,22 @@ def find_sheets(
     """
     found = _find(gray, max_sheets)
     if by_edges:
-        found = _with_edge_sheets(gray, found)
-        found = found + _outline(gray, found)
+        edges = _edges(gray)
+        found = _with_edge_sheets(edges, found)
+        found = found + _outline(edges, found)
     return [quad for quad, shaped, _ in found if shaped or not invoice_shaped]
 
 
+INSIDE = 0.85
+"""A found sheet smaller than this share of the outline, lying in it, is something
+printed inside the sheet (its table frame), not the sheet."""
+OUTLINE_GAP = 9
+"""The edge map closed with a square this wide (px at 800 px) for ``_outline``:
+``edge_sheets``' 5 px leaves a crumpled sheet's outline in pieces."""
+
+
 def _outline(
-    gray: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
+    edges: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
 ) -> list[tuple[np.ndarray, bool, float]]:
     """The sheet a broken outline shows, when none of ``found`` is it: last, so the
     photos the other sheets read are read as before.
@@ -113,11 +124,8 @@ def _outline(
     """
     import cv2
 
-    h, w = gray.shape
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (0, 0), 2), 20, 50)
-    k = cv2.getStructuringElement(cv2.MORPH_RECT, (OUTLINE_GAP, OUTLINE_GAP))
-    edges = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, k, iterations=2)
-    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    h, w = edges.shape
+    contours = _contours(edges, OUTLINE_GAP)
     if not contours:
         return []
     hull = max((cv2.convexHull(c) for c in contours), key=cv2.contourArea)
@@ -129,30 +137,19 @@ def _outline(
         or not _invoice_shaped(quad, area)
     ):
         return []
-    pieces = sum(
-        not shaped and float(cv2.intersectConvexConvex(quad, q)[0]) >= 0.7 * size
-        for q, shaped, size in found
-    )
+    pieces = sum(not shaped and _common(quad, q) >= 0.7 * size for q, shaped, size in found)
     if pieces < 2:  # no crease bands: not a crumpled sheet
         return []
     for q, _, _ in found:  # a sheet found already, not one inside it (the frame)
         size = float(cv2.contourArea(q))
-        both = float(cv2.intersectConvexConvex(quad, q)[0])
+        both = _common(quad, q)
         if both > SAME_SHEET * (area + size - both) and size > INSIDE * area:
             return []
     return [(quad, True, area)]
 
 
-INSIDE = 0.85
-"""A found sheet smaller than this share of the outline, lying in it, is something
-printed inside the sheet (its table frame), not the sheet."""
-OUTLINE_GAP = 9
-"""The edge map closed twice with a square this wide (px at 800 px) for ``_outline``:
-``edge_sheets``' 5 px leaves a crumpled sheet's outline in pieces."""
-
-
 def _with_edge_sheets(
-    gray: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
+    edges: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
 ) -> list[tuple[np.ndarray, bool, float]]:
     """``found`` with the invoice-shaped sheets that only the paper's edges show:
     after the invoice-shaped ones, before the others; a blob holding such a sheet
@@ -168,20 +165,19 @@ def _with_edge_sheets(
     """
     import cv2
 
-    def common(a: np.ndarray, b: np.ndarray) -> float:
-        return float(cv2.intersectConvexConvex(a, b)[0])
-
     def same(a: np.ndarray, b: np.ndarray) -> bool:
-        both = common(a, b)
+        both = _common(a, b)
         return both > SAME_SHEET * (cv2.contourArea(a) + cv2.contourArea(b) - both)
 
     def part(blob: tuple[np.ndarray, bool, float], sheet: tuple[np.ndarray, bool, float]) -> bool:
         """The blob is the lit part of the sheet (a shadow cuts the rest off)."""
-        return blob[2] <= 0.8 * sheet[2] and common(blob[0], sheet[0]) >= 0.9 * blob[2]
+        return blob[2] <= 0.8 * sheet[2] and _common(blob[0], sheet[0]) >= 0.9 * blob[2]
 
     shaped = [blob for blob in found if blob[1]]
     extra = [
-        s for s in edge_sheets(gray) if not any(same(s[0], b[0]) and not part(b, s) for b in shaped)
+        s
+        for s in edge_sheets(edges)
+        if not any(same(s[0], b[0]) and not part(b, s) for b in shaped)
     ]
     extra = extra[:MAX_EDGE_SHEETS]
     if not extra:
@@ -191,8 +187,8 @@ def _with_edge_sheets(
         """The blob holds an edge sheet, or is a lit part of one."""
         quad, is_shaped, size = blob
         return any(
-            (size >= 1.5 * area and common(quad, q) >= 0.7 * area)
-            or (not is_shaped and common(quad, q) >= 0.7 * size)
+            (size >= 1.5 * area and _common(quad, q) >= 0.7 * area)
+            or (not is_shaped and _common(quad, q) >= 0.7 * size)
             or part(blob, (q, True, area))
             for q, _, area in extra
         )
@@ -207,17 +203,14 @@ SAME_SHEET = 0.5
 """Two quadrilaterals overlapping by more than this share of their union are one sheet."""
 
 
-def edge_sheets(gray: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:
-    """Invoice-shaped quadrilaterals outlined by sharp edges (corners, True, area)."""
+def edge_sheets(edges: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:
+    """Invoice-shaped quadrilaterals outlined by sharp edges (``_edges``; corners,
+    True, area)."""
     import cv2
 
-    h, w = gray.shape
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (0, 0), 2), 20, 50)
-    k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
-    edges = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, k, iterations=2)
-    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    h, w = edges.shape
     out = []
-    for c in sorted(contours, key=cv2.contourArea, reverse=True)[:4]:
+    for c in sorted(_contours(edges, 5), key=cv2.contourArea, reverse=True)[:4]:
         hull = cv2.convexHull(c)
         area = cv2.contourArea(hull)
         if area < 0.03 * h * w:
@@ -226,6 +219,30 @@ def edge_sheets(gray: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:
         if quad is not None and _invoice_shaped(quad, area) and area < 0.97 * h * w:
             out.append((quad, True, area))
     return out
+
+
+def _edges(gray: np.ndarray) -> np.ndarray:
+    """The paper's sharp edges (Canny), for ``edge_sheets`` and ``_outline``."""
+    import cv2
+
+    return cv2.Canny(cv2.GaussianBlur(gray, (0, 0), 2), 20, 50)
+
+
+def _contours(edges: np.ndarray, gap: int) -> Sequence[np.ndarray]:
+    """The outer contours of ``edges`` closed (twice) with a square ``gap`` px wide."""
+    import cv2
+
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (gap, gap))
+    closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, k, iterations=2)
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return contours
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> float:
+    """The area two convex quadrilaterals share."""
+    import cv2
+
+    return float(cv2.intersectConvexConvex(a, b)[0])
 
 
 def _find(gray: np.ndarray, max_sheets: int) -> list[tuple[np.ndarray, bool, float]]:
