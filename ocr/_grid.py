@@ -68,13 +68,11 @@ def grids(
                 d = model.sample(g, p)
                 found.append((split(d, model.known, model.value), n, p, t))
     found.sort(key=lambda f: -f[0])
-    starts = [(n, p, deblur) for _, n, p, _ in found[:candidates]]
-    if both_starts:  # the other start is for a bent grid: fitted, not deconvolved
-        starts = [
-            start
-            for _, n, p, t in found[:candidates]
-            for start in [(n, p, deblur), *_other_start(found, n, p, t)]
-        ]
+    starts = []
+    for _, n, p, t in found[:candidates]:
+        starts.append((n, p, deblur))
+        if both_starts:  # the other start is for a bent grid: fitted, not deconvolved
+            starts += _other_start(found, n, p, t)
     for n, start, deconvolved in starts:
         model, p = model_of(n), start
         for bend in (False, True):
