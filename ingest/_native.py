@@ -140,7 +140,8 @@ class NativeRun:
         self.slot = 0
         """The parse tables the next chunk gets (``p<kind><slot>``, slot < SLOTS)."""
         self.parser: Any = loader.store.another_client()
-        """A second connection: chunk k+1 is parsed on it while chunk k is loaded."""
+        """A second connection: the chunks ahead (up to SLOTS - 1) are parsed on it while chunk k
+        is loaded."""
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-parse")
         self.side: Loader | None = None
         """The Loader that refolds a chunk of events beside the next one (fold_beside)."""
