@@ -35,10 +35,7 @@ def grid_stage(p: Picture) -> Iterable[str]:
             return
         if sheet in fitted:
             continue
-        texts = read_grid(p, window)
-        if texts:
-            yield from texts
-            read.add(sheet)
+        yield from _marked(p, sheet, read_grid(p, window))
     for sheet, window in sheets:  # a streak of 3-4 modules breaks the finders up
         if sheet in read or sheet in memo.streak_fitted(p):
             continue
@@ -47,10 +44,8 @@ def grid_stage(p: Picture) -> Iterable[str]:
         sharp = memo.first_streak(p, sheet, window)
         if p.expired():
             return
-        texts = read_grid(p, sharp) if sharp is not None else []
-        if texts:
-            yield from texts
-            read.add(sheet)
+        if sharp is not None:
+            yield from _marked(p, sheet, read_grid(p, sharp))
     for window in blobs:
         if p.expired() or (found and len(read) == len(found)):
             return  # every sheet read: the blobs are those codes again
@@ -70,10 +65,15 @@ def early_grid_stage(p: Picture) -> Iterable[str]:
         if sheet in read or _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
             continue
         fitted.add(sheet)
-        texts = read_grid(p, window, both_starts=True)
-        if texts:
-            yield from texts
-            read.add(sheet)
+        yield from _marked(p, sheet, read_grid(p, window, both_starts=True))
+
+
+def _marked(p: Picture, sheet: int, texts: list[str]) -> list[str]:
+    """``texts`` read on ``sheet``'s window; a sheet that gave any is marked read, so
+    the later window stages skip it."""
+    if texts:
+        memo.read_sheets(p).add(sheet)
+    return texts
 
 
 def read_grid(p: Picture, window: np.ndarray, *, both_starts: bool = False) -> list[str]:
@@ -124,23 +124,16 @@ def forward_stage(p: Picture) -> Iterable[str]:
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     for sheet, window in memo.unread_streaked(p):
         sharp = memo.first_streak(p, sheet, window)
-        texts = read_forward(p, window if sharp is None else sharp, quads[sheet])
-        if texts:
-            yield from texts
-            memo.read_sheets(p).add(sheet)
+        yield from _marked(
+            p, sheet, read_forward(p, window if sharp is None else sharp, quads[sheet])
+        )
     for sheet, window in memo.unread_focused(p):
-        texts = read_forward(p, window, quads[sheet], defocused=True)
-        if texts:
-            yield from texts
-            memo.read_sheets(p).add(sheet)
+        yield from _marked(p, sheet, read_forward(p, window, quads[sheet], defocused=True))
     for sheet, window in memo.unread_streaked(p):  # a long streak on a large code
         sharp = memo.first_streak(p, sheet, window)
         if sharp is None:
             continue
-        texts = read_forward(p, sharp, quads[sheet], large=True)
-        if texts:
-            yield from texts
-            memo.read_sheets(p).add(sheet)
+        yield from _marked(p, sheet, read_forward(p, sharp, quads[sheet], large=True))
 
 
 def forward_streak_stage(p: Picture) -> Iterable[str]:
@@ -152,10 +145,7 @@ def forward_streak_stage(p: Picture) -> Iterable[str]:
     0.030 against 0.039, yet only the streak's solve reads)."""
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     for sheet, window in memo.unread_focused(p):
-        texts = read_forward(p, window, quads[sheet])
-        if texts:
-            yield from texts
-            memo.read_sheets(p).add(sheet)
+        yield from _marked(p, sheet, read_forward(p, window, quads[sheet]))
 
 
 def forward_blobs_stage(p: Picture) -> Iterable[str]:
@@ -204,10 +194,7 @@ def forward_wide_stage(p: Picture) -> Iterable[str]:
     for sheet, window in todo:
         if p.expired() or sheet in memo.read_sheets(p):
             continue
-        texts = read_forward(p, window, quads[sheet], wide=True)
-        if texts:
-            yield from texts
-            memo.read_sheets(p).add(sheet)
+        yield from _marked(p, sheet, read_forward(p, window, quads[sheet], wide=True))
 
 
 def read_forward(
