@@ -65,7 +65,8 @@ def early_grid_stage(p: Picture) -> Iterable[str]:
         if sheet in read or _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
             continue
         fitted.add(sheet)
-        yield from _marked(p, sheet, read_grid(p, window, both_starts=True))
+        raw = memo.raw_densest(p, sheet)  # a coarse JPEG's window unsmoothed
+        yield from _marked(p, sheet, read_grid(p, raw, both_starts=True))
 
 
 def _marked(p: Picture, sheet: int, texts: list[str]) -> list[str]:
@@ -220,8 +221,48 @@ def read_forward(
     are solved too, on the frame shrunk to ``SHRUNK_MODULE_PX`` a module. With
     ``wide``, only the geometries fitting between ``MAX_RESIDUAL`` and
     ``WIDE_RESIDUAL`` (those the other calls left), of ``MIN_BLOB_MODULE_PX`` or
-    more and within ``MAX_CELLS``, not recorded."""
-    gray = p.full()
+    more and within ``MAX_CELLS``, not recorded.
+
+    The module values are solved on the frame's own pixels; on a coarse JPEG
+    (``_window_memo.coarse_jpeg``) then, when that reads nothing, on the smoothed
+    ``frame``: under quantisation noise the known modules can fit no blur within
+    the bound (2 MP combined-51, -67), while a code the raw pixels read is read
+    sooner from them (jpeg-41, combined-22)."""
+    frames = [p.full()]
+    if memo.coarse_jpeg(p):
+        frames.append(memo.frame(p))
+    for i, gray in enumerate(frames):
+        if i and p.expired():
+            return []
+        texts = _read_forward_on(
+            p,
+            gray,
+            window,
+            quad,
+            defocused=defocused,
+            blob=blob,
+            large=large,
+            wide=wide,
+            record=i == 0,
+        )
+        if texts:
+            return texts
+    return []
+
+
+def _read_forward_on(
+    p: Picture,
+    gray: np.ndarray,
+    window: np.ndarray,
+    quad: np.ndarray,
+    *,
+    defocused: bool,
+    blob: bool,
+    large: bool,
+    wide: bool,
+    record: bool,
+) -> list[str]:
+    """``read_forward`` on the pixels of ``gray``; ``record``: the window recorded."""
     likely = []
     floor = _forward.MIN_BLOB_TRIPLE if blob else -np.inf
     low, high = -np.inf, _forward.MAX_RESIDUAL
@@ -260,7 +301,7 @@ def read_forward(
             found = list(_forward.streaks_defocused(frame, to_frame, n))
         if found and low < found[0][0] <= high:
             likely.append((found[0][0], n, to_frame, frame, found[0][1:]))
-    if shown:  # the window shows a code: a blob in it is that code
+    if shown and record:  # the window shows a code: a blob in it is that code
         memo.forward_windows(p).append(quad)
     for _, n, hmf, frame, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():

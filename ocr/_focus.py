@@ -88,7 +88,7 @@ def _sharpened(p: Picture, sheet: int) -> np.ndarray | None:
     margin = 0.15 * side
     x0, y0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
     x1, y1 = np.ceil(q.max(axis=0) + margin).astype(int)
-    crop = p.full()[y0:y1, x0:x1]
+    crop = memo.frame(p)[y0:y1, x0:x1]
     radius = disk_radius(crop)
     if radius is None or radius > side / WINDOW_MODULES * MAX_MODULES or min(crop.shape) < 64:
         return None  # no dip, or a disk so wide the dip is the code's own texture

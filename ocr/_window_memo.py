@@ -14,6 +14,49 @@ from ocr import _deblur, _regions, _sheet, _streaks
 from ocr import _variants as variants
 from ocr._image import Picture
 
+COARSE_JPEG_QUANT = 100.0
+"""The mean step of a JPEG's luminance quantisation table from which its frame is
+smoothed before the window stages (~quality 28 on the IJG scale; a phone's own
+JPEGs have 9-32, a quality of 8-18 150-210)."""
+DEBLOCK_SIGMA = 1.0
+"""The Gaussian (px) that smooths such a frame: the 8 px blocks' edges and the
+quantisation noise broke the streak and finder measurements (2 MP tuning combined-41,
+-42, -51: a 5-6 px streak under quality 12-18), and the forward model fits a
+Gaussian defocus anyway."""
+
+
+def coarse_jpeg(p: Picture) -> bool:
+    """Whether the photo is a JPEG coarsely quantised (``COARSE_JPEG_QUANT``): read
+    from its header's luminance table, not guessed from the pixels."""
+    if "coarse_jpeg" not in p.memo:
+        import io
+
+        from PIL import Image
+
+        coarse = False
+        data = getattr(p, "_data", b"")
+        if data[:2] == b"\xff\xd8":
+            try:
+                tables = Image.open(io.BytesIO(data)).quantization  # type: ignore[attr-defined]
+                coarse = bool(tables) and float(np.mean(tables[0])) >= COARSE_JPEG_QUANT
+            except Exception:  # a header PIL cannot read: not coarse
+                coarse = False
+        p.memo["coarse_jpeg"] = coarse
+    return bool(p.memo["coarse_jpeg"])
+
+
+def frame(p: Picture) -> np.ndarray:
+    """The full image the window stages cut from: ``p.full()``, smoothed by
+    ``DEBLOCK_SIGMA`` when the JPEG is coarse (``coarse_jpeg``)."""
+    if "frame" not in p.memo:
+        full = p.full()
+        if coarse_jpeg(p):
+            import cv2
+
+            full = cv2.GaussianBlur(full, (0, 0), DEBLOCK_SIGMA)
+        p.memo["frame"] = full
+    return cast("np.ndarray", p.memo["frame"])
+
 
 def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
     """Per sheet found, its four candidate QR windows (top-left corner, both ways up,
@@ -31,7 +74,7 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
     if "windows" not in p.memo:
         g = p.work()
         small = variants.resize_long(g, 800)
-        full = p.full()
+        full = frame(p)
         f = full.shape[1] / small.shape[1]
         ranked = [
             sorted(
@@ -47,6 +90,20 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
         p.memo["windows"] = [[crop for crop, *_ in sheet] for sheet in ranked]
         p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]
     return cast("list[list[np.ndarray]]", p.memo["windows"])
+
+
+def raw_densest(p: Picture, sheet: int) -> np.ndarray:
+    """``sheet``'s densest window rectified from ``p.full()`` itself, not from the
+    smoothed ``frame``: the grid fit of a sharp code samples its modules' edges,
+    which the smoothing blurs (2 MP tuning jpeg-33, combined-89, read at ``fit``
+    from the raw window, not from the smoothed one)."""
+    if not coarse_jpeg(p):
+        return sheet_windows(p)[sheet][0]
+    raw = cast("dict[int, np.ndarray]", p.memo.setdefault("raw_densest", {}))
+    if sheet not in raw:
+        quads = cast("list[np.ndarray]", p.memo["densest_quads"])
+        raw[sheet] = _sheet.rectify(p.full(), quads[sheet], out_w=400, out_h=400)
+    return raw[sheet]
 
 
 def covered_by_densest(p: Picture, blob: int) -> bool:
@@ -157,7 +214,7 @@ def blob_windows(p: Picture) -> list[np.ndarray]:
     """
     if "blobs" not in p.memo:
         small = variants.resize_long(p.work(), 1000)
-        full = p.full()
+        full = frame(p)
         f = full.shape[1] / small.shape[1]
         found = _regions.blobs(small)[:BLOB_WINDOWS]
         p.memo["blobs"] = [
