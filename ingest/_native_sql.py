@@ -24,12 +24,6 @@ its cityHash64 is the source_hash.
 The statements run with short-circuit evaluation off (ingest/_native.py: lazy AND
 re-evaluated the shared JSON extraction per branch), so no function here may
 throw on any input: the *OrZero forms, guarded arguments.
-
-A text the JSON parse did not find is read with ``assumeNotNull``, not ``ifNull(x,
-'')``: ``JSONExtract`` into ``Nullable(String)`` leaves '' under every NULL (an absent
-key, a JSON null, a line that is not JSON), so both give the same text, and
-``assumeNotNull`` hands over the column without copying it (one 48 MB chunk of
-invoices: best of 7, 0.402 vs 0.415 CPU-s, 2026-11-24).
 """
 
 from __future__ import annotations
@@ -163,12 +157,12 @@ def parse_invoices_sql(table: str, source: str) -> str:
     only accepted rows' are read (every later statement leaves out the flagged ones),
     and ``if`` over a string column copies it (~6 % of the parse, 2026-11-24)."""
     items_ok = (
-        "arrayAll(i -> assumeNotNull(i.name) != ''"
-        " AND (isNull(i.quantity) OR match(assumeNotNull(i.quantity), {re_num:String}))"
-        " AND (isNull(i.unit_price) OR match(assumeNotNull(i.unit_price), {re_num:String}))"
-        " AND match(assumeNotNull(i.amount), {re_money:String})"
-        " AND match(assumeNotNull(i.tax_rate), {re_rate:String})"
-        " AND match(assumeNotNull(i.tax), {re_money:String}), items)"
+        "arrayAll(i -> ifNull(i.name, '') != ''"
+        " AND (isNull(i.quantity) OR match(ifNull(i.quantity, ''), {re_num:String}))"
+        " AND (isNull(i.unit_price) OR match(ifNull(i.unit_price, ''), {re_num:String}))"
+        " AND match(ifNull(i.amount, ''), {re_money:String})"
+        " AND match(ifNull(i.tax_rate, ''), {re_rate:String})"
+        " AND match(ifNull(i.tax, ''), {re_money:String}), items)"
     )
     keys = " + ".join(
         [f"isNotNull(m.{f})" for f in _INVOICE_SCALARS]
@@ -177,20 +171,20 @@ def parse_invoices_sql(table: str, source: str) -> str:
            + ", items))"]
     )  # fmt: skip
     texts = ", '\\x01', ".join(
-        [f"assumeNotNull({p}.{f})" for p in ("seller", "buyer") for f in _PARTY_FIELDS]
-        + ["assumeNotNull(m.machine_no)", "assumeNotNull(m.remarks)",
-           "arrayStringConcat(arrayMap(i -> concat(assumeNotNull(i.name), '\\x01', "
-           "assumeNotNull(i.spec), '\\x01', assumeNotNull(i.unit)), items), '\\x01')"]
+        [f"ifNull({p}.{f}, '')" for p in ("seller", "buyer") for f in _PARTY_FIELDS]
+        + ["ifNull(m.machine_no, '')", "ifNull(m.remarks, '')",
+           "arrayStringConcat(arrayMap(i -> concat(ifNull(i.name, ''), '\\x01', "
+           "ifNull(i.spec, ''), '\\x01', ifNull(i.unit, '')), items), '\\x01')"]
     )  # fmt: skip
     lengths = " AND ".join(
-        f"lengthUTF8(assumeNotNull({x})) <= 2000"
+        f"lengthUTF8(ifNull({x}, '')) <= 2000"
         for x in [f"{p}.{f}" for p in ("seller", "buyer") for f in _PARTY_FIELDS]
         + ["m.machine_no", "m.remarks"]
     )
     return f"""
 INSERT INTO {table}
 SELECT n, pre_ok, key, kind, code, if(pre_ok, toDateOrZero(issue_date_s), toDate(0)),
-       seller_tax_id, assumeNotNull(buyer.tax_id),
+       seller_tax_id, ifNull(buyer.tax_id, ''),
        if(pre_ok, toDecimal64OrZero(total_s, 2), toDecimal64(0, 2)), record_status, risk,
        cityHash64(doc), doc
 FROM (
@@ -200,18 +194,18 @@ FROM (
         m.seller AS seller,
         m.buyer AS buyer,
         m.items AS items,
-        assumeNotNull(m.kind) AS kind,
-        assumeNotNull(m.code) AS code,
-        assumeNotNull(m.number) AS number,
-        assumeNotNull(m.issue_date) AS issue_date_s,
-        assumeNotNull(m.amount) AS amount_s,
-        assumeNotNull(m.tax) AS tax_s,
-        assumeNotNull(m.total) AS total_s,
-        assumeNotNull(m.check_code) AS check_code,
+        ifNull(m.kind, '') AS kind,
+        ifNull(m.code, '') AS code,
+        ifNull(m.number, '') AS number,
+        ifNull(m.issue_date, '') AS issue_date_s,
+        ifNull(m.amount, '') AS amount_s,
+        ifNull(m.tax, '') AS tax_s,
+        ifNull(m.total, '') AS total_s,
+        ifNull(m.check_code, '') AS check_code,
         ifNull(m.status, 'normal') AS record_status,
         ifNull(m.risk_level, '01') AS risk,
-        assumeNotNull(m.invoice_key) AS given_key,
-        assumeNotNull(seller.tax_id) AS seller_tax_id,
+        ifNull(m.invoice_key, '') AS given_key,
+        ifNull(seller.tax_id, '') AS seller_tax_id,
         if(length(number) = 20, number, concat(code, number)) AS key,
         kind IN {{digital:Array(String)}} AS digital,
         toDecimal128OrZero(amount_s, 2) AS amount_d,
@@ -241,17 +235,17 @@ FROM (
             AND amount_d + tax_d = toDecimal128OrZero(total_s, 2)
             AND {items_ok}
             AND (empty(items) OR (
-                arraySum(arrayMap(i -> toDecimal128OrZero(assumeNotNull(i.amount), 2), items))
+                arraySum(arrayMap(i -> toDecimal128OrZero(ifNull(i.amount, ''), 2), items))
                     = amount_d
-                AND arraySum(arrayMap(i -> toDecimal128OrZero(assumeNotNull(i.tax), 2), items))
+                AND arraySum(arrayMap(i -> toDecimal128OrZero(ifNull(i.tax, ''), 2), items))
                     = tax_d))
             AND (given_key = '' OR given_key = key)
             AND record_status IN {{statuses:Array(String)}} AND risk IN {{risks:Array(String)}}
             AND seller_tax_id != ''
             AND {lengths}
-            AND arrayAll(i -> lengthUTF8(assumeNotNull(i.name)) <= 2000
-                AND lengthUTF8(assumeNotNull(i.spec)) <= 2000
-                AND lengthUTF8(assumeNotNull(i.unit)) <= 2000, items)
+            AND arrayAll(i -> lengthUTF8(ifNull(i.name, '')) <= 2000
+                AND lengthUTF8(ifNull(i.spec, '')) <= 2000
+                AND lengthUTF8(ifNull(i.unit, '')) <= 2000, items)
             AND NOT multiSearchAny(concat('\\x01', {texts}, '\\x01'), {_edge_needles()})
         ) AS pre_ok,
         concat('{{"invoice_key":"', key, '",', substring(line, 2)) AS doc
@@ -274,18 +268,18 @@ SELECT n, pre_ok, ident, key,
                                             if(pre_ok, ms, 0), 3, 'UTC'),
                              -offset_s),
           toDateTime64(0, 3, 'UTC')),
-       kind, actor, channel, detail
+       kind, actor, channel, if(pre_ok, detail, map())
 FROM (
     SELECT n, line,
         replaceAll(line, '": ', '":') AS tl,
         JSONExtract(tl, '{_EVENT_T}') AS m,
         m.detail AS detail,
-        assumeNotNull(m.event_id) AS ident,
-        assumeNotNull(m.invoice_key) AS key,
-        assumeNotNull(m.kind) AS kind,
-        assumeNotNull(m.actor_tax_id) AS actor,
-        assumeNotNull(m.channel) AS channel,
-        assumeNotNull(m.event_time) AS t,
+        ifNull(m.event_id, '') AS ident,
+        ifNull(m.invoice_key, '') AS key,
+        ifNull(m.kind, '') AS kind,
+        ifNull(m.actor_tax_id, '') AS actor,
+        ifNull(m.channel, '') AS channel,
+        ifNull(m.event_time, '') AS t,
         position(tl, '"detail":{{') > 0 AS has_detail,
         countSubstrings(tl, '":') AS colons,
         toUInt16OrZero(substring(t, 1, 4)) AS y,
