@@ -138,6 +138,11 @@ class Picture:
         self.size = (gray.shape[1], gray.shape[0])
         return self
 
+    @property
+    def data(self) -> bytes:
+        """The file's bytes (b"" for a picture made from an array)."""
+        return self._data
+
     def full(self) -> np.ndarray:
         if self._full is None:
             img = self._img if self._img is not None and self._work is None else None

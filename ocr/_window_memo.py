@@ -34,7 +34,7 @@ def coarse_jpeg(p: Picture) -> bool:
         from PIL import Image
 
         coarse = False
-        data = getattr(p, "_data", b"")
+        data = p.data
         if data[:2] == b"\xff\xd8":
             try:
                 tables = Image.open(io.BytesIO(data)).quantization  # type: ignore[attr-defined]
