@@ -1,4 +1,4 @@
-"""Rendering outcomes and errors as the verify response body (contracts.md).
+"""Rendering outcomes and errors as the verify response body (DESIGN.md, HTTP).
 
 Encoders are built once; the invoice and flow are pre-encoded JSON taken from the
 cache (``msgspec.Raw``), so a cache hit is rendered without re-encoding them.

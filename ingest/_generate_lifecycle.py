@@ -55,7 +55,7 @@ def cents(text: str) -> int:
 
 
 def final_status(events: list[tuple[int, str, str, str, dict[str, str] | None]]) -> str:
-    """The status that applying ``events`` in time order gives (contracts.md's rules)."""
+    """The status ``events`` give in time order (docs/import-format.md, status effects)."""
     status = "normal"
     for _, kind, _, _, detail in events:
         if kind not in _EFFECT:

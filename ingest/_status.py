@@ -1,8 +1,9 @@
-"""An invoice's status from its record and its status-changing events (contracts.md).
+"""An invoice's status from its record and its status-changing events.
 
 A pure fold, in event time order, over the status the source record gave: the
 same record and the same events always give the same status, so re-running an
-ingest recomputes it and writes nothing new.
+ingest recomputes it and writes nothing new. The rules are docs/import-format.md's
+status effects (under "Event record").
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def test_digital_vehicle_invoices_replace_paper_ones_from_2025(invoices) -> None
 
 
 def _status_by_rules(events: list[dict]) -> str:
-    """contracts.md's event effects, written independently of the generator."""
+    """The status effects of docs/import-format.md, written independently of the generator."""
     status = "normal"
     for ev in events:
         if ev["kind"] == "red_issued":
