@@ -119,8 +119,9 @@ def _outline(
     inside the sheet instead (12 MP crumpled-35, -84). Closed with a
     wider square (``OUTLINE_GAP``) the pieces make one contour; the largest convex
     hull, invoice-shaped and at least ``MIN_UNIT`` of the frame, is the sheet, when
-    two or more shapeless pieces found lie in it (the crease bands): only then, as
-    every sheet added costs the window stages time on the photos they read late.
+    two or more shapeless pieces found lie in it (the crease bands), or when the
+    paper merged with a pale desk (``_merged``): only then, as every sheet added
+    costs the window stages time on the photos they read late.
     """
     import cv2
 
@@ -138,7 +139,7 @@ def _outline(
     ):
         return []
     pieces = sum(not shaped and _common(quad, q) >= 0.7 * size for q, shaped, size in found)
-    if pieces < 2:  # no crease bands: not a crumpled sheet
+    if pieces < 2 and not _merged(quad, area, found):  # no crease bands, no pale desk
         return []
     for q, _, _ in found:  # a sheet found already, not one inside it (the frame)
         size = float(cv2.contourArea(q))
@@ -146,6 +147,30 @@ def _outline(
         if both > SAME_SHEET * (area + size - both) and size > INSIDE * area:
             return []
     return [(quad, True, area)]
+
+
+MERGED_BLOB = 1.5
+"""A shapeless blob at least this many times the outline's area, ..."""
+MERGED_SHARE = 0.3
+"""... covering at least this share of it, is the paper merged with a pale desk."""
+SHEET_COVERS = 0.5
+"""An invoice-shaped sheet found covering this share of the outline is its sheet."""
+
+
+def _merged(quad: np.ndarray, area: float, found: list[tuple[np.ndarray, bool, float]]) -> bool:
+    """The outlined paper merged with a pale desk at the thresholds, and no
+    invoice-shaped sheet found for it: a shapeless blob ``MERGED_BLOB`` times the
+    outline or more covers ``MERGED_SHARE`` of it, and no invoice-shaped sheet covers
+    ``SHEET_COVERS`` of it (12 MP combined-84: the desk and the paper one blob of 0.48
+    of the frame, the outline 0.15, the only invoice-shaped sheet a 0.04 crease piece
+    covering 0.2 of it; the paper's code is in no window but the outline's). Where
+    an edge sheet covers most of the outline already (2 MP and 12 MP crumpled-23: the
+    paper with its folded corner cut off, 0.78 of it), that sheet is the paper: a
+    second one only costs the window stages time."""
+    return any(
+        not shaped and size >= MERGED_BLOB * area and _common(quad, q) >= MERGED_SHARE * area
+        for q, shaped, size in found
+    ) and not any(shaped and _common(quad, q) >= SHEET_COVERS * area for q, shaped, _ in found)
 
 
 def _with_edge_sheets(
