@@ -290,6 +290,8 @@ def _read_forward_on(
         frame, to_frame = gray, hmf
         if _forward.cells(hmf, n) > _forward.MAX_CELLS or px > _forward.MAX_MODULE_PX:
             small = _forward.shrunk(gray, hmf, n)
+            if small is None and px <= _forward.MAX_MODULE_PX:
+                small = upright(gray, hmf, n)
             if small is None:
                 continue
             frame, to_frame = small
@@ -320,3 +322,50 @@ def _read_forward_on(
             if texts:
                 return texts
     return []
+
+
+UPRIGHT_PAD = 4 * (int(_forward.LENGTHS[-1]) + 3)
+"""Frame pixels kept around the code's box in ``upright``'s crop (``_forward.shrunk``'s
+pad: the solve, the blur fit and the corner refinement all reach past the code)."""
+
+
+def upright(gray: np.ndarray, hmf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The frame around the code turned so that the code's sides run along the pixel
+    axes (a rotation, no scaling: a lens disk or a Gaussian is the same after it, a
+    streak is measured on the turned frame), and the module -> turned-frame homography;
+    None when the code is not all in the frame or the turn does not bring its solve
+    under ``_forward.MAX_CELLS``.
+
+    ``_forward.cells`` counts the pixels of the code's upright bounding box: a code
+    turned 30-60 degrees has up to twice the pixels of the same code upright, so a
+    2 MP code of 37 modules at 1.65 px a module turned 40 degrees (tuning multi-47:
+    25 M cells) was over the bound, and too small to shrink (``SHRUNK_MODULE_PX``):
+    it was never solved, though its finders' geometry and disk read it."""
+    import cv2
+
+    corners = _forward.corners_of(hmf, n)
+    along = (corners[1] - corners[0]) + (corners[2] - corners[3])  # the module x axis
+    angle = float(np.arctan2(along[1], along[0]))
+    cos, sin = np.cos(angle), np.sin(angle)
+    m = _forward.MARGIN
+    ring = np.array([[-m, -m], [n + m, -m], [n + m, n + m], [-m, n + m]], np.float64)
+    outer = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
+    lo, hi = outer.min(0) - UPRIGHT_PAD, outer.max(0) + UPRIGHT_PAD
+    if lo.min() < 0 or hi[0] > gray.shape[1] or hi[1] > gray.shape[0]:
+        return None
+    centre = corners.mean(0)
+    turned = (outer - centre) @ np.array([[cos, -sin], [sin, cos]])  # rows: R(-angle) x
+    side = int(np.ceil(np.abs(turned).max() + UPRIGHT_PAD)) * 2
+    # x' = R(-angle) (x - centre) + side / 2
+    to_up = np.array(
+        [
+            [cos, sin, side / 2 - (cos * centre[0] + sin * centre[1])],
+            [-sin, cos, side / 2 - (-sin * centre[0] + cos * centre[1])],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+    turned_frame = cv2.warpAffine(
+        gray, to_up[:2], (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    hmu = to_up @ hmf
+    return (turned_frame, hmu) if _forward.cells(hmu, n) <= _forward.MAX_CELLS else None
