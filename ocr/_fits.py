@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import Any, cast
 
 import numpy as np
 
@@ -64,9 +65,92 @@ def early_grid_stage(p: Picture) -> Iterable[str]:
         window = windows[0]
         if sheet in read or _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
             continue
+        if too_blurred_to_fit(p, sheet):  # left to ``forward`` (and ``grid`` after it)
+            continue
         fitted.add(sheet)
         raw = memo.raw_densest(p, sheet)  # a coarse JPEG's window unsmoothed
         yield from _marked(p, sheet, read_grid(p, raw, both_starts=True))
+
+
+BLUR_MODULES = 0.45
+"""The blur (the spread of the lens disk and Gaussian the known modules fit, in
+modules) from which ``fit`` leaves a small code to ``forward``."""
+
+
+def too_blurred_to_fit(p: Picture, sheet: int) -> bool:
+    """Whether ``sheet``'s code is small (``_forward.MAX_MODULE_PX`` or less) and so far
+    out of focus that the grid fit, which samples module centres, cannot read it:
+    its known modules fit (within ``_forward.MAX_RESIDUAL``) a lens disk of radius r
+    and a Gaussian of sigma whose spread, sqrt(sigma^2 + r^2 / 4), is
+    ``BLUR_MODULES`` of a module or more. On the 2 MP tuning split the codes ``fit``
+    reads spread 0.28-0.33 of a module (sharp: crumpled-4, combined-20, -59, jpeg-33);
+    the codes of a lens disk about a module wide 0.51-0.88, which ``fit`` never read
+    and ``forward`` reads: on a photo of three such codes (multi-72, multi-4) ``fit``
+    spent ~0.6 s of the 1.5 s budget for nothing, and the last code's solve came
+    after the budget. ~0.05 s a sheet (the finders and the known-module fit, as
+    ``forward`` does them)."""
+    import math
+
+    window = memo.sheet_windows(p)[sheet][0]
+    quad = cast("list[np.ndarray]", p.memo["densest_quads"])[sheet]
+    best = None
+    for n, hmf in _geometries(p, window, quad):
+        px = _forward.module_px(hmf, n)
+        if px > _forward.MAX_MODULE_PX:
+            continue
+        frame, to_frame = p.full(), hmf
+        if _forward.cells(hmf, n) > _forward.MAX_CELLS:
+            turned = _forward.shrunk(frame, hmf, n) or _upright(p, frame, hmf, n)
+            if turned is None:
+                continue
+            frame, to_frame = turned
+        found = _defocus(p, frame, to_frame, n)
+        if found and (best is None or found[0][0] < best[0]):
+            residual, sigma, radius, _ = found[0]
+            best = (residual, math.hypot(sigma, radius / 2) / px)
+    return best is not None and best[0] <= _forward.MAX_RESIDUAL and best[1] >= BLUR_MODULES
+
+
+def _geometries(
+    p: Picture,
+    window: np.ndarray,
+    quad: np.ndarray,
+    *,
+    alignment: bool = False,
+    min_quality: float = -np.inf,
+) -> list[tuple[int, np.ndarray]]:
+    """``_forward.geometries``, made once per picture for a window (``fit``'s blur
+    check and ``forward`` both look at each sheet's densest window)."""
+    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault("fwd_geometries", {}))
+    key = (id(window), quad.tobytes(), alignment, min_quality)
+    if key not in made:
+        made[key] = (
+            window,
+            _forward.geometries(window, quad, alignment=alignment, min_quality=min_quality),
+        )
+    return cast("list[tuple[int, np.ndarray]]", made[key][1])
+
+
+def _defocus(
+    p: Picture, frame: np.ndarray, hmf: np.ndarray, n: int
+) -> list[tuple[float, float, float, list[np.ndarray]]]:
+    """``_forward.defocus``, made once per picture for a frame and geometry."""
+    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault("fwd_defocus", {}))
+    key = (id(frame), hmf.tobytes(), n)
+    if key not in made:
+        made[key] = (frame, _forward.defocus(frame, hmf, n))
+    return cast("list[tuple[float, float, float, list[np.ndarray]]]", made[key][1])
+
+
+def _upright(
+    p: Picture, gray: np.ndarray, hmf: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``upright``, made once per picture for a frame and geometry."""
+    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault("upright", {}))
+    key = (id(gray), hmf.tobytes(), n)
+    if key not in made:
+        made[key] = (gray, upright(gray, hmf, n))
+    return cast("tuple[np.ndarray, np.ndarray] | None", made[key][1])
 
 
 def _marked(p: Picture, sheet: int, texts: list[str]) -> list[str]:
@@ -129,7 +213,10 @@ def forward_stage(p: Picture) -> Iterable[str]:
             p, sheet, read_forward(p, window if sharp is None else sharp, quads[sheet])
         )
     for sheet, window in memo.unread_focused(p):
-        yield from _marked(p, sheet, read_forward(p, window, quads[sheet], defocused=True))
+        yield from _marked(
+            p, sheet, read_forward(p, window, quads[sheet], defocused=True, sheet=sheet)
+        )
+    yield from _defocus_refits(p)
     for sheet, window in memo.unread_streaked(p):  # a long streak on a large code
         sharp = memo.first_streak(p, sheet, window)
         if sharp is None:
@@ -207,6 +294,7 @@ def read_forward(
     blob: bool = False,
     large: bool = False,
     wide: bool = False,
+    sheet: int | None = None,
 ) -> list[str]:
     """The texts ``read_module_grid`` reads from the module grids the forward model
     solves for the likeliest geometry and blur (``_forward``: a streak after a Gaussian
@@ -221,7 +309,8 @@ def read_forward(
     are solved too, on the frame shrunk to ``SHRUNK_MODULE_PX`` a module. With
     ``wide``, only the geometries fitting between ``MAX_RESIDUAL`` and
     ``WIDE_RESIDUAL`` (those the other calls left), of ``MIN_BLOB_MODULE_PX`` or
-    more and within ``MAX_CELLS``, not recorded.
+    more and within ``MAX_CELLS``, not recorded. With ``defocused`` and ``sheet``, an
+    out-of-focus solve that reads nothing is kept for ``_defocus_refits``.
 
     The module values are solved on the frame's own pixels; on a coarse JPEG
     (``_window_memo.coarse_jpeg``) then, when that reads nothing, on the smoothed
@@ -244,6 +333,7 @@ def read_forward(
             large=large,
             wide=wide,
             record=i == 0,
+            sheet=sheet if defocused and not blob and i == 0 else None,
         )
         if texts:
             return texts
@@ -261,15 +351,17 @@ def _read_forward_on(
     large: bool,
     wide: bool,
     record: bool,
+    sheet: int | None = None,
 ) -> list[str]:
-    """``read_forward`` on the pixels of ``gray``; ``record``: the window recorded."""
+    """``read_forward`` on the pixels of ``gray``; ``record``: the window recorded;
+    ``sheet``: an unread solve kept for ``_defocus_refits``."""
     likely = []
     floor = _forward.MIN_BLOB_TRIPLE if blob else -np.inf
     low, high = -np.inf, _forward.MAX_RESIDUAL
     if wide:
         low, high = _forward.MAX_RESIDUAL, _forward.WIDE_RESIDUAL
     shown = False  # a square code of modules a blob's could be
-    for n, hmf in _forward.geometries(window, quad, alignment=blob, min_quality=floor):
+    for n, hmf in _geometries(p, window, quad, alignment=blob, min_quality=floor):
         if p.expired():
             return []
         px = _forward.module_px(hmf, n)
@@ -291,14 +383,14 @@ def _read_forward_on(
         if _forward.cells(hmf, n) > _forward.MAX_CELLS or px > _forward.MAX_MODULE_PX:
             small = _forward.shrunk(gray, hmf, n)
             if small is None and px <= _forward.MAX_MODULE_PX:
-                small = upright(gray, hmf, n)
+                small = _upright(p, gray, hmf, n)
             if small is None:
                 continue
             frame, to_frame = small
         found: list[tuple[float, tuple[float, ...] | None, list[np.ndarray]]]
         if defocused:
             start = (1.0, 0.0) if blob else None
-            found = [(r, start, k) for r, _, _, k in _forward.defocus(frame, to_frame, n)]
+            found = [(r, start, k) for r, _, _, k in _defocus(p, frame, to_frame, n)]
         else:
             found = list(_forward.streaks_defocused(frame, to_frame, n))
         if found and low < found[0][0] <= high:
@@ -321,7 +413,67 @@ def _read_forward_on(
             texts = read_module_grid(grid)
             if texts:
                 return texts
+        if sheet is not None and streak is None:
+            unread_solves(p)[sheet] = (frame, hmf, n, grids[-1] > 0.5)
     return []
+
+
+def unread_solves(p: Picture) -> dict[int, tuple[np.ndarray, np.ndarray, int, np.ndarray]]:
+    """Per sheet, the out-of-focus solve ``forward`` made and could not read: (frame,
+    module -> frame homography, module count, the last round's binary modules)."""
+    kept = p.memo.setdefault("unread_defocus_solves", {})
+    return cast("dict[int, tuple[np.ndarray, np.ndarray, int, np.ndarray]]", kept)
+
+
+REFIT_SIGMAS = (0.0, 0.3, 0.5, 0.7, 0.9)
+"""Gaussian defocus (frame pixels) tried by ``refit_defocus``."""
+REFIT_RADII = tuple(round(0.8 + 0.2 * i, 1) for i in range(9))
+"""Lens-disk radii (frame pixels, 0.8-2.4) tried by ``refit_defocus``."""
+
+
+def refit_defocus(
+    frame: np.ndarray, hmf: np.ndarray, n: int, grid: np.ndarray
+) -> list[np.ndarray] | None:
+    """The module values solved again (``_forward.solve_soft``) under the lens disk and
+    Gaussian under which the binary modules ``grid`` (all of them, held fixed) best
+    predict the frame; None when the code's box leaves the frame.
+
+    ``_forward.defocus`` chooses the blur by the known modules alone, on a coarse
+    grid (radii 0.5 px apart), and at 2 MP a disk of about a module leaves a code
+    very sensitive to it: 2 MP tuning multi-72's first code (1.4 px a module, the
+    generator's disk 1.4 px) fits sigma 0.5 and radius 1.5 there, 43 modules wrong
+    after four rounds, unread; all the first solve's modules fit a disk of 1.6 px
+    and no Gaussian, and the solve under it reads. multi-4's third code (1.35 px a
+    module) likewise. The geometry is kept: refining the corners too read the same
+    codes. ~45 renders and one solve, 0.15-0.25 s."""
+    best: tuple[float, list[np.ndarray]] | None = None
+    for sigma in REFIT_SIGMAS:
+        for radius in REFIT_RADII:
+            kernels = _forward.defocus_kernels(sigma, radius)
+            _, residual = _forward.refine(frame, hmf, n, grid, kernels, iterations=0)
+            if not np.isfinite(residual):
+                return None
+            if best is None or residual < best[0]:
+                best = (residual, kernels)
+    assert best is not None
+    return _forward.solve_soft(frame, hmf, n, best[1])
+
+
+def _defocus_refits(p: Picture) -> Iterable[str]:
+    """``refit_defocus`` on each sheet still unread whose out-of-focus solve
+    ``forward`` kept: after every sheet's first solve, so a code that will not read
+    does not hold up the others' (a photo of three invoices)."""
+    read = memo.read_sheets(p)
+    for sheet, (frame, hmf, n, grid) in list(unread_solves(p).items()):
+        if p.expired():
+            return
+        if sheet in read:
+            continue
+        for values in refit_defocus(frame, hmf, n, grid) or []:
+            texts = read_module_grid(values)
+            if texts:
+                yield from _marked(p, sheet, texts)
+                break
 
 
 UPRIGHT_PAD = 4 * (int(_forward.LENGTHS[-1]) + 3)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 from ocr import _fits, _forward, _window_memo, decode_bytes
 from ocr._image import Picture
@@ -54,3 +55,67 @@ def test_upright_turns_the_code_square_to_the_pixel_axes(photos: Callable[..., A
         assert abs(top[1]) < 0.05 * abs(top[0])  # along x
         assert abs(left[0]) < 0.05 * abs(left[1])  # along y
         assert frame.dtype == picture.full().dtype
+
+
+def test_a_small_code_in_a_lens_disk_reads_under_the_blur_all_its_modules_fit(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP multi-72: three codes under a 1.4 px lens disk. The first (37 modules, 1.4
+    px a module) is solved under the blur its known modules fit (a disk of 1.5 px and
+    a Gaussian of 0.5), and four rounds leave ~40 modules wrong: no stage read it with
+    no budget. The blur all the first solve's modules fit (``refit_defocus``: a disk of
+    1.6 px, no Gaussian) reads it at ``forward``, and the photo's three codes with it."""
+    photo = photos(72, "multi")
+    assert len(photo.payloads) == 3
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert sorted(result.payloads) == sorted(photo.payloads)
+    assert result.stage == "forward"
+
+
+def test_refit_defocus_reads_a_solve_the_known_modules_blur_left_unread(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP multi-4's third sheet (33 modules of 1.35 px): its out-of-focus solve reads
+    nothing and is kept (``unread_solves``); solved again under the refitted blur it
+    reads its invoice."""
+    photo = photos(4, "multi")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    windows = _window_memo.sheet_windows(picture)
+    quads = picture.memo["densest_quads"]
+    texts = {
+        sheet: _fits.read_forward(picture, w[0], quads[sheet], defocused=True, sheet=sheet)
+        for sheet, w in enumerate(windows)
+    }
+    unread = [sheet for sheet, t in texts.items() if not t]
+    assert unread
+    assert set(unread) <= set(_fits.unread_solves(picture))
+    refitted = set()
+    for sheet in unread:
+        frame, hmf, n, grid = _fits.unread_solves(picture)[sheet]
+        for values in _fits.refit_defocus(frame, hmf, n, grid) or []:
+            refitted.update(_fits.read_module_grid(values))
+    read = {t for found in texts.values() for t in found} | refitted
+    assert read == set(photo.payloads)
+    assert refitted  # the refit read what the first solves did not
+
+
+@pytest.mark.parametrize(
+    ("category", "seed", "blurred"),
+    [("multi", 72, True), ("crumpled", 4, False), ("combined", 20, False)],
+)
+def test_fit_leaves_codes_a_lens_disk_spreads_over_half_a_module_to_forward(
+    photos: Callable[..., Any], category: str, seed: int, blurred: bool
+) -> None:
+    """``too_blurred_to_fit``: multi-72's three codes (a 1.4 px disk on 1.4-1.7 px
+    modules) are left to ``forward``, which reads them; the small sharp codes ``fit``
+    reads (crumpled-4 at 1.59 px a module, combined-20 at 1.51) are fitted."""
+    photo = photos(seed, category)
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    sheets = range(len(_window_memo.sheet_windows(picture)))
+    if blurred:
+        assert all(_fits.too_blurred_to_fit(picture, sheet) for sheet in sheets)
+        assert list(_fits.early_grid_stage(picture)) == []
+        assert not _window_memo.fitted_sheets(picture)
+    else:
+        assert not any(_fits.too_blurred_to_fit(picture, sheet) for sheet in sheets)
+        assert list(_fits.early_grid_stage(picture)) == photo.payloads
