@@ -50,7 +50,7 @@ from ingest import _native_load as native_load
 from ingest import _native_sql as sql
 from ingest._fast import valid_legacy_code, valid_tax_id
 from ingest._loader import BatchResult, Loader
-from ingest._native_chunks import Chunk, line_kinds, read_chunks
+from ingest._native_chunks import Chunk, events_only, read_chunks
 from ingest._parallel import validate_line
 from ingest._records import RowError
 from verify import Invoice, InvoiceEvent
@@ -90,7 +90,8 @@ class _Staged:
     written: Future[None]
     """Set once the chunk is in its file: until then its bytes must stay as they are."""
     parse: Future[str]
-    """The chunk's line kinds (``line_kinds``), once it is parsed."""
+    """The kinds of lines the chunk holds ("i", "e" or "ie": :meth:`NativeRun._parse`),
+    once it is parsed."""
 
     @property
     def kinds(self) -> str:
@@ -214,7 +215,7 @@ class NativeRun:
 
     # -- one chunk ----------------------------------------------------------------------
 
-    def stage(self, base: int, data: Chunk, done: int) -> _Staged:
+    def stage(self, base: int, data: Chunk, lines: int, done: int) -> _Staged:
         """Start writing the chunk to a file and parsing it (step 2's SQL parse) on the
         second connection, in a thread; :meth:`finish` does the rest, in chunk order.
         ``data`` must stay unchanged until ``written`` is set (a plain file's chunk is
@@ -222,36 +223,56 @@ class NativeRun:
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
         slot, self.slot = self.slot, (self.slot + 1) % SLOTS
         written: Future[None] = Future()
-        parse = self.pool.submit(self._write_and_parse, fd, data, tmp, slot, written)
+        parse = self.pool.submit(
+            self._write_and_parse, fd, data, lines, tmp=tmp, slot=slot, written=written
+        )
         return _Staged(base=base, tmp=tmp, slot=slot, done=done, written=written, parse=parse)
 
     def _write_and_parse(
-        self, fd: int, data: Chunk, tmp: str, slot: int, written: Future[None]
+        self, fd: int, data: Chunk, lines: int, *, tmp: str, slot: int, written: Future[None]
     ) -> str:
         """Beside the main thread's load of the chunk before (the write took ~0.15 s
         of a 48 MB invoice chunk in the main thread, where the load waited for it)."""
         try:
             with os.fdopen(fd, "wb") as f:
-                kinds = line_kinds(data)
+                only_events = events_only(data, lines)
                 f.write(data)
         except BaseException as exc:
             written.set_exception(exc)
             raise
         written.set_result(None)
-        self._parse(tmp, kinds, slot)
-        return kinds
+        return self._parse(tmp, slot, lines, only_events)
 
-    def _parse(self, tmp: str, kinds: str, slot: int) -> None:
+    def _parse(self, tmp: str, slot: int, lines: int, only_events: bool) -> str:
+        """Parses the chunk's lines into its slot's tables; returns which kinds of lines
+        it holds: "i" (invoice lines, maybe blank ones), "e" (event lines, maybe blank
+        ones) or "ie" (as ``validate_line``: a line naming "event_id" is an event).
+
+        A chunk whose lines all open with the event id key is one of events; any other
+        is parsed as invoices first, and when every one of its lines became a row of
+        invoices it holds nothing else (no scan of the chunk for "event_id" first)."""
         pi, pe = self.t[f"pi{slot}"], self.t[f"pe{slot}"]
         params = {**self.params, "src": tmp}
         for name in (pi, pe):
             self.parser.command(f"TRUNCATE TABLE {name}")
-        if "i" in kinds:
-            sql_text = sql.parse_invoices_sql(pi, "{src:String}")
-            self.parser.command(sql_text, parameters=params, settings=_PARSE_SETTINGS)
-        if "e" in kinds:
-            sql_text = sql.parse_events_sql(pe, "{src:String}")
-            self.parser.command(sql_text, parameters=params, settings=_PARSE_SETTINGS)
+
+        def parse(kind: str) -> int:
+            table, text = (
+                (pi, sql.parse_invoices_sql) if kind == "i" else (pe, sql.parse_events_sql)
+            )
+            self.parser.command(
+                text(table, "{src:String}"), parameters=params, settings=_PARSE_SETTINGS
+            )
+            return int(self.parser.command(f"SELECT count() FROM {table}"))
+
+        if only_events:
+            parse("e")
+            return "e"
+        invoices = parse("i")
+        if invoices == lines:
+            return "i"
+        events = parse("e")
+        return ("i" if invoices or not events else "") + ("e" if events else "")
 
     def finish(self, staged: _Staged) -> ChunkResult:
         """Steps 2-5 of a staged chunk, once its parse is done."""
@@ -449,7 +470,7 @@ def ingest_native(
 
     chunks = read_chunks(path, CHUNK_BYTES)
     try:
-        for base, data in chunks:
+        for base, data, lines in chunks:
             if isinstance(data, RowError):
                 while staged:  # in line order: the chunks before the error first
                     finish(staged.popleft())
@@ -457,7 +478,7 @@ def ingest_native(
                 on_error(base, data)
                 continue
             done += len(data)
-            staged.append(run.stage(base, data, done))  # its slot's chunk is finished
+            staged.append(run.stage(base, data, lines, done))  # its slot's chunk is finished
             if len(staged) == SLOTS:
                 finish(staged.popleft())  # while the next two are parsed
             staged[-1].written.result()  # before the next read reuses the chunk's buffer

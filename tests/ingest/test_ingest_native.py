@@ -507,6 +507,43 @@ def test_mixed_file_and_stale_work_tables(tmp_path, stores):
     assert left == []
 
 
+def test_chunk_kinds_come_from_the_parse(tmp_path, stores, monkeypatch):
+    """A chunk whose lines all open with the event id key is parsed as events alone; any
+    other is parsed as invoices, and as events too unless every line of it became a
+    row of invoices. Chunks with blank lines, events whose first key is another and
+    chunks of both kinds load as on the Python path."""
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 4 * 1024)
+    inv = [digital_invoice(n) for n in range(1, 25)] + [paper_invoice(n) for n in (3, 4)]
+    keys = [key_of(r) for r in inv]
+    lines = [ndjson([r]) for r in inv[:8]] + [b"\n", b"  \n"] + [ndjson([r]) for r in inv[8:12]]
+    lines += [ndjson([event(f"a{i}", keys[i % 12])]) for i in range(60)]
+    lines += [  # the event id not first: no line opens with it
+        ndjson([{"invoice_key": keys[i % 12], **event(f"b{i}", keys[i % 12])}]) for i in range(30)
+    ]
+    for i, r in enumerate(inv[12:]):  # both kinds in one chunk
+        lines += [ndjson([r]), ndjson([event(f"c{i}", key_of(r), "voided" if i == 3 else
+                                            "delivered")]), b"\n"]  # fmt: skip
+    lines += [ndjson([event("a1", keys[1])]), ndjson([inv[0]])]  # duplicates
+    path = tmp_path / "kinds.ndjson"
+    path.write_bytes(b"".join(lines))
+    parse, seen = _native.NativeRun._parse, []
+
+    def spy(run, tmp, slot, n, only_events):
+        kinds = parse(run, tmp, slot, n, only_events)
+        seen.append((only_events, kinds))
+        return kinds
+
+    monkeypatch.setattr(_native.NativeRun, "_parse", spy)
+    got = {native: _ingest(stores[native], native, path)[0] for native in (True, False)}
+    assert {(False, "i"), (True, "e"), (False, "e"), (False, "ie")} <= set(seen)
+    assert _counts(got[True]) == _counts(got[False])
+    assert _rejects(got[True]) == _rejects(got[False])
+    assert [code for _, code, _ in _rejects(got[True])] == [
+        "duplicate_event_id", "duplicate_invoice"
+    ]  # fmt: skip
+    assert _state(stores[True]) == _state(stores[False])
+
+
 def test_duplicate_window_rotates(tmp_path, stores, monkeypatch):
     """The window of first occurrences rotates (here every 30 ids): a repeat inside it is
     still a duplicate, one far beyond it is skipped as already recorded. Rotating and
@@ -541,12 +578,13 @@ def test_plain_chunks_are_whole_lines_of_one_reused_buffer(tmp_path, size):
         data = b"\n".join(lines) + end
         path.write_bytes(data)
         seen, before = [], 0
-        for base, chunk in read_chunks(path, size):
+        for base, chunk, count in read_chunks(path, size):
             assert base == before
             part = bytes(chunk)
             assert part.endswith(b"\n")
+            assert count == part.count(b"\n")
             seen.append(part)
-            before += part.count(b"\n")
+            before += count
         assert b"".join(seen) == b"\n".join(lines) + b"\n"
 
 
@@ -667,11 +705,11 @@ def test_a_failed_background_parse_stops_the_run_after_the_chunks_before_it(
     path.write_bytes(generated[0])
     parse, calls = _native.NativeRun._parse, []
 
-    def failing(run, tmp, kinds, slot):
+    def failing(run, tmp, slot, lines, only_events):
         calls.append(slot)
         if len(calls) == 3:
             raise RuntimeError("parse failed")
-        return parse(run, tmp, kinds, slot)
+        return parse(run, tmp, slot, lines, only_events)
 
     monkeypatch.setattr(_native.NativeRun, "_parse", failing)
     temp = tmp_path / "temp"
