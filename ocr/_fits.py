@@ -273,7 +273,14 @@ def forward_wide_stage(p: Picture) -> Iterable[str]:
     ``wide``): those were not solved. 2 MP combined-16 (noise sigma 24, window
     anisotropy 0.25, on the line between the two paths) fits 0.100 under a 6 px streak
     at 114 deg and sigma 0.4, and its first refinement round reads. Directional sheets
-    on their stripes-deconvolved window, the others on the window itself."""
+    on their stripes-deconvolved window, the others on the window itself.
+
+    Then each sheet still unread whose blur is not directional, solved out of focus
+    (as ``forward``) where its known modules fit a lens disk and Gaussian between the
+    same two bounds, for modules of ``MIN_WIDE_FOCUSED_PX`` or more: 2 MP tuning
+    combined-30 (1.08 px a module, a hard shadow across the code, no disk) fits 0.102
+    at its finders' geometry and 0.085 at its true one (the light plane does not
+    model the shadow's edge), and the out-of-focus solve there reads it."""
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     todo = []
     for sheet, window in [*memo.unread_streaked(p), *memo.unread_focused(p)]:
@@ -283,6 +290,18 @@ def forward_wide_stage(p: Picture) -> Iterable[str]:
         if p.expired() or sheet in memo.read_sheets(p):
             continue
         yield from _marked(p, sheet, read_forward(p, window, quads[sheet], wide=True))
+    for sheet, window in list(memo.unread_focused(p)):
+        if p.expired() or sheet in memo.read_sheets(p):
+            continue
+        yield from _marked(
+            p, sheet, read_forward(p, window, quads[sheet], wide=True, defocused=True)
+        )
+
+
+MIN_WIDE_FOCUSED_PX = 1.0
+"""The smallest modules (frame pixels) ``fwd_wide`` solves out of focus: the
+smallest a sheet's code read from (2 MP tuning combined-30, 1.08 px); the codes of
+0.8-1.0 px (perspective-11, -13) do not read even from the generator's geometry."""
 
 
 def read_forward(
@@ -373,7 +392,8 @@ def _read_forward_on(
             if px <= _forward.MAX_MODULE_PX:
                 continue
         elif wide:  # the windows were recorded by the first call
-            if px < _forward.MIN_BLOB_MODULE_PX or _forward.cells(hmf, n) > _forward.MAX_CELLS:
+            smallest = MIN_WIDE_FOCUSED_PX if defocused else _forward.MIN_BLOB_MODULE_PX
+            if px < smallest or _forward.cells(hmf, n) > _forward.MAX_CELLS:
                 continue
         elif px >= _forward.MIN_BLOB_MODULE_PX:
             shown = True

@@ -119,3 +119,17 @@ def test_fit_leaves_codes_a_lens_disk_spreads_over_half_a_module_to_forward(
     else:
         assert not any(_fits.too_blurred_to_fit(picture, sheet) for sheet in sheets)
         assert list(_fits.early_grid_stage(picture)) == photo.payloads
+
+
+def test_a_tiny_code_under_a_shadow_is_solved_out_of_focus_at_the_wide_bound(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP combined-30 (33 modules of 1.08 px seen at a perspective of 0.37, a hard
+    shadow across the code): its known modules fit the out-of-focus blur 0.102 at the
+    finders' geometry, over ``forward``'s bound (0.08), and ``fwd_wide`` solved only
+    under a streak and only modules of 1.3 px or more: no stage read it with no
+    budget. ``fwd_wide`` now solves it out of focus too, and reads it."""
+    photo = photos(30, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_wide"
