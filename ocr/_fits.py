@@ -205,7 +205,9 @@ def forward_stage(p: Picture) -> Iterable[str]:
     on the window itself under the disk and Gaussian that fit best; last, the
     directional ones again for a code of larger modules (over ``MAX_MODULE_PX``)
     under a streak the filters did not undo, solved on the frame shrunk (12 MP
-    combined-16: a 3.5-module streak on 4.6 px modules, noise sigma 24)."""
+    combined-16: a 3.5-module streak on 4.6 px modules, noise sigma 24), and the
+    unread out-of-focus ones likewise under a disk (12 MP combined-48, -88: 4.5 px
+    modules under a lens disk and noise, unread by every other stage)."""
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     for sheet, window in memo.unread_streaked(p):
         sharp = memo.first_streak(p, sheet, window)
@@ -222,6 +224,10 @@ def forward_stage(p: Picture) -> Iterable[str]:
         if sharp is None:
             continue
         yield from _marked(p, sheet, read_forward(p, sharp, quads[sheet], large=True))
+    for sheet, window in memo.unread_focused(p):  # a large code out of focus
+        yield from _marked(
+            p, sheet, read_forward(p, window, quads[sheet], defocused=True, large=True)
+        )
 
 
 def forward_streak_stage(p: Picture) -> Iterable[str]:
