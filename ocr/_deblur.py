@@ -141,7 +141,8 @@ def cepstrum_streaks(gray: np.ndarray, count: int = 4) -> list[tuple[float, floa
 
 def measured(gray: np.ndarray) -> Iterator[np.ndarray]:
     """The window deconvolved with the streaks its cepstrum points at (length and
-    angle measured, not swept): six Wiener filters, the cheap first try."""
+    angle measured, not swept): a Wiener filter a streak at each regularisation
+    (``NSR``), the cheap first try."""
     wiener = Wiener(gray)
     streaks = cepstrum_streaks(gray)
     for nsr in NSR:

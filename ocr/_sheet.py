@@ -86,9 +86,11 @@ def find_sheets(
     """Corner points (tl, tr, br, bl order along the long edge) of paper sheets.
 
     Paper is the brightest large thing in the photo: Otsu's threshold first; when
-    that finds no invoice-shaped sheet (a pale desk merges with the paper), a
-    threshold halfway between Otsu's and the brightest pixels. ``by_edges`` adds
-    the sheets only their edges show (a hard shadow: ``_with_edge_sheets``).
+    a bright blob there is not invoice-shaped (a pale desk merged with the paper),
+    also a threshold halfway between Otsu's and the brightest pixels, and the level
+    showing more invoice-shaped sheets wins (``_find``). ``by_edges`` adds the
+    sheets only their edges show (a hard shadow: ``_with_edge_sheets``), then a
+    crumpled or desk-merged sheet's closed outline (``_outline``).
     """
     found = _find(gray, max_sheets)
     if by_edges:
