@@ -248,9 +248,12 @@ def forward_blobs_stage(p: Picture) -> Iterable[str]:
     (2 MP combined-12: the sheet found wrong under a strong perspective, its QR
     window 100 px off the code and the finders there give a code of 67 x 29 px; the
     blob is on the code). A blob is skipped when its centre lies in a read sheet's
-    densest window or in a window where ``forward`` found a square code (that code
-    again). Runs only on photos still unread after ``forward``; a blob of text is
-    mostly turned away by its finder triples' quality (~0.05 s)."""
+    densest window (that code again). A window where ``forward`` found a square code
+    but read nothing does not explain a blob: its finders can be wrong where the
+    blob's are right (2 MP combined-9: the sheet's window cuts the code's top-left
+    finder, its codes lie 74-84 px off; the blob's lies 0.2-0.4 px off and reads).
+    Runs only on photos still unread after ``forward``; a blob of text is mostly
+    turned away by its finder triples' quality (~0.05 s)."""
     import cv2
 
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
@@ -261,7 +264,7 @@ def forward_blobs_stage(p: Picture) -> Iterable[str]:
         if p.expired():
             return
         point = (float(centre[0]), float(centre[1]))
-        explained = [quads[sheet] for sheet in read] + memo.forward_windows(p)
+        explained = [quads[sheet] for sheet in read]
         if any(cv2.pointPolygonTest(q.astype(np.float32), point, False) >= 0 for q in explained):
             continue
         if _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
