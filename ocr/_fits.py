@@ -327,9 +327,7 @@ def read_forward(
     """The texts ``read_module_grid`` reads from the module grids the forward model
     solves for the likeliest geometry and blur (``_forward``: a streak after a Gaussian
     defocus (``streaks_defocused``), or with ``defocused`` a lens disk and a
-    Gaussian); [] when none reads. A window whose finders give a square
-    code of ``MIN_BLOB_MODULE_PX`` to ``MAX_MODULE_PX`` is recorded
-    (``_window_memo.forward_windows``). With ``blob`` (a blob's
+    Gaussian); [] when none reads. With ``blob`` (a blob's
     window, not rectified by a sheet): finder triples of quality
     ``MIN_BLOB_TRIPLE`` or more, modules of ``MIN_BLOB_MODULE_PX`` or more, the
     alignment pattern's homography, and the out-of-focus solve refined too. With
@@ -337,7 +335,7 @@ def read_forward(
     are solved too, on the frame shrunk to ``SHRUNK_MODULE_PX`` a module. With
     ``wide``, only the geometries fitting between ``MAX_RESIDUAL`` and
     ``WIDE_RESIDUAL`` (those the other calls left), of ``MIN_BLOB_MODULE_PX`` or
-    more and within ``MAX_CELLS``, not recorded. With ``defocused`` and ``sheet``, an
+    more and within ``MAX_CELLS``. With ``defocused`` and ``sheet``, an
     out-of-focus solve that reads nothing is kept for ``_defocus_refits``.
 
     The module values are solved on the frame's own pixels; on a coarse JPEG
@@ -360,7 +358,6 @@ def read_forward(
             blob=blob,
             large=large,
             wide=wide,
-            record=i == 0,
             sheet=sheet if defocused and not blob and i == 0 else None,
         )
         if texts:
@@ -378,17 +375,15 @@ def _read_forward_on(
     blob: bool,
     large: bool,
     wide: bool,
-    record: bool,
     sheet: int | None = None,
 ) -> list[str]:
-    """``read_forward`` on the pixels of ``gray``; ``record``: the window recorded;
-    ``sheet``: an unread solve kept for ``_defocus_refits``."""
+    """``read_forward`` on the pixels of ``gray``; ``sheet``: an unread solve kept for
+    ``_defocus_refits``."""
     likely = []
     floor = _forward.MIN_BLOB_TRIPLE if blob else -np.inf
     low, high = -np.inf, _forward.MAX_RESIDUAL
     if wide:
         low, high = _forward.MAX_RESIDUAL, _forward.WIDE_RESIDUAL
-    shown = False  # a square code of modules a blob's could be
     for n, hmf in _geometries(p, window, quad, alignment=blob, min_quality=floor):
         if p.expired():
             return []
@@ -397,16 +392,14 @@ def _read_forward_on(
             _forward.MAX_SHRUNK_MODULE_PX if large else _forward.MAX_MODULE_PX
         ):
             continue
-        if large:  # only the large codes (the others were solved already), not recorded
+        if large:  # only the large codes (the others were solved already)
             if px <= _forward.MAX_MODULE_PX:
                 continue
-        elif wide:  # the windows were recorded by the first call
+        elif wide:
             smallest = MIN_WIDE_FOCUSED_PX if defocused else _forward.MIN_BLOB_MODULE_PX
             if px < smallest or _forward.cells(hmf, n) > _forward.MAX_CELLS:
                 continue
-        elif px >= _forward.MIN_BLOB_MODULE_PX:
-            shown = True
-        elif blob:
+        elif blob and px < _forward.MIN_BLOB_MODULE_PX:
             continue
         frame, to_frame = gray, hmf
         if _forward.cells(hmf, n) > _forward.MAX_CELLS or px > _forward.MAX_MODULE_PX:
@@ -424,8 +417,6 @@ def _read_forward_on(
             found = list(_forward.streaks_defocused(frame, to_frame, n))
         if found and low < found[0][0] <= high:
             likely.append((found[0][0], n, to_frame, frame, found[0][1:]))
-    if shown and record:  # the window shows a code: a blob in it is that code
-        memo.forward_windows(p).append(quad)
     for _, n, hmf, frame, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []

@@ -153,13 +153,6 @@ def streak_fitted(p: Picture) -> set[int]:
     return fitted
 
 
-def forward_windows(p: Picture) -> list[np.ndarray]:
-    """The frame quadrilaterals of the windows in which the ``forward`` stages found
-    a square code (solved or not): a blob there is that code again."""
-    quads: list[np.ndarray] = p.memo.setdefault("forward_windows", [])  # type: ignore[assignment]
-    return quads
-
-
 def first_streak(p: Picture, sheet: int, window: np.ndarray) -> np.ndarray | None:
     """A sheet's densest window deconvolved with its likeliest stripe streak, made
     once (``measured`` makes it first, ``grid`` fits it)."""
