@@ -111,6 +111,15 @@ def too_blurred_to_fit(p: Picture, sheet: int) -> bool:
     return best is not None and best[0] <= _forward.MAX_RESIDUAL and best[1] >= BLUR_MODULES
 
 
+def _once(p: Picture, name: str, key: tuple[object, ...], keep: object, make: Any) -> Any:
+    """``make()``, made once per picture for ``key`` in the memo ``name``; ``keep`` (the
+    array whose ``id`` the key holds) is kept with it, so that id is not reused."""
+    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault(name, {}))
+    if key not in made:
+        made[key] = (keep, make())
+    return made[key][1]
+
+
 def _geometries(
     p: Picture,
     window: np.ndarray,
@@ -121,36 +130,39 @@ def _geometries(
 ) -> list[tuple[int, np.ndarray]]:
     """``_forward.geometries``, made once per picture for a window (``fit``'s blur
     check and ``forward`` both look at each sheet's densest window)."""
-    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault("fwd_geometries", {}))
     key = (id(window), quad.tobytes(), alignment, min_quality)
-    if key not in made:
-        made[key] = (
+    return cast(
+        "list[tuple[int, np.ndarray]]",
+        _once(
+            p,
+            "fwd_geometries",
+            key,
             window,
-            _forward.geometries(window, quad, alignment=alignment, min_quality=min_quality),
-        )
-    return cast("list[tuple[int, np.ndarray]]", made[key][1])
+            lambda: _forward.geometries(window, quad, alignment=alignment, min_quality=min_quality),
+        ),
+    )
 
 
 def _defocus(
     p: Picture, frame: np.ndarray, hmf: np.ndarray, n: int
 ) -> list[tuple[float, float, float, list[np.ndarray]]]:
     """``_forward.defocus``, made once per picture for a frame and geometry."""
-    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault("fwd_defocus", {}))
     key = (id(frame), hmf.tobytes(), n)
-    if key not in made:
-        made[key] = (frame, _forward.defocus(frame, hmf, n))
-    return cast("list[tuple[float, float, float, list[np.ndarray]]]", made[key][1])
+    return cast(
+        "list[tuple[float, float, float, list[np.ndarray]]]",
+        _once(p, "fwd_defocus", key, frame, lambda: _forward.defocus(frame, hmf, n)),
+    )
 
 
 def _upright(
     p: Picture, gray: np.ndarray, hmf: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``upright``, made once per picture for a frame and geometry."""
-    made = cast("dict[tuple[object, ...], Any]", p.memo.setdefault("upright", {}))
     key = (id(gray), hmf.tobytes(), n)
-    if key not in made:
-        made[key] = (gray, upright(gray, hmf, n))
-    return cast("tuple[np.ndarray, np.ndarray] | None", made[key][1])
+    return cast(
+        "tuple[np.ndarray, np.ndarray] | None",
+        _once(p, "upright", key, gray, lambda: upright(gray, hmf, n)),
+    )
 
 
 def _marked(p: Picture, sheet: int, texts: list[str]) -> list[str]:
