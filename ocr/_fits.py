@@ -98,13 +98,10 @@ def too_blurred_to_fit(p: Picture, sheet: int) -> bool:
         px = _forward.module_px(hmf, n)
         if px > _forward.MAX_MODULE_PX:
             continue
-        frame, to_frame = p.full(), hmf
-        if _forward.cells(hmf, n) > _forward.MAX_CELLS:
-            turned = _forward.shrunk(frame, hmf, n) or _upright(p, frame, hmf, n)
-            if turned is None:
-                continue
-            frame, to_frame = turned
-        found = _defocus(p, frame, to_frame, n)
+        solvable = _solve_frame(p, p.full(), hmf, n)
+        if solvable is None:
+            continue
+        found = _defocus(p, *solvable, n)
         if found and (best is None or found[0][0] < best[0]):
             residual, sigma, radius, _ = found[0]
             best = (residual, math.hypot(sigma, radius / 2) / px)
@@ -154,15 +151,27 @@ def _defocus(
     )
 
 
-def _upright(
+def _solve_frame(
     p: Picture, gray: np.ndarray, hmf: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """``upright``, made once per picture for a frame and geometry."""
+    """The frame a geometry's solve runs on and the module -> that frame homography,
+    made once per picture (``fit``'s blur check and ``forward`` share it, and so the
+    blur fit ``_defocus`` keeps for it): ``gray`` itself; for a code over
+    ``_forward.MAX_MODULE_PX`` a module or ``_forward.MAX_CELLS``, the frame shrunk
+    (``_forward.shrunk``), else, for a small one, turned upright (``upright``); None
+    when neither brings the solve within bounds."""
+
+    def make() -> tuple[np.ndarray, np.ndarray] | None:
+        px = _forward.module_px(hmf, n)
+        if _forward.cells(hmf, n) <= _forward.MAX_CELLS and px <= _forward.MAX_MODULE_PX:
+            return gray, hmf
+        small = _forward.shrunk(gray, hmf, n)
+        if small is None and px <= _forward.MAX_MODULE_PX:
+            small = upright(gray, hmf, n)
+        return small
+
     key = (id(gray), hmf.tobytes(), n)
-    return cast(
-        "tuple[np.ndarray, np.ndarray] | None",
-        _once(p, "upright", key, gray, lambda: upright(gray, hmf, n)),
-    )
+    return cast("tuple[np.ndarray, np.ndarray] | None", _once(p, "solve_frame", key, gray, make))
 
 
 def _marked(p: Picture, sheet: int, texts: list[str]) -> list[str]:
@@ -413,14 +422,10 @@ def _read_forward_on(
                 continue
         elif blob and px < _forward.MIN_BLOB_MODULE_PX:
             continue
-        frame, to_frame = gray, hmf
-        if _forward.cells(hmf, n) > _forward.MAX_CELLS or px > _forward.MAX_MODULE_PX:
-            small = _forward.shrunk(gray, hmf, n)
-            if small is None and px <= _forward.MAX_MODULE_PX:
-                small = _upright(p, gray, hmf, n)
-            if small is None:
-                continue
-            frame, to_frame = small
+        solvable = _solve_frame(p, gray, hmf, n)
+        if solvable is None:
+            continue
+        frame, to_frame = solvable
         found: list[tuple[float, tuple[float, ...] | None, list[np.ndarray]]]
         if defocused:
             start = (1.0, 0.0) if blob else None
