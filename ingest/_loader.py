@@ -141,8 +141,8 @@ class Loader:
     ) -> tuple[BatchResult, list[str], list[str]]:
         """The first half of :meth:`load_events`: the new events written, the statuses
         not yet folded. Returns the counts, the keys to refold and the keys of the new
-        events; :meth:`fold_events` does the rest (the native path runs it beside the
-        next chunk's load, ingest/_native.py)."""
+        events; :meth:`fold_events` does the rest (the native path refolds the keys of
+        several chunks at once instead, ingest/_native.py)."""
         result = BatchResult()
         if not events:
             return result, [], []

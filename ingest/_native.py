@@ -22,15 +22,18 @@ Step 1 and step 2's parse of chunks k+1 and k+2 run on a second connection to th
 same engine, in a thread, one after the other, while chunk k goes through steps 2-5
 (chDB releases the GIL and runs both at once: the two cores of this machine); their
 tables rotate over three sets (SLOTS), so neither side waits for the other to end a
-chunk of about its own length. The statuses a chunk of events only changes are refolded on a third
-connection while chunk k+1 loads (``fold_beside``). Everything after the parse stays
-in chunk order, so rejects, duplicates, versions and kill safety are as with one
-chunk at a time.
+chunk of about its own length. Everything after the parse stays in chunk order, so
+rejects, duplicates, versions and kill safety are as with one chunk at a time.
 
 Statuses are folded by the Loader (Python): for the invoices of a chunk whose keys
 already have recorded status events (ingest/_native_load.fold), and for the
-invoices named by a chunk's status-changing events once those are recorded
-(``Loader.refold``).
+invoices named by status-changing events once those are recorded
+(``Loader.refold``), in batches of chunks (:func:`ingest_native`): a refold's reads
+select granules of ``invoices`` by key, and a chunk's ~2 450 keys fall in most of
+them, so the keys of a few chunks cost a refold little more than one chunk's. A
+batch is refolded on a third connection while the next chunk of events loads
+(``fold_beside``), or at once before a chunk with invoices, after a broken gzip
+stream, at the end of the file and after an error.
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ side goes on to its next chunk."""
 _BYTES: Final = {"line": "bytes", "doc": "bytes", "old_doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
+REFOLD_KEYS: Final = 20_000
+"""Keys whose statuses are refolded at once, at most (a batch starts when the chunks
+since the last one named this many): the store asks for 20 000 keys a query, and the
+29 142 keys of a 10^6 ingest cost 1.61-1.82 CPU-s in its 12 chunks' refolds, 0.31-0.35
+in one query (docs/import-format.md). Bounds the batch's memory at any file size."""
 
 
 @dataclass
@@ -103,9 +111,11 @@ class ChunkResult:
     rows: int = 0
     loaded: BatchResult = field(default_factory=BatchResult)
     rejects: list[tuple[int, RowError, str]] = field(default_factory=list)
-    fold: Callable[[Loader], int] | None = None
-    """A chunk of events only: its statuses still to refold (returns the changes),
-    run beside the next chunk's load (:func:`ingest_native`)."""
+    refold: list[str] = field(default_factory=list)
+    """The invoices named by the chunk's status-changing events (new or recorded: a
+    rerun completes a killed run), whose statuses are still to refold; their changes
+    are counted in ``loaded.status_changes`` of the chunk reported when the batch's
+    refold ends (:func:`ingest_native`)."""
 
 
 def _valid_id(value: str) -> bool:
@@ -145,7 +155,7 @@ class NativeRun:
         is loaded."""
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-parse")
         self.side: Loader | None = None
-        """The Loader that refolds a chunk of events beside the next one (fold_beside)."""
+        """The Loader that refolds a batch beside the next chunk of events (fold_beside)."""
         self.side_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-fold")
         self.window = {"i": 0, "e": 0}
         self.current = {"i": 1, "e": 1}
@@ -364,26 +374,26 @@ class NativeRun:
             out.loaded.add(loaded)
             py_loaded, py_keys, py_new = self.loader.write_events(list(py["e"].values()))
             out.loaded.add(py_loaded)
-
-            def refold(loader: Loader) -> int:
-                # as load_events would: SQL's status keys, then the Python path's
-                changed = len(loader.refold(keys))
-                return changed + loader.fold_events(BatchResult(), py_keys, py_new).status_changes
-
-            if kinds == "e":
-                out.fold = refold
-            else:
-                out.loaded.status_changes += refold(self.loader)
+            # the Python path's new flows to the change log now, as load_events did
+            # SQL's; the statuses with the batch (set_statuses logs what it changes)
+            self.loader.store.record_changes(py_new)
+            out.refold = list(dict.fromkeys([*keys, *py_keys]))
         return out
 
-    def fold_beside(self, fold: Callable[[Loader], int]) -> Future[int]:
-        """Run a chunk's refold (:attr:`ChunkResult.fold`) on a third connection in a
-        thread, while the main one loads the next chunk of events. Only beside chunks
-        of events only: their load writes no invoice version and reads no status, so
-        the refolds, one at a time in chunk order, see what they would see in line."""
+    def refold(self, keys: list[str]) -> int:
+        """A batch's statuses refolded on the main connection; returns the changes."""
+        return len(self.loader.refold(keys))
+
+    def fold_beside(self, keys: list[str]) -> Future[int]:
+        """A batch's refold on a third connection in a thread, while the main one loads
+        the next chunk of events. Only beside chunks of events only: their load writes
+        no invoice version and reads no status, so the refolds, one at a time in chunk
+        order, see what they would see in line (a key whose events the next chunks
+        add is in a later batch too)."""
         if self.side is None:
             self.side = Loader(self.loader.store.sibling())
-        return self.side_pool.submit(fold, self.side)
+        side = self.side
+        return self.side_pool.submit(lambda: len(side.refold(keys)))
 
     def _duplicates(self, kind: str, base: int) -> list[tuple[int, RowError]]:
         """Accepted rows (SQL's and Python's) whose invoice key / event id an earlier
@@ -441,32 +451,76 @@ def ingest_native(
     on_error: Callable[[int, RowError], Any],
 ) -> None:
     """Ingest one NDJSON file; ``on_chunk(result, bytes_read)`` after each chunk,
-    ``on_error(line, error)`` for a broken gzip stream's end."""
+    ``on_error(line, error)`` for a broken gzip stream's end.
+
+    Statuses are refolded in batches: once the chunks loaded since the last batch
+    name REFOLD_KEYS keys, beside the next chunk of events; every pending key at
+    once before a chunk with invoices (it reads the statuses its invoices fold over,
+    and writes versions a refold must not race), before a broken stream's error, at
+    the end, and after an error (so every chunk loaded has its statuses folded when
+    this returns, and when it raises unless a refold failed, as when each chunk
+    refolded its own). Chunks are reported in order; the last one loaded while a
+    batch is pending or folding is held back until the next chunk or the end, and a
+    batch's changes count in the chunk held when its refold ends. A killed run's
+    rerun refolds every status event's key again, recorded or not, so a batch a
+    kill cut off is completed."""
     run = NativeRun(loader)
     done = 0
     staged: deque[_Staged] = deque()
     """Chunks written and parsed (or queued for it) ahead of the one loading, in order."""
-    folding: tuple[ChunkResult, int, Future[int]] | None = None
-    """A chunk of events whose refold runs beside the next chunk's load."""
+    pending: dict[str, None] = {}
+    """Keys named by status events of the chunks loaded, their refold not started."""
+    folding: Future[int] | None = None
+    """A batch's refold, beside the next chunk's load."""
+    held: tuple[ChunkResult, int] | None = None
+    """The last chunk loaded while statuses were pending, not yet reported."""
 
     def settle() -> None:
         nonlocal folding
         if folding is not None:
-            result, at, fut = folding
-            folding = None
-            result.loaded.status_changes += fut.result()
+            fut, folding = folding, None
+            changes = fut.result()
+            assert held is not None  # a batch is pending or folding only with one held
+            held[0].loaded.status_changes += changes
+
+    def refold(*, beside: bool) -> None:
+        nonlocal folding
+        settle()  # one refold at a time, in chunk order
+        if not pending:
+            return
+        keys = list(pending)
+        pending.clear()
+        if beside:
+            folding = run.fold_beside(keys)
+        else:
+            changes = run.refold(keys)
+            assert held is not None
+            held[0].loaded.status_changes += changes
+
+    def flush() -> None:
+        """Every pending status refolded and every chunk loaded reported."""
+        nonlocal held
+        refold(beside=False)
+        if held is not None:
+            result, at = held
+            held = None
             on_chunk(result, at)
 
     def finish(last: _Staged) -> None:
-        nonlocal folding
+        nonlocal held
         if last.parse.exception() is not None or last.kinds != "e":
-            settle()  # invoices read statuses and write versions: after every refold
+            flush()  # invoices read statuses and write versions: after every refold
         result = run.finish(last)  # a failed parse raises here, its file removed
-        settle()
-        if result.fold is not None:
-            folding = (result, last.done, run.fold_beside(result.fold))
+        if held is not None:
+            on_chunk(*held)  # a batch folding now counts in the chunk held next
+            held = None
+        pending.update(dict.fromkeys(result.refold))
+        if pending or folding is not None:
+            held = (result, last.done)
         else:
             on_chunk(result, last.done)
+        if len(pending) >= REFOLD_KEYS:
+            refold(beside=True)
 
     chunks = read_chunks(path, CHUNK_BYTES)
     try:
@@ -474,7 +528,7 @@ def ingest_native(
             if isinstance(data, RowError):
                 while staged:  # in line order: the chunks before the error first
                     finish(staged.popleft())
-                settle()
+                flush()
                 on_error(base, data)
                 continue
             done += len(data)
@@ -484,12 +538,22 @@ def ingest_native(
             staged[-1].written.result()  # before the next read reuses the chunk's buffer
         while staged:
             finish(staged.popleft())
-        settle()
+        flush()
+    except BaseException:
+        # the chunks loaded before the error keep their statuses folded: the batch
+        # folding ends, the pending one is refolded on the main connection (a batch
+        # whose refold failed is left to the rerun, as a chunk's was)
+        with contextlib.suppress(BaseException):
+            settle()
+        if pending:
+            with contextlib.suppress(BaseException):
+                run.refold(list(pending))
+        raise
     finally:
         for left in staged:
             run.discard(left)  # their writes too: before the chunk's buffer goes
         chunks.close()
         if folding is not None:
             with contextlib.suppress(BaseException):
-                folding[2].result()  # it writes with the run's tables gone otherwise
+                folding.result()  # it writes with the run's tables gone otherwise
         run.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _child(*args: str) -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "tests.ingest.child", *args])
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tests.ingest.child", *args],
+        argv,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -77,6 +82,64 @@ def test_killed_ingest_rerun_gives_exact_counts(tmp_path, files, kill) -> None:
     else:
         assert "invoices 0 written 310 unchanged" in summary
         assert "events 10 written 350 known, 50 status changes" in summary
+    assert (final["invoices"], final["events"]) == (310, 360)
+    assert final["statuses"] == expected
+    summary, again = _ingest_and_report(data_dir, inv, ev)
+    assert "0 written 310 unchanged" in summary
+    assert "events 0 written 360 known, 0 status changes" in summary
+    assert again == final
+
+
+_NATIVE_KILL = """
+import os, signal, sys
+from ingest import _native
+from ingest._loader import Loader
+
+data_dir, chunk, batch, limit, *paths = sys.argv[1:]
+os.environ["FAPIAO_DATA_DIR"] = data_dir
+from api.cli import main as fapiao
+
+_native.CHUNK_BYTES = int(chunk)
+_native.REFOLD_KEYS = int(batch)
+refold, calls = Loader.refold, [0]
+
+def refold_or_die(self, keys):
+    if keys:
+        calls[0] += 1
+        if calls[0] >= int(limit):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return refold(self, keys)
+
+Loader.refold = refold_or_die
+sys.exit(fapiao(["ingest", "--no-progress", *paths]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("batch", "limit"), [(20_000, 1), (8, 3)], ids=["first-batch", "third-batch"]
+)
+def test_killed_native_ingest_with_statuses_pending_rerun_gives_exact_counts(
+    tmp_path, files, monkeypatch, batch, limit
+) -> None:
+    """The native path refolds statuses in batches of chunks: a kill as a batch's
+    refold starts (the chunks' events recorded, their statuses not folded: on the
+    first batch, every status event of the file) leaves them to the rerun, which
+    refolds every status event's key, recorded or not."""
+    monkeypatch.setenv("FAPIAO_INGEST_NATIVE", "on")  # small files too, in every child
+    inv, ev, expected = files
+    data_dir = tmp_path / "var"
+    argv = [sys.executable, "-c", _NATIVE_KILL, str(data_dir), "4096", str(batch), str(limit)]
+    killed = _run([*argv, str(inv), str(ev)])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    summary, final = _ingest_and_report(data_dir, inv, ev)
+    assert "invoices 0 written 310 unchanged" in summary
+    if limit == 1:  # killed at the end of the file: every event in, no status folded
+        assert "events 0 written 360 known, 50 status changes" in summary
+    else:  # two batches folded, the third cut off
+        changes = re.search(r"events\.ndjson: .* (\d+) status changes", summary)
+        assert changes is not None
+        assert 0 < int(changes[1]) < 50
     assert (final["invoices"], final["events"]) == (310, 360)
     assert final["statuses"] == expected
     summary, again = _ingest_and_report(data_dir, inv, ev)

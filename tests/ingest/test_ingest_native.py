@@ -14,13 +14,14 @@ import json
 import random
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from ingest import _native, generate
+from ingest import _native, _native_load, generate
 from ingest._loader import Loader
 from ingest._native_chunks import read_chunks
 from ingest._run import FileSummary, ingest_paths
@@ -409,12 +410,9 @@ def test_status_events_load_natively_and_fold(tmp_path, stores, monkeypatch):
     assert (again.loaded.events_written, again.loaded.status_changes) == (0, 0)
 
 
-def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypatch):
-    """A chunk of events only is refolded on a connection of its own while the next
-    chunk loads: with an invoice's status events spread over many chunks (a flag, its
-    clearing, a void, a red reversal; a line through the Python path) the statuses and
-    flows are those of the Python path, and a failed refold stops the run
-    after the chunks before it."""
+def _spread_status_events(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """16 invoices and their status events spread over many chunks of 1 KB (a flag,
+    its clearing, a void, a red reversal; a line through the Python path)."""
     inv = [paper_invoice(n) for n in range(1, 9)] + [digital_invoice(n) for n in range(1, 9)]
     keys = [key_of(r) for r in inv]
     late = "2026-03-31T10:15:00+08:00"
@@ -430,13 +428,26 @@ def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypa
     inv_path, ev_path = tmp_path / "inv.ndjson", tmp_path / "ev.ndjson"
     inv_path.write_bytes(ndjson(inv))
     ev_path.write_bytes(b"".join(lines))
+    return inv_path, ev_path, keys
+
+
+_SPREAD_STATUSES = ["normal", "voided"] * 4 + ["normal", "red_reversed"] * 4
+
+
+def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypatch):
+    """A batch of statuses is refolded on a connection of its own while the next
+    chunk loads: with a batch per chunk and an invoice's status events spread over
+    many chunks the statuses and flows are those of the Python path, and a failed
+    refold stops the run."""
+    inv_path, ev_path, keys = _spread_status_events(tmp_path)
     monkeypatch.setattr(_native, "CHUNK_BYTES", 1024)  # ~4 events a chunk
+    monkeypatch.setattr(_native, "REFOLD_KEYS", 1)  # a batch per chunk
     beside = []
     fold_beside = _native.NativeRun.fold_beside
 
-    def counting(run, fold):
-        beside.append(fold)
-        return fold_beside(run, fold)
+    def counting(run, keys):
+        beside.append(keys)
+        return fold_beside(run, keys)
 
     monkeypatch.setattr(_native.NativeRun, "fold_beside", counting)
     summaries = {}
@@ -444,7 +455,7 @@ def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypa
         _ingest(stores[native], native, inv_path)
         summaries[native] = _ingest(stores[native], native, ev_path)[0]
     assert len(beside) >= 8
-    # statuses change per chunk: flagged (16), then cleared (8), voided (4), reversed
+    # statuses change per batch: flagged (16), then cleared (8), voided (4), reversed
     # (4); the Python path folds its one batch once (8)
     assert _counts(summaries[True])[:6] == _counts(summaries[False])[:6]
     assert (summaries[True].loaded.status_changes, summaries[False].loaded.status_changes) == (
@@ -454,21 +465,19 @@ def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypa
     native_state = _state(stores[True])
     assert native_state == _state(stores[False])
     statuses = [native_state["invoices"][k].status.value for k in keys]
-    assert statuses == ["normal", "voided"] * 4 + ["normal", "red_reversed"] * 4
+    assert statuses == _SPREAD_STATUSES
     again = _ingest(stores[True], True, ev_path)[0]
     assert (again.loaded.events_written, again.loaded.status_changes) == (0, 0)
 
     calls: list[int] = []
 
-    def failing(run, fold):
+    def failing(run, keys):
         calls.append(1)
         if len(calls) == 3:
-
-            def fail(loader):
-                raise RuntimeError("refold failed")
-
-            return fold_beside(run, fail)
-        return fold_beside(run, fold)
+            failed: Future[int] = Future()
+            failed.set_exception(RuntimeError("refold failed"))
+            return failed
+        return fold_beside(run, keys)
 
     monkeypatch.setattr(_native.NativeRun, "fold_beside", failing)
     loaded = []
@@ -477,13 +486,113 @@ def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypa
         _native.ingest_native(
             ev_path, Loader(store), on_chunk=lambda r, done: loaded.append(r), on_error=print
         )
-    assert len(calls) in (3, 4)  # the next chunk's may have started
-    assert len(loaded) == 2  # the chunks before the failed one
+    # it surfaces when the next chunk's batch starts: the chunks before that one
+    assert (len(calls), len(loaded)) == (3, 3)
     left = store.client.query(
         "SELECT name FROM system.tables WHERE database = currentDatabase() "
         "AND startsWith(name, '_ingest_')"
     ).result_rows
     assert left == []
+
+
+def _logged_refolds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """Every refold of statuses (either connection) and every chunk's invoice load, in
+    order: ``("refold", keys)``, ``("invoices", [])``."""
+    log: list[tuple[str, list[str]]] = []
+    refold, load_invoices = Loader.refold, _native_load.load_invoices
+
+    def logged_refold(loader, keys):
+        if keys:
+            log.append(("refold", list(keys)))
+        return refold(loader, keys)
+
+    def logged_load(run):
+        log.append(("invoices", []))
+        return load_invoices(run)
+
+    monkeypatch.setattr(Loader, "refold", logged_refold)
+    monkeypatch.setattr(_native_load, "load_invoices", logged_load)
+    return log
+
+
+def test_statuses_refold_in_batches_of_chunks(tmp_path, stores, chdb_root, monkeypatch):
+    """The statuses of many chunks of events are refolded together: once for a file
+    whose status keys are fewer than REFOLD_KEYS (its changes counted once, as on the
+    Python path), in batches of REFOLD_KEYS and one chunk's keys at most otherwise;
+    the statuses are all folded when the ingest returns, each chunk is reported once
+    and in order."""
+    inv_path, ev_path, keys = _spread_status_events(tmp_path)
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 1024)  # ~4 events a chunk
+    log = _logged_refolds(monkeypatch)
+    summaries = {}
+    for native in (False, True):
+        _ingest(stores[native], native, inv_path)
+        log.clear()
+        summaries[native] = _ingest(stores[native], native, ev_path)[0]
+    assert [(what, sorted(ks)) for what, ks in log] == [("refold", sorted(keys))]  # once
+    assert _counts(summaries[True]) == _counts(summaries[False])
+    assert summaries[True].loaded.status_changes == 8
+    native_state = _state(stores[True])
+    assert native_state == _state(stores[False])
+    assert [native_state["invoices"][k].status.value for k in keys] == _SPREAD_STATUSES
+
+    # smaller batches (bounded memory): each starts once it holds REFOLD_KEYS keys
+    monkeypatch.setattr(_native, "REFOLD_KEYS", 5)
+    store = open_store(f"chdb://{chdb_root}?database=t_native_{uuid.uuid4().hex[:10]}_batches")
+    try:
+        _ingest(store, True, inv_path)
+        log.clear()
+        reported: list[int] = []
+        _native.ingest_native(
+            ev_path, Loader(store), on_chunk=lambda r, done: reported.append(done), on_error=print
+        )
+        batches = [ks for _, ks in log]
+        assert len(batches) >= 3
+        assert all(len(b) < 5 + 4 for b in batches)  # the chunk that fills one adds <= 4
+        assert reported == sorted(reported)
+        assert reported[-1] == ev_path.stat().st_size
+        statuses = store.get_invoices(keys)  # all folded when it returned
+        assert [statuses[k].status.value for k in keys] == _SPREAD_STATUSES
+    finally:
+        store.close()
+
+
+def test_pending_statuses_refold_before_a_chunk_of_invoices(tmp_path, stores, monkeypatch):
+    """A chunk with invoices reads the statuses it folds over and writes versions, so
+    the statuses pending from the chunks of events before it are refolded first (on
+    the main connection, not beside it); a file of invoices and events in chunks of
+    each loads as on the Python path."""
+    monkeypatch.setattr(_native, "CHUNK_BYTES", 1024)
+    first = [digital_invoice(n) for n in range(1, 9)]
+    keys = [key_of(r) for r in first]
+    (tmp_path / "a").mkdir()
+    first_path = tmp_path / "a" / "first.ndjson"
+    first_path.write_bytes(ndjson(first))
+    late = "2026-03-31T10:15:00+08:00"
+    rows: list[dict[str, Any]] = [event(f"f{i}", k, "flagged_abnormal")
+                                  for i, k in enumerate(keys)]  # fmt: skip
+    changed = [digital_invoice(n, remarks="changed") for n in range(1, 5)]
+    rows += [*changed, *(digital_invoice(n) for n in range(20, 24))]
+    rows += [event(f"c{i}", k, "abnormal_cleared", event_time=late)
+             for i, k in enumerate(keys[:4])]  # fmt: skip
+    mixed = tmp_path / "mixed.ndjson"
+    mixed.write_bytes(ndjson(rows))
+    log = _logged_refolds(monkeypatch)
+    got = {}
+    for native in (False, True):
+        _ingest(stores[native], native, first_path)
+        log.clear()
+        got[native] = _ingest(stores[native], native, mixed)[0]
+    # on the native run (the last): the flags' batch, then the invoices' chunks
+    first_load = log.index(("invoices", []))
+    assert sorted(k for what, ks in log[:first_load] if what == "refold" for k in ks) == sorted(
+        keys
+    )
+    assert _counts(got[True])[:6] == _counts(got[False])[:6]
+    state = _state(stores[True])
+    assert state == _state(stores[False])
+    assert [state["invoices"][k].status.value for k in keys] == ["normal"] * 4 + ["abnormal"] * 4
+    assert all(state["invoices"][key_of(r)].remarks == "changed" for r in changed)
 
 
 def test_mixed_file_and_stale_work_tables(tmp_path, stores):
