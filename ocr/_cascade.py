@@ -18,12 +18,16 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  measures (``_focus``), rectified, read by zxing (tens of ms);
 8. ``fit``       the densest window of each sheet whose blur is not directional,
                  read module by module (``_grid``: crumpled paper's bent grid);
-9. ``focus``     those deconvolved windows zxing could not read, module by module;
-10. ``measured`` the densest windows Wiener-deconvolved with the motion streaks
+9. ``fit_blobs`` the same fit on a textured blob whose blur is not directional
+                 where the sheet's window holding it is (creases, glare bands);
+10. ``focus``     those deconvolved windows zxing could not read, module by module;
+11. ``measured`` the densest windows Wiener-deconvolved with the motion streaks
                  their cepstrum measures; where the blur is directional, with the
                  streaks the stripes of the spectrum measure, and the likeliest
-                 of those read module by module;
-11. ``forward``  each sheet whose modules are at most 3 frame pixels: the module
+                 of those read module by module; then the same streaks on a
+                 directional blob a sheet's densest window cuts (the sheet found
+                 wrong, its window on part of the code);
+12. ``forward``  each sheet whose modules are at most 3 frame pixels: the module
                  values solved through a forward model of the blurred frame
                  (``_forward``: where the blur is directional, geometry from the
                  finders on the stripes-deconvolved window and the streak from the
@@ -32,25 +36,25 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  0.2-0.5 s a sheet; then larger codes under a streak, and codes
                  too large to solve at full size, on the frame shrunk to 1.8 px
                  a module;
-12. ``fwd_streak`` each sheet still unread whose blur is not directional, solved
+13. ``fwd_streak`` each sheet still unread whose blur is not directional, solved
                  under a streak after all (the out-of-focus solve read nothing; a
                  streak of two modules in strong perspective can look isotropic);
-13. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
+14. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
                  the sheets found, or one its sheet's window misses);
-14. ``fwd_wide``  each sheet still unread, on its stripes-deconvolved window,
+15. ``fwd_wide``  each sheet still unread, on its stripes-deconvolved window,
                  solved under a streak after a defocus where the known modules fit
                  between ``forward``'s bound (0.08) and ``WIDE_RESIDUAL`` (0.11):
                  a noisy code on the line between the two paths (2 MP combined-16);
-15. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
+16. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
-16. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
+17. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
-17. ``grid``     the densest window of each sheet not fitted yet, its streak-
+18. ``grid``     the densest window of each sheet not fitted yet, its streak-
                  deconvolved form, then the blobs, read module by module;
-18. ``blobs``    textured blobs cut from the full image, sharpened and swept;
-19. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
-20. ``motion``   Richardson-Lucy with a streak;
-21. ``others``   pyzbar and OpenCV's detectors on the working image and its
+19. ``blobs``    textured blobs cut from the full image, sharpened and swept;
+20. ``deblur``   the windows Wiener-deconvolved over a sweep of streaks and disks;
+21. ``motion``   Richardson-Lucy with a streak;
+22. ``others``   pyzbar and OpenCV's detectors on the working image and its
                  sharpened form, then 45° rotations.
 
 It stops after the first stage that yields a payload parsing as an invoice; a
@@ -180,6 +184,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("regions", _regions_stage),
     ("focus_read", _focus.focus_read_stage),
     ("fit", fits.early_grid_stage),
+    ("fit_blobs", windows.fit_blobs_stage),
     ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
     ("forward", fits.forward_stage),

@@ -127,6 +127,43 @@ def covered_by_densest(p: Picture, blob: int) -> bool:
     )
 
 
+def cut_by_densest(p: Picture, blob: int) -> bool:
+    """Whether a sheet's densest window holds part of the blob ``blob`` but not all
+    of it (one to three of its core's corners): the sheet says its code is there,
+    and its window cuts it (the sheet found wrong: glare merged with its corner)."""
+    import cv2
+
+    blob_windows(p)
+    sheet_windows(p)
+    core: np.ndarray = p.memo["blob_cores"][blob]  # type: ignore[index]
+    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
+    for q in quads:
+        inside = sum(
+            cv2.pointPolygonTest(q.astype(np.float32), (float(x), float(y)), False) >= 0
+            for x, y in core
+        )
+        if 0 < inside < len(core):
+            return True
+    return False
+
+
+def holding_sheets(p: Picture, blob: int) -> set[int]:
+    """The sheets whose densest window holds the blob ``blob`` (its centre; the
+    order of ``blob_windows``): a code read or fitted there is that blob's code."""
+    import cv2
+
+    blob_windows(p)
+    sheet_windows(p)
+    centre: np.ndarray = p.memo["blob_centres"][blob]  # type: ignore[index]
+    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
+    point = (float(centre[0]), float(centre[1]))
+    return {
+        sheet
+        for sheet, q in enumerate(quads)
+        if cv2.pointPolygonTest(q.astype(np.float32), point, False) >= 0
+    }
+
+
 def ranked_windows(p: Picture) -> list[tuple[int, np.ndarray]]:
     """(sheet index, window): the densest window of every sheet, then the others."""
     sheets = sheet_windows(p)
@@ -144,6 +181,12 @@ def read_sheets(p: Picture) -> set[int]:
 def fitted_sheets(p: Picture) -> set[int]:
     """Sheets whose densest window ``early_grid_stage`` fitted already."""
     fitted: set[int] = p.memo.setdefault("fitted_sheets", set())  # type: ignore[assignment]
+    return fitted
+
+
+def fitted_blobs(p: Picture) -> set[int]:
+    """Blob windows (``blob_windows``' order) ``fit_blobs`` fitted already."""
+    fitted: set[int] = p.memo.setdefault("fitted_blobs", set())  # type: ignore[assignment]
     return fitted
 
 

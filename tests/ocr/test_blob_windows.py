@@ -23,3 +23,31 @@ def test_a_blob_in_a_window_forward_solved_wrong_is_solved_on_its_own_geometry(
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
     assert result.stage == "fwd_blobs"
+
+
+def test_a_code_its_sheet_window_cuts_is_read_through_the_blob_streaks(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP glare-54 (a streak, anisotropy 0.67): the glare merged with the sheet's
+    corner, so the sheet's densest window holds only part of the code; the blob on
+    the code is cut by that window (two of its four corners inside). Its stripes'
+    streaks read it at ``measured`` (~0.5 s CPU); before, only the 31st filter of
+    ``deblur``'s sweep on it read it, after ``blobs`` (~2.4 s CPU, past the budget)."""
+    photo = photos(54, "glare")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "measured"
+
+
+def test_a_code_on_a_directional_window_is_fitted_on_its_blob(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP combined-56 (crumpled, glare bands, a coarse JPEG): the sheet is found as
+    four pieces; the window holding the code is directional (anisotropy 0.40, the
+    crease and the paper's edge), so ``fit`` skips it, while the blob on the code is
+    not (0.18). The blob's grid fit reads it at ``fit_blobs`` (~0.4 s CPU); before,
+    ``grid`` fitted that window only after the streak and forward stages (~3 s)."""
+    photo = photos(56, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fit_blobs"
