@@ -13,26 +13,29 @@ Those reads grew with the number of parts, so the deferral had a cap of 40 parts
 Since migration 7 (2026-11-24) a first load reads nothing of the copy (the probes
 read ``invoices`` and ``invoice_events``; the refold reads the copy only for versions
 written before migration 7), and a rerun adds no parts to it. So the cap now only
-bounds the parts a load piles up: past ``MAX_PARTS`` active parts, merges run again
-for the rest of the run (the load then goes on as without the deferral). Only in
-the embedded engine: ``SYSTEM STOP MERGES`` lives in this process (a kill ends it),
-where on a server it would outlive a killed ingest. Merges always run again when
-the run ends (``resume`` in a ``finally``), before the settle.
+bounds the parts a load piles up: past ``MAX_PARTS`` active parts in a partition of
+the copy (migration 8 made two), merges run again for the rest of the run (the load
+then goes on as without the deferral). Only in the embedded engine: ``SYSTEM STOP
+MERGES`` lives in this process (a kill ends it), where on a server it would outlive a
+killed ingest. Merges always run again when the run ends (``resume`` in a
+``finally``), before the settle.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from verify._store._settle import LOOKUP_TABLE, active_parts
+from verify._store._settle import LOOKUP_TABLE, most_parts
 
 MAX_PARTS: Final = 400
-"""Parts of the copy beyond which merges run again: a 10^6 load leaves 32 (20 invoice
-chunks and 12 event chunks of 48 MB), 3*10^6 ~94, 10^7 ~310. Far below the 1 000 active
-parts at which ClickHouse delays inserts (``parts_to_delay_insert``). 3*10^6 load +
-settle, alternated (2026-11-24 12:34-12:41, load 2.0-2.9): 131.5 / 139.7 CPU-s with no
-cap against 156.9 / 160.5 with 40 (the settle 27.5 / 27.9 vs 37.7 / 39.4, 94 -> 2
-parts vs 44 -> 1)."""
+"""Parts of the copy's fullest partition beyond which merges run again: a 10^6 load
+leaves 32 in each of its two partitions (20 invoice chunks and 12 event chunks of 48 MB,
+each written as a part a partition since migration 8), 3*10^6 ~94, 10^7 ~310. Far
+below the 1 000 active parts in a partition at which ClickHouse delays inserts
+(``parts_to_delay_insert``). 3*10^6 load + settle, alternated (2026-11-24
+12:34-12:41, load 2.0-2.9): 131.5 / 139.7 CPU-s with no cap against 156.9 / 160.5
+with 40 (the settle 27.5 / 27.9 vs 37.7 / 39.4, 94 -> 2 parts vs 44 -> 1; before
+migration 8, the cap counting the whole copy)."""
 
 
 class LookupMergeDeferral:
@@ -59,7 +62,7 @@ class LookupMergeDeferral:
 
     def check(self) -> None:
         """After a chunk: past the cap, merges run again for the rest of the run."""
-        if self.paused and active_parts(self.store.client, self.store.database) > self.max_parts:
+        if self.paused and most_parts(self.store.client, self.store.database) > self.max_parts:
             self.capped = True
             self.resume()
 

@@ -20,7 +20,7 @@ from ingest._merges import LookupMergeDeferral
 from ingest._run import FileSummary, ingest_paths
 from verify import open_store
 from verify._store._clickhouse import ClickHouseStore
-from verify._store._settle import active_parts
+from verify._store._settle import active_parts, most_parts, partition_parts
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def test_native_load_defers_the_copys_merges_and_resumes_them(
     assert parts[-1] >= 6
     assert not _merges_stopped(chstore)  # on again once the run ends
     settled = chstore.settle_lookup(max_parts=1)
-    assert settled.parts_after == 1
+    assert partition_parts(chstore.client, chstore.database) == {"0": 1, "1": 1}
+    assert settled.parts_after == 2
     keys = [r[0] for r in chstore.client.query("SELECT invoice_key FROM invoices").result_rows]
     for key in keys[::10]:
         assert chstore.get_invoice_with_events(key) == chstore.get_invoice_pair(key)
@@ -85,17 +86,21 @@ def test_past_the_cap_merges_run_again_for_the_rest_of_the_run(
 ) -> None:
     monkeypatch.setattr(_native, "CHUNK_BYTES", 24 * 1024)
     monkeypatch.setattr(_merges, "MAX_PARTS", 3)
-    seen: list[tuple[bool, int]] = []
+    seen: list[tuple[bool, int, int]] = []
 
     def on_batch(_: object) -> None:
-        seen.append((_merges_stopped(chstore), active_parts(chstore.client, chstore.database)))
+        client, db = chstore.client, chstore.database
+        seen.append((_merges_stopped(chstore), active_parts(client, db), most_parts(client, db)))
 
     _run(chstore, files, tmp_path, native=True, on_batch=on_batch)
-    stopped = [s for s, _ in seen]
+    stopped = [s for s, _, _ in seen]
     first_on = stopped.index(False)
     assert all(stopped[:first_on])
     assert not any(stopped[first_on:])
-    assert seen[first_on][1] > 3 or seen[first_on - 1][1] <= 3  # the cap's check
+    assert seen[first_on][2] > 3 or seen[first_on - 1][2] <= 3  # the cap's check
+    # the cap counts a partition's parts (each chunk writes one into each of the
+    # two): merges stayed stopped past 3 parts in all
+    assert any(total > 3 for stopped, total, _ in seen[:first_on])
     assert not _merges_stopped(chstore)
 
 

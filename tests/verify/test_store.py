@@ -20,9 +20,16 @@ from verify import (
     StoreError,
     open_store,
 )
-from verify._store._clickhouse import ClickHouseStore, split_url
+from verify._store._clickhouse import LOOKUP_SQL, ClickHouseStore, split_url
 from verify._store._rows import INVOICE_COLUMNS, content_hash, encode_doc, invoice_columns
-from verify._store._schema import LOOKUP_FROM_INVOICES_SQL, LZ4_COLUMNS, MIGRATIONS
+from verify._store._schema import (
+    COMPACT_PARTS_SQL,
+    LOOKUP_FROM_INVOICES_SQL,
+    LOOKUP_PARTITION_BY,
+    LZ4_COLUMNS,
+    MIGRATIONS,
+    partition_lookup,
+)
 
 CST = dt.timezone(dt.timedelta(hours=8))
 APPLIED = [version for version, _, _ in MIGRATIONS]
@@ -547,3 +554,130 @@ def test_an_old_data_dir_answers_the_same_after_migration_7(store: ClickHouseSto
     assert [n for _, n in _copies(store, third.invoice_key)] == [1]
     store.migrate()  # idempotent
     assert store.get_invoice_with_events(keys[1]) == before[keys[1]]
+
+
+def back_to_7(store: ClickHouseStore) -> None:
+    """The database as migration 7 left it: the lookup copy in one partition."""
+    c = store._client
+    c.command(
+        "CREATE TABLE lookup_7 (invoice_key String CODEC(LZ4), r UInt8 CODEC(LZ4), "
+        "version UInt64 CODEC(LZ4), event_time DateTime64(3, 'UTC') CODEC(LZ4), "
+        "event_id String CODEC(LZ4), status LowCardinality(String) CODEC(LZ4), "
+        "source_hash UInt64 CODEC(LZ4), payload String CODEC(LZ4)) "
+        "ENGINE = ReplacingMergeTree ORDER BY (invoice_key, r, version, event_time, event_id) "
+        f"SETTINGS index_granularity = 256, {COMPACT_PARTS_SQL}"
+    )
+    c.command("INSERT INTO lookup_7 SELECT * FROM invoice_lookup")
+    c.command("EXCHANGE TABLES invoice_lookup AND lookup_7")
+    c.command("DROP TABLE lookup_7 SYNC")
+    c.command("DELETE FROM schema_migrations WHERE version >= 8")
+    assert _lookup_table(store) == ("", False)
+
+
+def _lookup_table(store: ClickHouseStore) -> tuple[str, bool]:
+    """The lookup copy's partition key, and whether migration 8's other table is there."""
+    rows = store._client.query(
+        "SELECT name, partition_key FROM system.tables WHERE database = {db:String} "
+        "AND name IN ('invoice_lookup', 'invoice_lookup_v8')",
+        parameters={"db": store.database},
+    ).result_rows
+    names = dict(rows)
+    return names["invoice_lookup"], "invoice_lookup_v8" in names
+
+
+def _registry(store: ClickHouseStore, n: int = 8) -> dict[str, object]:
+    """n invoices with events and a status change; every answer by key."""
+    invoices = [make_invoice(k) for k in range(1, n + 1)]
+    store.insert_invoices(invoices)
+    store.insert_events([make_event(f"e{k}", inv.invoice_key) for k, inv in enumerate(invoices)])
+    store.set_statuses({invoices[0].invoice_key: Status.ABNORMAL})
+    return {inv.invoice_key: store.get_invoice_with_events(inv.invoice_key) for inv in invoices}
+
+
+def test_migration_8_partitions_the_lookup_copy_and_a_lookup_reads_one_partition(
+    store: ClickHouseStore,
+) -> None:
+    """A copy in one partition (as migration 7 left it) is rebuilt in two by a hash of
+    the key, row for row; its views write into the new one; a point lookup prunes to
+    the key's partition (one part of the two a settled copy holds)."""
+    before = _registry(store)
+    rows = store._client.command("SELECT count() FROM invoice_lookup")
+    back_to_7(store)
+    store.migrate()
+    assert store.applied_migrations() == APPLIED
+    assert _lookup_table(store) == (LOOKUP_PARTITION_BY, False)
+    assert store._client.command("SELECT count() FROM invoice_lookup") == rows
+    for key, answer in before.items():
+        assert store.get_invoice_with_events(key) == answer
+    # the views (events) and the writers (versions) reach the new table
+    key = next(iter(before))
+    store.insert_events([make_event("after-8", key, minute=30)])
+    store.set_statuses({key: Status.NORMAL})
+    invoice, flow = store.get_invoice_with_events(key)
+    assert invoice is not None
+    assert invoice.status is Status.NORMAL
+    assert flow[-1].event_id == "after-8"
+    assert (invoice, flow) == store.get_invoice_pair(key)
+    store._client.command("OPTIMIZE TABLE invoice_lookup FINAL")
+    parts = store._client.command(
+        "SELECT count() FROM system.parts WHERE database = {db:String} "
+        "AND table = 'invoice_lookup' AND active",
+        parameters={"db": store.database},
+    )
+    assert parts == 2
+    plan = "\n".join(
+        r[0]
+        for r in store._client.query(
+            "EXPLAIN indexes = 1 " + LOOKUP_SQL, parameters={"key": key}
+        ).result_rows
+    )
+    assert "Partition" in plan
+    assert "Parts: 1 | Granules: 1" in plan  # of the 2: the key's partition alone
+
+
+def test_migration_8_run_again_after_a_kill_ends_the_same(store: ClickHouseStore) -> None:
+    """Killed before the swap (a half copy left) or after it (the old table left), the
+    migration run again ends with the copy partitioned, row for row, nothing left."""
+    before = _registry(store)
+    rows = store._client.command("SELECT count() FROM invoice_lookup")
+    back_to_7(store)
+    store._client.command(
+        "CREATE TABLE invoice_lookup_v8 AS invoice_lookup ENGINE = ReplacingMergeTree "
+        f"PARTITION BY {LOOKUP_PARTITION_BY} ORDER BY (invoice_key, r, version) "
+        f"SETTINGS {COMPACT_PARTS_SQL}"
+    )
+    store._client.command("INSERT INTO invoice_lookup_v8 SELECT * FROM invoice_lookup LIMIT 3")
+    store.migrate()  # the half copy is dropped and made again
+    assert _lookup_table(store) == (LOOKUP_PARTITION_BY, False)
+    assert store._client.command("SELECT count() FROM invoice_lookup") == rows
+    # after the swap: the old table still there, the migration not recorded
+    store._client.command("CREATE TABLE invoice_lookup_v8 AS invoice_lookup")
+    store._client.command("INSERT INTO invoice_lookup_v8 SELECT * FROM invoice_lookup")
+    store._client.command("DELETE FROM schema_migrations WHERE version >= 8")
+    store.migrate()
+    assert _lookup_table(store) == (LOOKUP_PARTITION_BY, False)
+    assert store._client.command("SELECT count() FROM invoice_lookup") == rows
+    for key, answer in before.items():
+        assert store.get_invoice_with_events(key) == answer
+
+
+def test_migration_8_keeps_what_a_writer_wrote_during_the_copy(store: ClickHouseStore) -> None:
+    """Rows written into the old copy after the copy's snapshot and before the swap (a
+    writer of the code before, on a server) are copied into the new one after it."""
+    before = _registry(store)
+    key = next(iter(before))
+    back_to_7(store)
+    client = store._client
+
+    class Writer:
+        """The migration's client, with a writer's insert just before the swap."""
+
+        def command(self, sql: str, **kw: object) -> object:
+            if sql.startswith("EXCHANGE TABLES"):
+                store.insert_events([make_event("during-8", key, minute=40)])
+            return client.command(sql, **kw)
+
+    partition_lookup(Writer(), store.database)
+    _, flow = store.get_invoice_with_events(key)
+    assert flow[-1].event_id == "during-8"
+    assert store.get_invoice_with_events(key) == store.get_invoice_pair(key)

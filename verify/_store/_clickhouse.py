@@ -349,16 +349,20 @@ class ClickHouseStore(InvoiceStore):
                 if version in done:
                     continue
                 for statement in statements:
-                    self._client.command(statement)
+                    if isinstance(statement, str):
+                        self._client.command(statement)
+                    else:
+                        statement(self._client, self.database)
                 self._client.insert(
                     "schema_migrations", [[version, name]], column_names=["version", "name"]
                 )
 
     def settle_lookup(self, **limits: Any) -> Settled:
         """Merge the lookup copy down to a few parts (verify/_store/_settle.py): what
-        ``fapiao ingest`` does after a load into the embedded engine."""
+        ``fapiao ingest`` does after a load into the embedded engine. Its partitions
+        are merged at once, each on a connection of its own (:meth:`another_client`)."""
         with _wrapped("optimize"):
-            return settle_lookup(self._client, self.database, **limits)
+            return settle_lookup(self._client, self.database, connect=self.another_client, **limits)
 
     def applied_migrations(self) -> list[int]:
         with _wrapped("query"):
