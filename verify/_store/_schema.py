@@ -79,63 +79,65 @@ _LOOKUP_SWAP: Final = "invoice_lookup_v8"
 """Migration 8's new copy until the swap, the old one after it (dropped at the end)."""
 
 
-def _scalar(client: Any, sql: str, database: str) -> Any:
-    return client.command(sql, parameters={"db": database, "t": "invoice_lookup"})
-
-
 def partition_lookup(client: Any, database: str) -> None:
     """Migration 8: ``invoice_lookup`` rebuilt ``PARTITION BY`` LOOKUP_PARTITION_BY.
 
     A partition key cannot be altered, so the copy is copied into a new partitioned
     table, which then takes the old one's place (``EXCHANGE TABLES``: one atomic
     rename; the views write to the table of that name, so from then on into the new
-    one) and the old one is dropped. Rows written into the old table between the
-    copy's snapshot and the swap (a writer of the code before, on a server) are copied
-    after the swap: the parts with block numbers past the snapshot's (a part merged
-    across the mark is copied whole: a duplicate, which merges and reads absorb).
-    Run again after a kill at any point, it ends in the same state: before the swap
-    the half copy is dropped and made again; after it only the old table is left to
-    drop (a kill between the swap and the catch-up copy loses what such a writer wrote
-    meanwhile; chDB has no other writer: its one process is migrating). Cost: one
-    pass over the copy (at 10^7 invoices minutes, once)."""
-    client.command(f"DROP TABLE IF EXISTS {database}.{_LOOKUP_SWAP} SYNC")
-    key = _scalar(
-        client,
-        "SELECT partition_key FROM system.tables WHERE database = {db:String} "
-        "AND name = {t:String}",
-        database,
+    one). Rows written into the old table between the copy's snapshot and the swap (a
+    writer of the code before, on a server) are copied after the swap: the parts with
+    block numbers past the snapshot's (a part merged across the mark is copied whole: a
+    duplicate, which merges and reads absorb). Then each partition is merged to one
+    part (``OPTIMIZE … FINAL``): the copy comes out in insert-block-sized parts, which
+    a lookup would each read a granule of and which the settle's merge selector, left
+    to itself, would not merge (a 10^6 copy: 6 parts a partition, kept as they were).
+    Last the old table is dropped. Run again after a kill at any point, it ends in the
+    same state: before the swap the half copy is dropped and made again; after it the
+    merge and the drop are done again (a kill between the swap and the catch-up copy
+    loses what such a writer wrote meanwhile; chDB has no other writer: its one
+    process is migrating). Cost: two passes over the copy, once (10^6 invoices: 8 s
+    for the copy, 2026-11-25)."""
+    names = dict(
+        client.query(
+            "SELECT name, partition_key FROM system.tables WHERE database = {db:String} "
+            "AND name IN ('invoice_lookup', {t:String})",
+            parameters={"db": database, "t": _LOOKUP_SWAP},
+        ).result_rows
     )
-    if key:  # partitioned already (the swap was done: the old table dropped above)
-        return
-    client.command(
-        f"CREATE TABLE {database}.{_LOOKUP_SWAP} AS {database}.invoice_lookup "
-        f"ENGINE = ReplacingMergeTree PARTITION BY {LOOKUP_PARTITION_BY} "
-        "ORDER BY (invoice_key, r, version, event_time, event_id) "
-        f"SETTINGS index_granularity = 256, {COMPACT_PARTS_SQL}"
-    )
-    mark = int(
-        _scalar(
-            client,
-            "SELECT max(max_block_number) FROM system.parts WHERE database = {db:String} "
-            "AND table = {t:String} AND active",
-            database,
+    if not names["invoice_lookup"]:  # before the swap
+        client.command(f"DROP TABLE IF EXISTS {database}.{_LOOKUP_SWAP} SYNC")
+        client.command(
+            f"CREATE TABLE {database}.{_LOOKUP_SWAP} AS {database}.invoice_lookup "
+            f"ENGINE = ReplacingMergeTree PARTITION BY {LOOKUP_PARTITION_BY} "
+            "ORDER BY (invoice_key, r, version, event_time, event_id) "
+            f"SETTINGS index_granularity = 256, {COMPACT_PARTS_SQL}"
         )
-        or 0
-    )
-    copy = {"optimize_on_insert": 0}
-    client.command(
-        f"INSERT INTO {database}.{_LOOKUP_SWAP} SELECT * FROM {database}.invoice_lookup",
-        settings=copy,
-    )
-    client.command(f"EXCHANGE TABLES {database}.invoice_lookup AND {database}.{_LOOKUP_SWAP}")
-    client.command(
-        f"INSERT INTO {database}.invoice_lookup SELECT * FROM {database}.{_LOOKUP_SWAP} "
-        "WHERE _part IN (SELECT name FROM system.parts WHERE database = {db:String} "
-        "AND table = {t:String} AND active AND max_block_number > {mark:Int64})",
-        parameters={"db": database, "t": _LOOKUP_SWAP, "mark": mark},
-        settings=copy,
-    )
-    client.command(f"DROP TABLE {database}.{_LOOKUP_SWAP} SYNC")
+        mark = int(
+            client.command(
+                "SELECT max(max_block_number) FROM system.parts WHERE database = {db:String} "
+                "AND table = 'invoice_lookup' AND active",
+                parameters={"db": database},
+            )
+            or 0
+        )
+        copy = {"optimize_on_insert": 0}
+        client.command(
+            f"INSERT INTO {database}.{_LOOKUP_SWAP} SELECT * FROM {database}.invoice_lookup",
+            settings=copy,
+        )
+        client.command(f"EXCHANGE TABLES {database}.invoice_lookup AND {database}.{_LOOKUP_SWAP}")
+        client.command(
+            f"INSERT INTO {database}.invoice_lookup SELECT * FROM {database}.{_LOOKUP_SWAP} "
+            "WHERE _part IN (SELECT name FROM system.parts WHERE database = {db:String} "
+            "AND table = {t:String} AND active AND max_block_number > {mark:Int64})",
+            parameters={"db": database, "t": _LOOKUP_SWAP, "mark": mark},
+            settings=copy,
+        )
+    elif _LOOKUP_SWAP not in names:
+        return  # done (the old table dropped)
+    client.command(f"OPTIMIZE TABLE {database}.invoice_lookup FINAL")
+    client.command(f"DROP TABLE IF EXISTS {database}.{_LOOKUP_SWAP} SYNC")
 
 
 Statement = str | Callable[[Any, str], None]

@@ -131,9 +131,10 @@ def settle_lookup(
     (see the module doc), the partitions at once: ``connect`` opens a client for
     each statement beyond the first (closed here); without it one at a time.
 
-    Waits (up to ``wait_s`` in all) for background merges of a partition already
-    running, since ``OPTIMIZE`` cannot select parts they hold; stops after
-    ``max_merges`` rounds of statements or when a round merges nothing."""
+    Waits (up to ``wait_s`` in all) for background merges of the copy already
+    running, since ``OPTIMIZE`` cannot select parts they hold (with merges on, the
+    background takes both partitions at once by itself); stops after ``max_merges``
+    rounds of statements or when a round merges nothing."""
     started = time.monotonic()
     parts = partition_parts(client, database)
     before = sum(parts.values())
@@ -141,22 +142,18 @@ def settle_lookup(
     extra: list[Any] = []
     try:
         while rounds < max_merges:
-            over = sorted(p for p, n in parts.items() if n > max_parts)
+            over = sum(1 for n in parts.values() if n > max_parts)
             if not over:
                 break
-            busy = _by_partition(client, database, "merges")
-            if busy and time.monotonic() - started < wait_s:
-                todo = [p for p in over if p not in busy]
-                if not todo:
-                    time.sleep(0.2)
-                    parts = partition_parts(client, database)
-                    continue
-            else:
-                todo = over
-            while connect is not None and len(extra) < len(todo) - 1:
+            if _count(client, database, "merges") and time.monotonic() - started < wait_s:
+                time.sleep(0.2)
+                parts = partition_parts(client, database)
+                continue
+            while connect is not None and len(extra) < over - 1:
                 extra.append(connect())
-            _optimize([client, *extra][: len(todo)], database)
-            merges += min(len(todo), 1 + len(extra))
+            clients = [client, *extra][:over]
+            _optimize(clients, database)
+            merges += len(clients)
             rounds += 1
             now = partition_parts(client, database)
             if sum(now.values()) >= sum(parts.values()) and not _count(client, database, "merges"):
