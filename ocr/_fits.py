@@ -260,7 +260,20 @@ def forward_streak_stage(p: Picture) -> Iterable[str]:
     0.030 against 0.039, yet only the streak's solve reads)."""
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
     for sheet, window in memo.unread_focused(p):
-        yield from _marked(p, sheet, read_forward(p, window, quads[sheet]))
+        yield from _marked(p, sheet, read_forward(p, window, quads[sheet], isotropic=True))
+
+
+MAX_ISOTROPIC_STREAK_MODULES = 5.0
+"""The longest streak (in modules of the code) ``fwd_streak`` solves on a window that
+is not directional: a streak over many modules makes the window's structure tensor
+directional, so a long streak fitting an isotropic window's known modules best is
+the search's edge, not the blur. The codes ``fwd_streak`` reads fit 2.2 modules (2 MP
+tuning combined-51: 4 px on 1.8 px modules) and 3.3 (12 MP perspective-11: 6 px on
+1.8); on the 2 MP tuning photos it read nothing on, the best streak was the longest
+tried (10 px) on 0.9-1.5 px modules, 6.9-11.5 modules (perspective-11, -13, lowres-63,
+multi-46, combined-14, -30, -32), and their solves and refinement rounds cost
+0.8-1.2 s CPU each out of the 1.5 s budget (combined-30 then read at ``fwd_wide`` at
+1.49 s)."""
 
 
 def forward_blobs_stage(p: Picture) -> Iterable[str]:
@@ -343,6 +356,7 @@ def read_forward(
     blob: bool = False,
     large: bool = False,
     wide: bool = False,
+    isotropic: bool = False,
     sheet: int | None = None,
 ) -> list[str]:
     """The texts ``read_module_grid`` reads from the module grids the forward model
@@ -356,7 +370,9 @@ def read_forward(
     are solved too, on the frame shrunk to ``SHRUNK_MODULE_PX`` a module. With
     ``wide``, only the geometries fitting between ``MAX_RESIDUAL`` and
     ``WIDE_RESIDUAL`` (those the other calls left), of ``MIN_BLOB_MODULE_PX`` or
-    more and within ``MAX_CELLS``. With ``defocused`` and ``sheet``, an
+    more and within ``MAX_CELLS``. With ``isotropic`` (a streak solved on a window
+    that is not directional), a geometry whose likeliest streak is longer than
+    ``MAX_ISOTROPIC_STREAK_MODULES`` is not solved. With ``defocused`` and ``sheet``, an
     out-of-focus solve that reads nothing is kept for ``_defocus_refits``.
 
     The module values are solved on the frame's own pixels; on a coarse JPEG
@@ -379,6 +395,7 @@ def read_forward(
             blob=blob,
             large=large,
             wide=wide,
+            isotropic=isotropic,
             sheet=sheet if defocused and not blob and i == 0 else None,
         )
         if texts:
@@ -396,6 +413,7 @@ def _read_forward_on(
     blob: bool,
     large: bool,
     wide: bool,
+    isotropic: bool = False,
     sheet: int | None = None,
 ) -> list[str]:
     """``read_forward`` on the pixels of ``gray``; ``sheet``: an unread solve kept for
@@ -432,6 +450,10 @@ def _read_forward_on(
             found = [(r, start, k) for r, _, _, k in _defocus(p, frame, to_frame, n)]
         else:
             found = list(_forward.streaks_defocused(frame, to_frame, n))
+            if isotropic and found:
+                length = cast("tuple[float, float, float]", found[0][1])[0]
+                if length > MAX_ISOTROPIC_STREAK_MODULES * _forward.module_px(to_frame, n):
+                    continue
         if found and low < found[0][0] <= high:
             likely.append((found[0][0], n, to_frame, frame, found[0][1:]))
     for _, n, hmf, frame, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
