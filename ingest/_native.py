@@ -81,8 +81,8 @@ _BYTES: Final = {"line": "bytes", "doc": "bytes", "old_doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
 REFOLD_KEYS: Final = 20_000
-"""Keys whose statuses are refolded at once, at most (a batch starts when the chunks
-since the last one named this many): the store asks for 20 000 keys a query, and the
+"""Keys whose statuses are refolded at once, at most (a batch of this many starts as
+soon as the chunks loaded name them): the store asks for 20 000 keys a query, and the
 29 142 keys of a 10^6 ingest cost 1.61-1.82 CPU-s in its 12 chunks' refolds, 0.31-0.35
 in one query (docs/import-format.md). Bounds the batch's memory at any file size."""
 
@@ -453,17 +453,18 @@ def ingest_native(
     """Ingest one NDJSON file; ``on_chunk(result, bytes_read)`` after each chunk,
     ``on_error(line, error)`` for a broken gzip stream's end.
 
-    Statuses are refolded in batches: once the chunks loaded since the last batch
-    name REFOLD_KEYS keys, beside the next chunk of events; every pending key at
-    once before a chunk with invoices (it reads the statuses its invoices fold over,
-    and writes versions a refold must not race), before a broken stream's error, at
-    the end, and after an error (so every chunk loaded has its statuses folded when
-    this returns, and when it raises unless a refold failed, as when each chunk
-    refolded its own). Chunks are reported in order; the last one loaded while a
-    batch is pending or folding is held back until the next chunk or the end, and a
-    batch's changes count in the chunk held when its refold ends. A killed run's
-    rerun refolds every status event's key again, recorded or not, so a batch a
-    kill cut off is completed."""
+    Statuses are refolded in batches of REFOLD_KEYS keys as soon as the chunks
+    loaded name that many (the last batch beside the next chunk of events, the
+    rest of the keys waiting for the next one); every pending key before a chunk
+    with invoices (it reads the statuses its invoices fold over, and writes versions
+    a refold must not race), before a broken stream's error, at the end, and after
+    an error (so every chunk loaded has its statuses folded when this returns, and
+    when it raises unless a refold failed, as when each chunk refolded its own).
+    Chunks are reported in order; the last one loaded while a batch is pending or
+    folding is held back until the next chunk or the end, and a batch's changes
+    count in the chunk held when its refold ends. A killed run's rerun refolds every
+    status event's key again, recorded or not, so a batch a kill cut off is
+    completed."""
     run = NativeRun(loader)
     done = 0
     staged: deque[_Staged] = deque()
@@ -488,14 +489,16 @@ def ingest_native(
         settle()  # one refold at a time, in chunk order
         if not pending:
             return
-        keys = list(pending)
-        pending.clear()
+        keys = list(pending)[:REFOLD_KEYS]  # one query a read; the rest in the next
+        for key in keys:
+            del pending[key]
         if beside:
             folding = run.fold_beside(keys)
-        else:
-            changes = run.refold(keys)
-            assert held is not None
-            held[0].loaded.status_changes += changes
+            return
+        changes = run.refold(keys)
+        assert held is not None
+        held[0].loaded.status_changes += changes
+        refold(beside=False)  # and the rest, REFOLD_KEYS at a time
 
     def flush() -> None:
         """Every pending status refolded and every chunk loaded reported."""
@@ -519,7 +522,7 @@ def ingest_native(
             held = (result, last.done)
         else:
             on_chunk(result, last.done)
-        if len(pending) >= REFOLD_KEYS:
+        while len(pending) >= REFOLD_KEYS:  # the last batch beside the next chunk
             refold(beside=True)
 
     chunks = read_chunks(path, CHUNK_BYTES)

@@ -436,12 +436,12 @@ _SPREAD_STATUSES = ["normal", "voided"] * 4 + ["normal", "red_reversed"] * 4
 
 def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypatch):
     """A batch of statuses is refolded on a connection of its own while the next
-    chunk loads: with a batch per chunk and an invoice's status events spread over
+    chunk loads: with a batch per key and an invoice's status events spread over
     many chunks the statuses and flows are those of the Python path, and a failed
     refold stops the run."""
     inv_path, ev_path, keys = _spread_status_events(tmp_path)
     monkeypatch.setattr(_native, "CHUNK_BYTES", 1024)  # ~4 events a chunk
-    monkeypatch.setattr(_native, "REFOLD_KEYS", 1)  # a batch per chunk
+    monkeypatch.setattr(_native, "REFOLD_KEYS", 1)  # a batch per key
     beside = []
     fold_beside = _native.NativeRun.fold_beside
 
@@ -486,8 +486,8 @@ def test_status_folds_beside_the_next_chunk_of_events(tmp_path, stores, monkeypa
         _native.ingest_native(
             ev_path, Loader(store), on_chunk=lambda r, done: loaded.append(r), on_error=print
         )
-    # it surfaces when the next chunk's batch starts: the chunks before that one
-    assert (len(calls), len(loaded)) == (3, 3)
+    # it surfaces as the next batch starts: here among the first chunk's (a key each)
+    assert (len(calls), len(loaded)) == (3, 0)
     left = store.client.query(
         "SELECT name FROM system.tables WHERE database = currentDatabase() "
         "AND startsWith(name, '_ingest_')"
@@ -537,7 +537,7 @@ def test_statuses_refold_in_batches_of_chunks(tmp_path, stores, chdb_root, monke
     assert [native_state["invoices"][k].status.value for k in keys] == _SPREAD_STATUSES
 
     # smaller batches (bounded memory): each starts once it holds REFOLD_KEYS keys
-    monkeypatch.setattr(_native, "REFOLD_KEYS", 5)
+    monkeypatch.setattr(_native, "REFOLD_KEYS", 3)  # fewer than a chunk's ~4
     store = open_store(f"chdb://{chdb_root}?database=t_native_{uuid.uuid4().hex[:10]}_batches")
     try:
         _ingest(store, True, inv_path)
@@ -547,8 +547,8 @@ def test_statuses_refold_in_batches_of_chunks(tmp_path, stores, chdb_root, monke
             ev_path, Loader(store), on_chunk=lambda r, done: reported.append(done), on_error=print
         )
         batches = [ks for _, ks in log]
-        assert len(batches) >= 3
-        assert all(len(b) < 5 + 4 for b in batches)  # the chunk that fills one adds <= 4
+        assert len(batches) >= 5
+        assert all(len(b) <= 3 for b in batches)  # the rest of a chunk's keys wait
         assert reported == sorted(reported)
         assert reported[-1] == ev_path.stat().st_size
         statuses = store.get_invoices(keys)  # all folded when it returned
