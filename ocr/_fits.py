@@ -27,8 +27,11 @@ def grid_stage(p: Picture) -> Iterable[str]:
     read = memo.read_sheets(p)
     found = memo.sheet_windows(p)
     sheets = [(sheet, w[0]) for sheet, w in enumerate(found) if sheet not in read]
-    blobs = [  # not one a densest window holds whole: fitted already (~0.1-0.3 s a fit)
-        b for i, b in enumerate(memo.blob_windows(p)) if not memo.covered_by_densest(p, i)
+    blobs = [  # not one a densest window holds whole, nor one ``fit_blobs`` fitted:
+        # fitted already (~0.1-0.3 s a fit)
+        b
+        for i, b in enumerate(memo.blob_windows(p))
+        if not memo.covered_by_densest(p, i) and i not in memo.fitted_blobs(p)
     ]
     fitted = memo.fitted_sheets(p)
     for sheet, window in sheets:
