@@ -349,7 +349,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[Statement, ...]], ...]] = (
             # each insert writes a part per partition, the settle merges the two
             # partitions at once, and a point lookup prunes to the key's partition
             # (EXPLAIN: Partition 1/2 parts, one granule): same granules a lookup.
-            # A 10^6 load's copy, 32 parts (h-store, 2026-11-24 23:36, load 2.1-2.8):
+            # A 10^6 load's copy, 32 parts (2026-11-24 23:36, load 2.1-2.8):
             # settle 3.65 / 3.79 s vs 7.82 / 7.27 s wall, CPU the same (7.1 vs 7.6).
             partition_lookup,
         ),
