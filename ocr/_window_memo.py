@@ -106,45 +106,41 @@ def raw_densest(p: Picture, sheet: int) -> np.ndarray:
     return raw[sheet]
 
 
-def covered_by_densest(p: Picture, blob: int) -> bool:
-    """Whether the blob ``blob`` (``blob_windows``' order; the textured blob itself,
-    without the window's margin) lies wholly in a sheet's densest window: a blob
-    that window holds is its code again, already fitted there. One that sticks out
-    is not: a sheet found with its corner cut off (crumpled paper folded at the
-    corner) has a densest window that clips its code."""
+def _core_corners_inside(p: Picture, blob: int) -> tuple[int, list[int]]:
+    """The corners of the blob ``blob``'s core (``blob_windows``' order; the textured
+    blob itself, without the window's margin), and how many lie in each sheet's
+    densest window."""
     import cv2
 
     blob_windows(p)
     sheet_windows(p)
     core: np.ndarray = p.memo["blob_cores"][blob]  # type: ignore[index]
     quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
-    return any(
-        all(
+    inside = [
+        sum(
             cv2.pointPolygonTest(q.astype(np.float32), (float(x), float(y)), False) >= 0
             for x, y in core
         )
         for q in quads
-    )
+    ]
+    return len(core), inside
+
+
+def covered_by_densest(p: Picture, blob: int) -> bool:
+    """Whether the blob ``blob`` lies wholly in a sheet's densest window: a blob that
+    window holds is its code again, already fitted there. One that sticks out is
+    not: a sheet found with its corner cut off (crumpled paper folded at the corner)
+    has a densest window that clips its code."""
+    corners, inside = _core_corners_inside(p, blob)
+    return any(n == corners for n in inside)
 
 
 def cut_by_densest(p: Picture, blob: int) -> bool:
     """Whether a sheet's densest window holds part of the blob ``blob`` but not all
     of it (one to three of its core's corners): the sheet says its code is there,
     and its window cuts it (the sheet found wrong: glare merged with its corner)."""
-    import cv2
-
-    blob_windows(p)
-    sheet_windows(p)
-    core: np.ndarray = p.memo["blob_cores"][blob]  # type: ignore[index]
-    quads: list[np.ndarray] = p.memo["densest_quads"]  # type: ignore[assignment]
-    for q in quads:
-        inside = sum(
-            cv2.pointPolygonTest(q.astype(np.float32), (float(x), float(y)), False) >= 0
-            for x, y in core
-        )
-        if 0 < inside < len(core):
-            return True
-    return False
+    corners, inside = _core_corners_inside(p, blob)
+    return any(0 < n < corners for n in inside)
 
 
 def holding_sheets(p: Picture, blob: int) -> set[int]:
