@@ -191,6 +191,11 @@ def _odd_events(keys: list[str]) -> list[bytes]:
         event("odd-1", k2, "delivered"),  # duplicate of a Python-accepted row
         event("odd-9", k2, "delivered", event_time="2026-03-30T10:15:00.5-05:30"),
         event("odd-12", k2, "delivered", detail={"a": True, "b": 1.50}),  # Python: "True"
+        event("odd-13", k1, "delivered", channel="email\u3000"),  # stripped: not at an edge
+        event("odd-14\u00a0", k2, "delivered"),
+        event("odd-15", "1" * 19, "delivered"),  # neither 18 nor 20 digits
+        event("odd-16", "9" * 18, "delivered"),  # its invoice need not be in the store
+        event("odd-17", "１" * 18, "delivered"),  # not ASCII digits
     ]  # fmt: skip
     dup_detail = _line(event("odd-10", k2, detail={"a": "1"})).replace(
         b'"a": "1"', b'"a": "1", "a": "2"'
