@@ -154,6 +154,19 @@ def _defocus(
     )
 
 
+def _streaks_defocused(
+    p: Picture, frame: np.ndarray, hmf: np.ndarray, n: int
+) -> list[tuple[float, tuple[float, float, float], list[np.ndarray]]]:
+    """``_forward.streaks_defocused``, made once per picture for a frame and geometry
+    (``forward``, ``fwd_streak`` and ``fwd_wide`` fit the same geometries: ~0.05 s
+    each time)."""
+    key = (id(frame), hmf.tobytes(), n)
+    return cast(
+        "list[tuple[float, tuple[float, float, float], list[np.ndarray]]]",
+        _once(p, "fwd_streaks", key, frame, lambda: _forward.streaks_defocused(frame, hmf, n)),
+    )
+
+
 def _solve_frame(
     p: Picture, gray: np.ndarray, hmf: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -452,7 +465,7 @@ def _read_forward_on(
             start = (1.0, 0.0) if blob else None
             found = [(r, start, k) for r, _, _, k in _defocus(p, frame, to_frame, n)]
         else:
-            found = list(_forward.streaks_defocused(frame, to_frame, n))
+            found = list(_streaks_defocused(p, frame, to_frame, n))
             if isotropic and found:
                 length = cast("tuple[float, float, float]", found[0][1])[0]
                 if length > MAX_ISOTROPIC_STREAK_MODULES * _forward.module_px(to_frame, n):
