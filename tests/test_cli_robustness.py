@@ -194,18 +194,14 @@ def test_generate_absurd_count_is_refused_at_once(tmp_path: Path) -> None:
     assert not (tmp_path / "g").exists()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="in the whole suite (two fresh-clone runs, 2026-11-25 01:06 and 01:32) the "
-    "generate child was still alive 60 s after SIGINT; alone (55 runs) and after "
-    "tests/ingest it exits in ~1 s. Cause not found yet: see the 2026-11-25 closing note",
-)
-def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: Path) -> None:
+def test_generate_interrupted_says_so_and_leaves_nothing_half_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "g"
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "generate", "--invoices", "3000000", "--out", str(out)],
         cwd=ROOT,
-        env=_env(tmp_path),
+        env={**_env(tmp_path), "PYTHONFAULTHANDLER": "1"},  # a SIGABRT dumps its threads
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -222,7 +218,11 @@ def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: 
         # of 2026-11-24): an interrupt while the pool spawns a worker, or a terminal's Ctrl-C
         # reaching a worker that is still starting, prints that worker's traceback.
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            with capsys.disabled():
+                pytest.xfail(_outlived_sigint(proc))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -233,6 +233,31 @@ def test_generate_interrupted_says_so_and_leaves_nothing_half_written(tmp_path: 
     assert list(out.iterdir()) == []  # no .partial left behind, no half file
     rerun = _fapiao("generate", "--invoices", "5", "--out", str(out), tmp_path=tmp_path)
     assert rerun.returncode == 0
+
+
+def _outlived_sigint(proc: subprocess.Popen[bytes]) -> str:
+    """Tolerated, with what it was doing: in 2 of 3 whole-suite fresh-clone runs on
+    2026-11-25 (01:06, 01:32) the command was still there 60 s after SIGINT; in none of
+    ~100 runs alone (under load 3–9) nor in four later whole-suite runs; the cause is not
+    found. Printed past pytest's capture (the caller disables it), so the run that hits
+    it shows where it waited."""
+    session = subprocess.run(
+        ["ps", "-o", "pid,stat,wchan:24,etime,args", "-s", str(proc.pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    proc.send_signal(signal.SIGABRT)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        err = b"(no fault handler dump)"
+    print(
+        f"\nfapiao generate outlived SIGINT; its session:\n{session}"
+        f"its threads:\n{err.decode(errors='replace')[-8000:]}",
+        file=sys.stderr,
+    )
+    return "fapiao generate outlived SIGINT by 60 s (the known flake; its threads printed)"
 
 
 @pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
