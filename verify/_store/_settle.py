@@ -71,18 +71,14 @@ def active_parts(client: Any, database: str) -> int:
     return _count(client, database, "parts", " AND active")
 
 
-def _by_partition(client: Any, database: str, system_table: str, extra: str = "") -> dict[str, int]:
+def partition_parts(client: Any, database: str) -> dict[str, int]:
+    """Active parts of the lookup copy in each of its partitions (partition id: count)."""
     rows = client.query(
-        f"SELECT partition_id, count() FROM system.{system_table} WHERE database = {{db:String}} "
-        f"AND table = {{t:String}}{extra} GROUP BY partition_id",
+        "SELECT partition_id, count() FROM system.parts WHERE database = {db:String} "
+        "AND table = {t:String} AND active GROUP BY partition_id",
         parameters={"db": database, "t": LOOKUP_TABLE},
     ).result_rows
     return {str(p): int(n) for p, n in rows}
-
-
-def partition_parts(client: Any, database: str) -> dict[str, int]:
-    """Active parts of the lookup copy in each of its partitions (partition id: count)."""
-    return _by_partition(client, database, "parts", " AND active")
 
 
 def most_parts(client: Any, database: str) -> int:
