@@ -12,8 +12,8 @@ uses the last ones is as likely a wrong codeword as a right one).
 The QR parts (ISO/IEC 18004): format information (BCH (15, 5), both copies, the
 nearest of the 32 codes weighted by confidence), version information (v >= 7),
 function patterns, masks, codeword placement, block de-interleaving and segments
-(numeric, alphanumeric, byte, ECI, kanji). Reed-Solomon over GF(256) is ``reedsolo``
-(primitive 0x11d, generator 2, first root 0).
+(numeric, alphanumeric, byte, ECI, kanji). Reed-Solomon over GF(256) (primitive 0x11d,
+generator 2, first root 0) is ``_rs``: ``reedsolo``'s decoder, made fast for this use.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import functools
 from collections.abc import Iterator
 
 import numpy as np
+
+from ocr import _rs
 
 MARGIN = 2
 """ECC codewords a block must have left unused (2 e + f <= ecc - MARGIN): a block
@@ -210,31 +212,14 @@ def _weighted_nearest(
     return out
 
 
-@functools.cache
-def _codec(ecc: int) -> object:
-    import reedsolo
-
-    return reedsolo.RSCodec(ecc, fcr=0, prim=0x11D, generator=2, c_exp=8)
-
-
 def correct_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:
     """The data codewords of one RS block, or None: decoded with the 0, 4, 8, ...
     (``ERASURE_STEP``) least confident codewords (``conf``, one a codeword) erased, the first decode
     that leaves ``margin`` ECC codewords unused (2 e + f <= ecc - margin)."""
-    import reedsolo
-
-    codec = _codec(ecc)
     order = [int(i) for i in np.argsort(conf, kind="stable")]
-    for erased in range(0, ecc - margin + 1, ERASURE_STEP):
-        erase = sorted(order[:erased])
-        try:
-            data, _, errata = codec.decode(bytearray(block), erase_pos=erase)  # type: ignore[attr-defined]
-        except reedsolo.ReedSolomonError:
-            continue
-        errors = len(set(errata) - set(erase))
-        if 2 * errors + erased <= ecc - margin:
-            return bytes(data)
-    return None
+    tries = range(0, ecc - margin + 1, ERASURE_STEP)
+    got = _rs.correct(block, ecc, order, tries, budget=ecc - margin)
+    return None if got is None else got[0][:-ecc]
 
 
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
