@@ -155,8 +155,9 @@ def data_order(version: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows), np.array(cols)
 
 
+@functools.cache
 def mask_pattern(mask: int, size: int) -> np.ndarray:
-    """(size, size) bool: where data mask ``mask`` flips a module."""
+    """(size, size) bool, read-only: where data mask ``mask`` flips a module."""
     i, j = np.mgrid[0:size, 0:size]
     pattern: np.ndarray = {
         0: (i + j) % 2 == 0,
@@ -168,6 +169,7 @@ def mask_pattern(mask: int, size: int) -> np.ndarray:
         6: ((i * j) % 2 + (i * j) % 3) % 2 == 0,
         7: ((i + j) % 2 + (i * j) % 3) % 2 == 0,
     }[mask]
+    pattern.flags.writeable = False
     return pattern
 
 
@@ -199,17 +201,21 @@ def _weighted_nearest(
     dark: np.ndarray, conf: np.ndarray, copies: list[list[tuple[int, int]]], codes: list[int]
 ) -> list[tuple[float, int]]:
     """(confidence-weighted disagreement over both copies, index into ``codes``),
-    nearest first."""
-    out = []
-    for i, code in enumerate(codes):
-        cost = 0.0
-        for copy in copies:
-            for bit, (r, c) in enumerate(copy):
-                if bool(code >> bit & 1) != bool(dark[r, c]):
-                    cost += float(conf[r, c])
-        out.append((cost, i))
-    out.sort()
-    return out
+    nearest first. Each sum runs over the copies' bits in order (``np.add.accumulate``
+    is sequential, and adding 0.0 for an agreeing bit changes nothing): the floats,
+    ties included, are those of a plain loop."""
+    rows = [r for copy in copies for r, _ in copy]
+    cols = [c for copy in copies for _, c in copy]
+    bits = _code_bits(tuple(codes), len(copies[0]))
+    terms = np.where(np.tile(bits, len(copies)) != dark[rows, cols], conf[rows, cols], 0.0)
+    costs = np.add.accumulate(terms, axis=1)[:, -1].tolist()
+    return sorted(zip(costs, range(len(codes)), strict=True))
+
+
+@functools.cache
+def _code_bits(codes: tuple[int, ...], nbits: int) -> np.ndarray:
+    """(codes, nbits) bool: bit b of each code."""
+    return np.array([[bool(code >> b & 1) for b in range(nbits)] for code in codes])
 
 
 def correct_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:

@@ -183,3 +183,35 @@ def test_a_photo_code_only_the_erasures_read(cjk_font):
     assert all(np.array_equal(v > 0.5, g) for v, g in zip(values, grids, strict=True))
     assert all(read_zxing_fast(draw(g)) == [] for g in grids)
     assert [q.decode(v) for v in values].count(text) >= 1
+
+
+def _weighted_nearest_loop(dark, conf, copies, codes):
+    """The format / version decision as a plain loop (what ``_weighted_nearest``
+    replaced)."""
+    out = []
+    for i, code in enumerate(codes):
+        cost = 0.0
+        for copy in copies:
+            for bit, (r, c) in enumerate(copy):
+                if bool(code >> bit & 1) != bool(dark[r, c]):
+                    cost += float(conf[r, c])
+        out.append((cost, i))
+    out.sort()
+    return out
+
+
+def test_the_format_and_version_costs_are_the_plain_loops_floats_and_order():
+    rng = np.random.default_rng(3)
+    versions = [q.VERSIONS[v] for v in range(7, 41)]
+    for i in range(200):
+        size = (29, 33, 45, 57)[i % 4]
+        values = rng.random((size, size))
+        if i % 3 == 0:
+            values = np.round(values * 8) / 8  # equal confidences: ties, broken by index
+        dark, conf = values > 0.5, np.abs(values - 0.5)
+        for copies, codes in (
+            (list(q.format_positions(size)), q.FORMATS),
+            (list(q.version_positions(size)), versions),
+        ):
+            got = q._weighted_nearest(dark, conf, copies, codes)
+            assert got == _weighted_nearest_loop(dark, conf, copies, codes)
