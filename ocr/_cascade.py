@@ -38,13 +38,14 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  a module;
 13. ``fwd_streak`` each sheet still unread whose blur is not directional, solved
                  under a streak after all (the out-of-focus solve read nothing; a
-                 streak of two modules in strong perspective can look isotropic);
+                 streak of two modules in strong perspective can look isotropic),
+                 then the large ones on the frame shrunk (2 MP combined-2);
 14. ``fwd_blobs`` the same on the textured blobs no sheet explains (a code outside
                  the sheets found, or one its sheet's window misses);
 15. ``fwd_wide``  each sheet still unread, on its stripes-deconvolved window,
                  solved under a streak after a defocus where the known modules fit
                  between ``forward``'s bound (0.08) and ``WIDE_RESIDUAL`` (0.11):
-                 a noisy code on the line between the two paths (2 MP combined-16);
+                 a shadow's edge across a small code (2 MP combined-30);
 16. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
 17. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other

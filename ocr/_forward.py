@@ -52,11 +52,16 @@ of 2 MP tuning combined-12 and -26, 0.8-1.2 on blobs of text (~0.1-0.2 s of fits
 each, saved)."""
 MAX_RESIDUAL = 0.08
 """The known modules' fit (``streaks``) that a geometry must reach to be solved: the
-right ones reach 0.03-0.06 on the 2 MP streak photos, wrong ones 0.15-0.5."""
+right ones reach 0.03-0.06 on the 2 MP streak photos, wrong ones 0.15-0.5. Compared
+with the frame's noise taken out (``less_noise``): a noisy frame's right geometry
+fits no better than its noise."""
 WIDE_RESIDUAL = 0.11
 """The looser bound of the ``fwd_wide`` stage, which solves only geometries fitting
 between ``MAX_RESIDUAL`` and this: 2 MP combined-16 (noise sigma 24) fits 0.100 at its
-finders' geometry and 0.094 at its true one; the noise, not the geometry, is over."""
+finders' geometry and 0.094 at its true one; the noise, not the geometry, is over
+(since the bound is compared with the noise taken out, ``less_noise``, combined-16
+reads at ``fwd_streak``; 2 MP combined-30, a shadow's edge across 1.08 px modules,
+still fits in this band)."""
 MAX_CELLS = 24_000_000
 """Frame pixels times modules that one solve may take (~100 MB of float32): a wrong
 geometry of a large code could ask for gigabytes."""
@@ -244,11 +249,12 @@ def defocus(
 
 
 def _known_fits(
-    gray: np.ndarray, hmf: np.ndarray, n: int, blurs: list[list[np.ndarray]]
+    gray: np.ndarray, hmf: np.ndarray, n: int, blurs: list[list[np.ndarray]], noise: float = 0.0
 ) -> list[tuple[float, int]]:
     """(residual, index into ``blurs``) best first: how well the code's known modules
     (finders, timing, quiet zone), blurred by each kernel list, predict the frame
-    pixels no unknown module reaches, as the RMS error over the ink's contrast."""
+    pixels no unknown module reaches, as the RMS error over the ink's contrast; with
+    ``noise`` (grey levels), that much white noise taken out of the RMS first."""
     import cv2
 
     from ocr._grid_model import _known
@@ -287,10 +293,40 @@ def _known_fits(
             coef = np.linalg.solve(gram, design.T @ y)
         except np.linalg.LinAlgError:
             continue
-        rms = float(np.sqrt(np.mean((design @ coef - y) ** 2)))
+        rms = math.sqrt(max(float(np.mean((design @ coef - y) ** 2)) - noise**2, 0.0))
         out.append((rms / max(abs(float(coef[3])), 1e-6), i))
     out.sort(key=lambda r: r[0])
     return out
+
+
+def noise_sigma(gray: np.ndarray, step: int = 4) -> float:
+    """The frame's pixel noise (grey levels, one sigma): the median absolute response
+    to the second difference [1 -2 1] x [1 -2 1] (its weights' squares sum to 36) on
+    every ``step``-th row, over 0.6745 x 6. Flat paper and desk make the median, so
+    edges hardly count; a JPEG's smoothing makes it lower, never higher (2 MP tuning:
+    24.7 on combined-61, drawn sigma 24; 20.8 on combined-2, drawn 21.2; 0-1 on clean
+    photos, drawn 1-5). ~5 ms at 2 MP."""
+    rows = np.arange(1, gray.shape[0] - 1, step)
+    if rows.size == 0 or gray.shape[1] < 3:
+        return 0.0
+    mid = gray[rows].astype(np.float32)
+    d = gray[rows - 1].astype(np.float32) - 2 * mid + gray[rows + 1].astype(np.float32)
+    second = d[:, :-2] - 2 * d[:, 1:-1] + d[:, 2:]
+    return float(np.median(np.abs(second))) / (0.6745 * 6)
+
+
+def less_noise(
+    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], noise: float
+) -> float:
+    """The known modules' fit under ``kernels`` (``_known_fits``' relative RMS) with the
+    frame's own noise (``noise``, grey levels: ``noise_sigma``) taken out: what the
+    geometry and blur leave unexplained. Under noise sigma 20-25 a right geometry
+    fits no better than that noise over the ink's contrast: 2 MP tuning combined-2
+    (noise 21 under a shadow, a 1.6-module streak, on the frame shrunk to 1.8 px a
+    module) fits 0.130 at its finders' geometry, 0.051 with the noise out, and reads;
+    combined-16 (noise 24) 0.100 and reads. inf when the code's box leaves the frame."""
+    fits = _known_fits(gray, hmf, n, [kernels], noise=noise)
+    return fits[0][0] if fits else float("inf")
 
 
 @functools.cache
