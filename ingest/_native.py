@@ -105,13 +105,13 @@ class _Staged:
     done: int
     written: Future[None]
     """Set once the chunk is in its file: until then its bytes must stay as they are."""
-    parse: Future[str]
-    """The kinds of lines the chunk holds ("i", "e" or "ie": :meth:`NativeRun._parse`),
-    once it is parsed."""
+    parse: Future[tuple[str, int]]
+    """The kinds of lines the chunk holds ("i", "e" or "ie": :meth:`NativeRun._parse`)
+    and its rows parsed, once it is parsed."""
 
     @property
     def kinds(self) -> str:
-        return self.parse.result()
+        return self.parse.result()[0]
 
 
 @dataclass
@@ -241,14 +241,14 @@ class NativeRun:
         fd, tmp = tempfile.mkstemp(dir=self.tmpdir, suffix=".ndjson")
         slot, self.slot = self.slot, (self.slot + 1) % SLOTS
         written: Future[None] = Future()
-        parse = self.pool.submit(
+        parse: Future[tuple[str, int]] = self.pool.submit(
             self._write_and_parse, fd, data, lines, tmp=tmp, slot=slot, written=written
         )
         return _Staged(base=base, tmp=tmp, slot=slot, done=done, written=written, parse=parse)
 
     def _write_and_parse(
         self, fd: int, data: Chunk, lines: int, *, tmp: str, slot: int, written: Future[None]
-    ) -> str:
+    ) -> tuple[str, int]:
         """Beside the main thread's load of the chunk before (the write took ~0.15 s
         of a 48 MB invoice chunk in the main thread, where the load waited for it)."""
         try:
@@ -261,10 +261,11 @@ class NativeRun:
         written.set_result(None)
         return self._parse(tmp, slot, lines, only_events)
 
-    def _parse(self, tmp: str, slot: int, lines: int, only_events: bool) -> str:
+    def _parse(self, tmp: str, slot: int, lines: int, only_events: bool) -> tuple[str, int]:
         """Parses the chunk's lines into its slot's tables; returns which kinds of lines
-        it holds: "i" (invoice lines, maybe blank ones), "e" (event lines, maybe blank
-        ones) or "ie" (as ``validate_line``: a line naming "event_id" is an event).
+        it holds, "i" (invoice lines, maybe blank ones), "e" (event lines, maybe blank
+        ones) or "ie" (as ``validate_line``: a line naming "event_id" is an event), and
+        how many rows its tables got (the chunk's non-blank lines).
 
         A chunk whose lines all open with the event id key is one of events; any other
         is parsed as invoices first, and when every one of its lines became a row of
@@ -284,22 +285,21 @@ class NativeRun:
             return int(self.parser.command(f"SELECT count() FROM {table}"))
 
         if only_events:
-            parse("e")
-            return "e"
+            return "e", parse("e")
         invoices = parse("i")
         if invoices == lines:
-            return "i"
+            return "i", invoices
         events = parse("e")
-        return ("i" if invoices or not events else "") + ("e" if events else "")
+        return ("i" if invoices or not events else "") + ("e" if events else ""), invoices + events
 
     def finish(self, staged: _Staged) -> ChunkResult:
         """Steps 2-5 of a staged chunk, once its parse is done."""
         try:
-            kinds = staged.parse.result()
+            kinds, parsed = staged.parse.result()
             for name in ("xi", "xe", "pyi", "pye", "di", "de", "twi", "twe", "sm"):
                 self.cmd(f"TRUNCATE TABLE {self.t[name]}")
             self._use_slot(staged.slot)
-            return self._chunk(staged.base, staged.tmp, kinds)
+            return self._chunk(staged.base, staged.tmp, kinds, parsed)
         finally:
             os.unlink(staged.tmp)
 
@@ -310,10 +310,10 @@ class NativeRun:
         with contextlib.suppress(OSError):
             os.unlink(staged.tmp)
 
-    def _chunk(self, base: int, tmp: str, kinds: str) -> ChunkResult:
+    def _chunk(self, base: int, tmp: str, kinds: str, parsed: int) -> ChunkResult:
         """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie");
-        its lines are parsed into ``t["pi"]`` / ``t["pe"]`` already."""
-        t, out = self.t, ChunkResult()
+        its ``parsed`` lines are parsed into ``t["pi"]`` / ``t["pe"]`` already."""
+        t, out = self.t, ChunkResult(rows=parsed)
         # 2. check in SQL; IDs and codes by the verify core
         new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
         good = [v for v in new if _valid_id(v)]
@@ -323,19 +323,18 @@ class NativeRun:
             self.cmd(sql.flag_invoices_sql(t["pi"], t["valid"], t["xi"]))
         if "e" in kinds:
             self.cmd(sql.flag_events_sql(t["pe"], t["valid"], t["xe"]))
-        (counts,) = self.rows(
-            f"SELECT (SELECT count() FROM {t['pi']}), (SELECT count() FROM {t['pe']})"
-        )
-        out.rows = int(counts[0]) + int(counts[1])
-        # 3. the rows SQL did not accept, through the Python path
-        texts = dict(
-            self.rows(
-                "SELECT _row_number, line FROM file({src:String}, LineAsString, 'line String') "
-                f"WHERE _row_number IN (SELECT n FROM {t['xi']} UNION ALL "
-                f"SELECT n FROM {t['xe']})",
-                src=tmp,
+        # 3. the rows SQL did not accept, through the Python path (the chunk's file
+        # is read again for their text only when there are some)
+        flagged = f"SELECT n FROM {t['xi']} UNION ALL SELECT n FROM {t['xe']}"
+        texts: dict[int, bytes] = {}
+        if int(self.cmd(f"SELECT count() FROM ({flagged})")):
+            texts = dict(
+                self.rows(
+                    "SELECT _row_number, line FROM file({src:String}, LineAsString, "
+                    f"'line String') WHERE _row_number IN ({flagged})",
+                    src=tmp,
+                )
             )
-        )
         py: dict[str, dict[int, Any]] = {"i": {}, "e": {}}
         for n in sorted(texts):
             result = validate_line(base + n + 1, texts[n] + b"\n")

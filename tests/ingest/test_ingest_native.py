@@ -621,6 +621,35 @@ def test_mixed_file_and_stale_work_tables(tmp_path, stores):
     assert left == []
 
 
+def test_a_chunk_file_is_read_again_only_for_flagged_lines(tmp_path, stores, monkeypatch):
+    """The rows SQL flags are read back from the chunk's file for the Python path; a
+    chunk with none is not read again (a clean file: no read at all), and its row
+    count is the parse's."""
+    reads: list[str] = []
+    rows = _native.NativeRun.rows
+
+    def spy(run, text, **params):
+        if "FROM file(" in text:
+            reads.append(text)
+        return rows(run, text, **params)
+
+    monkeypatch.setattr(_native.NativeRun, "rows", spy)
+    inv = [digital_invoice(n) for n in range(1, 30)]
+    clean = tmp_path / "clean.ndjson"
+    clean.write_bytes(ndjson(inv))
+    (summary,) = _ingest(stores[True], True, clean)
+    assert reads == []
+    assert summary.rows == len(inv)
+    assert summary.rejected == 0
+    events = [event(f"a{i}", key_of(r)) for i, r in enumerate(inv)]
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(ndjson([*events, event("b1", "1")]))
+    (summary,) = _ingest(stores[True], True, bad)
+    assert len(reads) == 1
+    assert summary.rows == len(inv) + 1
+    assert _rejects(summary) == [(len(inv) + 1, "invoice_key_format", "invoice_key")]
+
+
 def test_chunk_kinds_come_from_the_parse(tmp_path, stores, monkeypatch):
     """A chunk whose lines all open with the event id key is parsed as events alone; any
     other is parsed as invoices, and as events too unless every line of it became a
@@ -643,9 +672,9 @@ def test_chunk_kinds_come_from_the_parse(tmp_path, stores, monkeypatch):
     parse, seen = _native.NativeRun._parse, []
 
     def spy(run, tmp, slot, n, only_events):
-        kinds = parse(run, tmp, slot, n, only_events)
+        kinds, rows = parse(run, tmp, slot, n, only_events)
         seen.append((only_events, kinds))
-        return kinds
+        return kinds, rows
 
     monkeypatch.setattr(_native.NativeRun, "_parse", spy)
     got = {native: _ingest(stores[native], native, path)[0] for native in (True, False)}
