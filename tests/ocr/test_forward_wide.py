@@ -15,13 +15,15 @@ from ocr._image import Picture
 def test_a_noisy_code_its_known_modules_fit_loosely_is_read_at_fwd_wide(
     photos: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2 MP combined-16 (noise sigma 24, a 6 px streak, window anisotropy 0.25: on the
-    line between the directional and the out-of-focus paths): on its stripes-
-    deconvolved window the finders' geometry fits its known modules 0.100 under the
-    likeliest streak and defocus, over ``forward``'s 0.08, so neither ``forward`` nor
-    ``fwd_streak`` solves it; ``fwd_wide`` does (bound 0.11) and reads. With its
-    bound at ``forward``'s it reads nothing: the bound is what was in the way."""
-    photo = photos(16, "combined")
+    """2 MP combined-30 (1.08 px modules, a hard shadow across the code, not
+    directional): its finders' geometry fits its known modules a little over
+    ``forward``'s 0.08 (0.102 out of focus; the light plane does not model the
+    shadow's edge), so neither ``forward`` nor ``fwd_streak`` solves it; ``fwd_wide``
+    does (bound 0.11) and reads. With its bound at ``forward``'s it reads nothing:
+    the bound is what was in the way. (combined-16, noise sigma 24, was this test's
+    photo: since the bound is compared with the frame's noise taken out,
+    ``_forward.less_noise``, ``fwd_streak`` reads it; tests/ocr/test_noisy_fits.py.)"""
+    photo = photos(30, "combined")
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
     assert result.stage == "fwd_wide"
