@@ -36,6 +36,10 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  0.2-0.5 s a sheet; then larger codes under a streak, and codes
                  too large to solve at full size, on the frame shrunk to 1.8 px
                  a module;
+12b. ``fwd_bent`` each sheet whose out-of-focus solve ``forward`` kept unread, solved
+                 on a bent grid (``_bent``: the grid fit's bends as the start,
+                 then the bend refined from the solved modules): crumpled paper
+                 out of focus (2 MP combined-44, -78);
 13. ``fwd_streak`` each sheet still unread whose blur is not directional, solved
                  under a streak after all (the out-of-focus solve read nothing; a
                  streak of two modules in strong perspective can look isotropic),
@@ -77,6 +81,7 @@ from ocr import _focus, _regions, _sheet
 from ocr import _readers as readers
 from ocr import _variants as variants
 from ocr import _windows as windows
+from ocr._bent_stage import bent_stage
 from ocr._image import Picture
 from verify import PayloadError, QrPayload, parse_qr
 
@@ -189,6 +194,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("focus", _focus.focus_stage),
     ("measured", windows.measured_stage),
     ("forward", fits.forward_stage),
+    ("fwd_bent", bent_stage),
     ("fwd_streak", fits.forward_streak_stage),
     ("fwd_blobs", fits.forward_blobs_stage),
     ("fwd_wide", fits.forward_wide_stage),
