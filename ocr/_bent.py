@@ -380,6 +380,18 @@ def _refine(
     return x, float(np.sqrt(cost / r.size)) / scale
 
 
+def known_grid(n: int) -> np.ndarray:
+    """(n, n) float: the modules every code of ``n`` has (finders, separators, timing,
+    alignment, dark module) as they must be, every other module at 0.5 (unknown): for
+    ``refine`` before any solve, the known modules alone place the grid."""
+    from ocr._grid_model import MARGIN as GRID_MARGIN
+    from ocr._grid_model import _known
+
+    known, value = _known(n)
+    inner = np.where(known, value, 0.5)[GRID_MARGIN:-GRID_MARGIN, GRID_MARGIN:-GRID_MARGIN]
+    return np.asarray(inner, np.float32)
+
+
 def solve_bent(
     gray: np.ndarray,
     hmf: np.ndarray,

@@ -8,14 +8,16 @@ map, ``python -m ocr.synth._probe --bent``) and the solve, which needs ~0.1 px, 
 nothing. Here, for each sheet whose out-of-focus solve ``forward``
 kept unread (``_fits.unread_solves``): the grid fit on its window (``_grid_model``:
 the corners, then the polynomial bends) from that geometry gives a bent start
-(within 0.3-0.6 px mean of the true centres on those photos), solved: the module
-values under the blur ``forward`` fitted, then rounds of the bend refined from the
-last round's modules (``_bent.refine``) and the modules solved again, while the
-budget lasts: ~0.1-0.3 s a solve, ~0.05 s a refinement (2 MP combined-78 reads at
-the first solve, -44 at the first round, -25 at the third, ~0.9 s, past the budget
-after ``forward``'s ~0.9 s). On the 2 MP tuning split only photos nothing reads
-reach it (``forward`` keeps an unread out-of-focus solve on no photo a later stage
-reads).
+(within 0.3-0.6 px mean of the true centres on those photos); the bend refined
+from the known modules alone (finders, timing, alignment: ``_bent.known_grid``),
+then the module values solved under the blur ``forward`` fitted, then rounds of the
+bend refined from the last round's modules (``_bent.refine``) and the modules solved
+again, while the budget lasts: ~0.1-0.3 s a solve, ~0.05 s a refinement. 2 MP
+combined-25 and -44 read at the first solve, -78 after one round (without the
+known-module refinement -25 read at the fourth solve, ~0.9 s, mostly past the
+budget after ``forward``'s ~0.9 s). On the 2 MP tuning split only photos nothing
+reads reach it (``forward`` keeps an unread out-of-focus solve on no photo a later
+stage reads).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def bent_stage(p: Picture) -> Iterable[str]:
         if not found:
             continue
         kernels = found[0][3]
+        # the known modules alone first: they move the grid fit's start ~halfway to
+        # the truth (2 MP combined-25 then reads at the first solve, not the fourth)
+        bend, residual = _bent.refine(frame, hmf, bend, n, _bent.known_grid(n), kernels=kernels)
+        if not np.isfinite(residual):
+            continue
         grids = _bent.solve_bent(frame, hmf, bend, n, kernels=kernels)
         for rnd in range(ROUNDS + 1):
             for values in grids:
