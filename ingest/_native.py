@@ -24,6 +24,12 @@ same engine, in a thread, one after the other, while chunk k goes through steps 
 tables rotate over three sets (SLOTS), so neither side waits for the other to end a
 chunk of about its own length. Everything after the parse stays in chunk order, so
 rejects, duplicates, versions and kill safety are as with one chunk at a time.
+The one exception: a chunk of events only is written (step 5's inserts) on a fourth
+connection while the main one checks the next chunk (``NativeRun._write_beside``;
+the events' load was bound by the main connection, its insert ~60 % of it): one
+write at a time, in chunk order, and what reads what it writes waits for it (a
+refold, a chunk with invoices, the end of the file), as does the next parse into
+its slot's tables.
 
 Statuses are folded by the Loader (Python): for the invoices of a chunk whose keys
 already have recorded status events (ingest/_native_load.fold), and for the
@@ -44,7 +50,7 @@ import tempfile
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -56,7 +62,7 @@ from ingest._loader import BatchResult, Loader
 from ingest._native_chunks import Chunk, events_only, read_chunks
 from ingest._parallel import validate_line
 from ingest._records import RowError
-from verify import Invoice, InvoiceEvent
+from verify import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent
 
 CHUNK_BYTES: Final = 48 * 1024 * 1024
 NATIVE_MIN_BYTES: Final = 4 * 1024 * 1024
@@ -150,9 +156,9 @@ class NativeRun:
         self.t = {
             name: f"_ingest_{tag}_{name}"
             for name in (
-                *(f"p{kind}{slot}" for slot in range(SLOTS) for kind in "ie"),
-                "valid", "xi", "xe", "pyi", "pye", "di", "de",
-                "twi", "twe", "si0", "si1", "se0", "se1", "sm",
+                *(f"{name}{slot}" for slot in range(SLOTS) for name in ("pi", "pe", "xe", "twe")),
+                "valid", "xi", "pyi", "pye", "di", "de",
+                "twi", "si0", "si1", "se0", "se1", "sm",
             )
         }  # fmt: skip
         self._use_slot(0)
@@ -165,6 +171,15 @@ class NativeRun:
         self.side: Loader | None = None
         """The Loader that refolds a batch beside the next chunk of events (fold_beside)."""
         self.side_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-fold")
+        self.writer: Loader | None = None
+        """The Loader that writes a chunk of events only beside the next chunk's checks
+        (:meth:`_write_beside`), on a connection of its own."""
+        self.write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-write")
+        self.writing: tuple[Future[BatchResult], ChunkResult] | None = None
+        """The write of the last chunk of events only, while it may run, with the result
+        its Python-path events' counts go to (:meth:`drain`)."""
+        self.slot_writes: list[Future[BatchResult] | None] = [None] * SLOTS
+        """The write that reads each slot's tables: the slot's next parse waits for it."""
         self.window = {"i": 0, "e": 0}
         self.current = {"i": 1, "e": 1}
         """Which of a kind's two seen tables (``s<kind>0``/``s<kind>1``) takes new ids."""
@@ -174,7 +189,14 @@ class NativeRun:
             c(sql.PARSED_INVOICES_DDL.format(name=self.t[f"pi{slot}"]))
             c(sql.PARSED_EVENTS_DDL.format(name=self.t[f"pe{slot}"]))
         c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
-        for name in ("xi", "xe", "di", "de", "twe", "sm"):
+        names = (
+            "xi",
+            "di",
+            "de",
+            "sm",
+            *(f"{n}{slot}" for slot in range(SLOTS) for n in ("xe", "twe")),
+        )
+        for name in names:
             c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
         c(f"CREATE TABLE {self.t['twi']} (n UInt64, version UInt64, lag UInt8) ENGINE = Memory")
         for name in ("pyi", "pye"):
@@ -183,8 +205,11 @@ class NativeRun:
             self._seen_table(name)
 
     def _use_slot(self, slot: int) -> None:
-        """Steps 2-5 read ``t["pi"]`` / ``t["pe"]``: the chunk's own parse tables."""
-        self.t["pi"], self.t["pe"] = self.t[f"pi{slot}"], self.t[f"pe{slot}"]
+        """Steps 2-5 read ``t["pi"]`` / ``t["pe"]``: the chunk's own parse tables, and
+        ``t["xe"]`` / ``t["twe"]``, its events' flagged rows and rows to write (the
+        chunk's own too: a chunk of events is written while the next one is checked)."""
+        for name in ("pi", "pe", "xe", "twe"):
+            self.t[name] = self.t[f"{name}{slot}"]
 
     def cmd(self, text: str, **params: Any) -> Any:
         settings = _WRITE_SETTINGS if text.lstrip().startswith("INSERT") else None
@@ -216,13 +241,15 @@ class NativeRun:
     def close(self) -> None:
         """Drops the work tables, emptied first: a dropped table of the Atomic database
         keeps its data (Memory and Join tables: in memory) for 8 minutes."""
+        self.write_pool.shutdown(wait=True)  # a write still running reads them
         self.pool.shutdown(wait=True)  # a parse still running writes into them
         self.side_pool.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.parser.close()
-        if self.side is not None:
-            with contextlib.suppress(Exception):
-                self.side.store.client.close()
+        for other in (self.side, self.writer):
+            if other is not None:
+                with contextlib.suppress(Exception):
+                    other.store.client.close()
         _ACTIVE.discard(self.tag)
         for name in dict.fromkeys(self.t.values()):
             with contextlib.suppress(Exception):
@@ -242,15 +269,32 @@ class NativeRun:
         slot, self.slot = self.slot, (self.slot + 1) % SLOTS
         written: Future[None] = Future()
         parse: Future[tuple[str, int]] = self.pool.submit(
-            self._write_and_parse, fd, data, lines, tmp=tmp, slot=slot, written=written
+            self._write_and_parse,
+            fd,
+            data,
+            lines,
+            tmp=tmp,
+            slot=slot,
+            written=written,
+            after=self.slot_writes[slot],
         )
         return _Staged(base=base, tmp=tmp, slot=slot, done=done, written=written, parse=parse)
 
     def _write_and_parse(
-        self, fd: int, data: Chunk, lines: int, *, tmp: str, slot: int, written: Future[None]
+        self,
+        fd: int,
+        data: Chunk,
+        lines: int,
+        *,
+        tmp: str,
+        slot: int,
+        written: Future[None],
+        after: Future[BatchResult] | None,
     ) -> tuple[str, int]:
         """Beside the main thread's load of the chunk before (the write took ~0.15 s
-        of a 48 MB invoice chunk in the main thread, where the load waited for it)."""
+        of a 48 MB invoice chunk in the main thread, where the load waited for it).
+        The parse waits for ``after``, the write of the chunk that had the slot before
+        (it reads the slot's tables); its failure is the main thread's to report."""
         try:
             with os.fdopen(fd, "wb") as f:
                 only_events = events_only(data, lines)
@@ -259,6 +303,8 @@ class NativeRun:
             written.set_exception(exc)
             raise
         written.set_result(None)
+        if after is not None:
+            wait([after])
         return self._parse(tmp, slot, lines, only_events)
 
     def _parse(self, tmp: str, slot: int, lines: int, only_events: bool) -> tuple[str, int]:
@@ -296,10 +342,10 @@ class NativeRun:
         """Steps 2-5 of a staged chunk, once its parse is done."""
         try:
             kinds, parsed = staged.parse.result()
+            self._use_slot(staged.slot)
             for name in ("xi", "xe", "pyi", "pye", "di", "de", "twi", "twe", "sm"):
                 self.cmd(f"TRUNCATE TABLE {self.t[name]}")
-            self._use_slot(staged.slot)
-            return self._chunk(staged.base, staged.tmp, kinds, parsed)
+            return self._chunk(staged.base, staged.tmp, kinds, parsed, staged.slot)
         finally:
             os.unlink(staged.tmp)
 
@@ -310,9 +356,12 @@ class NativeRun:
         with contextlib.suppress(OSError):
             os.unlink(staged.tmp)
 
-    def _chunk(self, base: int, tmp: str, kinds: str, parsed: int) -> ChunkResult:
+    def _chunk(self, base: int, tmp: str, kinds: str, parsed: int, slot: int) -> ChunkResult:
         """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie");
-        its ``parsed`` lines are parsed into ``t["pi"]`` / ``t["pe"]`` already."""
+        its ``parsed`` lines are parsed into ``t["pi"]`` / ``t["pe"]`` already (its
+        ``slot``'s tables). A chunk of events only is written beside the next chunk's
+        checks (:meth:`_write_beside`): its result is complete once :meth:`drain`
+        returns."""
         t, out = self.t, ChunkResult(rows=parsed)
         # 2. check in SQL; IDs and codes by the verify core
         new = [r[0] for r in self.rows(sql.ids_to_check_sql(t["pi"], t["pe"], t["valid"]))]
@@ -376,7 +425,15 @@ class NativeRun:
             fold = native_load.fold(self)
             out.loaded.add(native_load.load_invoices(self))
             out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
-        if "e" in kinds:
+        if kinds == "e":
+            loaded, where, keys = native_load.check_events(self)
+            out.loaded.add(loaded)
+            py_keys = [
+                ev.invoice_key for ev in py["e"].values() if ev.kind in STATUS_CHANGING_EVENTS
+            ]
+            out.refold = list(dict.fromkeys([*keys, *py_keys]))
+            self._write_beside(out, slot, where, list(py["e"].values()))
+        elif "e" in kinds:
             loaded, keys = native_load.load_events(self)
             out.loaded.add(loaded)
             py_loaded, py_keys, py_new = self.loader.write_events(list(py["e"].values()))
@@ -387,8 +444,53 @@ class NativeRun:
             out.refold = list(dict.fromkeys([*keys, *py_keys]))
         return out
 
+    def _write_beside(
+        self, out: ChunkResult, slot: int, rows: str, events: list[InvoiceEvent]
+    ) -> None:
+        """Writes a checked chunk of events only on a connection of its own, in a
+        thread, while the main one checks the next chunk (the events' load was bound
+        by the main connection, the insert with its views ~60 % of it): SQL's rows
+        (``rows`` of the slot's tables), then the Python path's, as in line. One write
+        at a time, in chunk order: the one before this ends first. Reads and writes no
+        table of the run but the slot's (``xe``, ``twe``, ``pe``), which the slot's
+        next parse waits for. Whatever reads what the events change (a refold, a chunk
+        with invoices) waits for it (:meth:`drain`)."""
+        self.drain()
+        if not rows and not events:
+            return
+        if self.writer is None:
+            self.writer = Loader(self.loader.store.sibling())
+        writer, t = self.writer, self.t
+        pe = t["pe"]
+
+        def command(text: str) -> Any:
+            return writer.store.client.command(
+                text, parameters=self.params, settings=_WRITE_SETTINGS
+            )
+
+        def write() -> BatchResult:
+            if rows:
+                native_load.write_events(command, pe, rows)
+            py_loaded, _, py_new = writer.write_events(events)
+            # the Python path's new flows to the change log now, as SQL's; the
+            # statuses with the batch (set_statuses logs what it changes)
+            writer.store.record_changes(py_new)
+            return py_loaded  # counted by drain, in the main thread
+
+        future = self.slot_writes[slot] = self.write_pool.submit(write)
+        self.writing = (future, out)
+
+    def drain(self) -> None:
+        """Waits for the write of the last chunk of events (:meth:`_write_beside`);
+        raises its error."""
+        if self.writing is not None:
+            (future, out), self.writing = self.writing, None
+            out.loaded.add(future.result())
+
     def refold(self, keys: list[str]) -> int:
-        """A batch's statuses refolded on the main connection; returns the changes."""
+        """A batch's statuses refolded on the main connection, once the events it
+        reads are written; returns the changes."""
+        self.drain()
         return len(self.loader.refold(keys))
 
     def fold_beside(self, keys: list[str]) -> Future[int]:
@@ -399,8 +501,14 @@ class NativeRun:
         add is in a later batch too)."""
         if self.side is None:
             self.side = Loader(self.loader.store.sibling())
-        side = self.side
-        return self.side_pool.submit(lambda: len(side.refold(keys)))
+        side, after = self.side, self.writing and self.writing[0]
+
+        def fold() -> int:
+            if after is not None:  # the last chunk's events written first
+                after.result()
+            return len(side.refold(keys))
+
+        return self.side_pool.submit(fold)
 
     def _duplicates(self, kind: str, base: int) -> list[tuple[int, RowError]]:
         """Accepted rows (SQL's and Python's) whose invoice key / event id an earlier
@@ -508,8 +616,10 @@ def ingest_native(
         refold(beside=False)  # and the rest, REFOLD_KEYS at a time
 
     def flush() -> None:
-        """Every pending status refolded and every chunk loaded reported."""
+        """Every chunk written, every pending status refolded and every chunk loaded
+        reported."""
         nonlocal held
+        run.drain()
         refold(beside=False)
         if held is not None:
             result, at = held
@@ -525,8 +635,8 @@ def ingest_native(
             on_chunk(*held)  # a batch folding now counts in the chunk held next
             held = None
         pending.update(dict.fromkeys(result.refold))
-        if pending or folding is not None:
-            held = (result, last.done)
+        if pending or folding is not None or run.writing is not None:
+            held = (result, last.done)  # its events may be still writing
         else:
             on_chunk(result, last.done)
         while len(pending) >= REFOLD_KEYS:  # the last batch beside the next chunk
@@ -555,6 +665,8 @@ def ingest_native(
         # whose refold failed is left to the rerun, as a chunk's was)
         with contextlib.suppress(BaseException):
             settle()
+        with contextlib.suppress(BaseException):
+            run.drain()
         if pending:
             with contextlib.suppress(BaseException):
                 run.refold(list(pending))

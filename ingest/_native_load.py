@@ -6,9 +6,11 @@
   above the existing ones. Invoices whose key has recorded status events are taken
   out (``fold``): the Loader folds their status, with SQL's doc and fingerprint.
 - Events: a probe decides whether known event ids must be looked up (as the Loader
-  does); the invoices named by status-changing events are folded again by the
-  Loader (``refold``) once the chunk's events are recorded (ingest/_native.py: for a
-  chunk of events only, beside the next chunk's load).
+  does: ``check_events``, reads only), then the rows are written (``write_events``:
+  for a chunk of events only, on another connection beside the next chunk's checks,
+  ingest/_native.py); the invoices named by status-changing events are folded again
+  by the Loader (``refold``) once the chunk's events are recorded (for a chunk of
+  events only, beside the next chunk's load).
 - An invoice version is written as the store writes one (migration 7): its row of
   the lookup copy (``invoice_lookup``, which lookups read) with the doc first, then
   its row of ``invoices`` without it. Existing versions are read from ``invoices``,
@@ -24,6 +26,7 @@ Every written key goes to the change log.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ingest._loader import BatchResult
@@ -169,8 +172,21 @@ def _same_records(run: NativeRun) -> int:
 
 
 def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
-    """The chunk's accepted events written; returns the counts and the keys of the
-    invoices named by its status-changing events, to refold once they are recorded."""
+    """The chunk's accepted events written (:func:`check_events`, then
+    :func:`write_events`); returns the counts and the keys of the invoices named by its
+    status-changing events, to refold once they are recorded."""
+    result, rows, keys = check_events(run)
+    if rows:
+        write_events(run.cmd, run.t["pe"], rows)
+    return result, keys
+
+
+def check_events(run: NativeRun) -> tuple[BatchResult, str, list[str]]:
+    """Step 5's reads for the chunk's accepted events: the counts, the condition on
+    its parse table (``t["pe"]``, the names of its slot's tables written out) that
+    selects the rows to write ('' for none), and the keys of the invoices named by its
+    status-changing events. Writes nothing but the run's tables: a chunk of events
+    only is checked while the chunk before it is written (ingest/_native.py)."""
     t, result = run.t, BatchResult()
     ok = f"SELECT n, invoice_key, ident FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']})"
     # Whether any of the chunk's event ids is recorded under a sample of its invoices
@@ -181,7 +197,10 @@ def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
     # granule of each: 0.65 CPU-s of the events of 10^6). Only a first load skips the
     # check, and a write of recorded events is harmless: a kill that left an event in
     # one of the table and its copy, and a probe that misses it, writes it again to
-    # both (the same sort key: merged away, and reads drop a repeated id).
+    # both (the same sort key: merged away, and reads drop a repeated id). The chunk
+    # before this one may still be writing: an id of it repeated here is a duplicate
+    # within the file (rejected before this), and the window remembers far more ids
+    # than one chunk holds.
     probe = int(
         run.cmd(
             f"SELECT count() FROM ({ok}) WHERE ident IN (SELECT event_id FROM invoice_events "
@@ -207,16 +226,6 @@ def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
     else:  # a first load: none of them is recorded
         written = total
         rows = f"n NOT IN (SELECT n FROM {t['xe']})"
-    if written:
-        run.cmd(
-            "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
-            "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
-            f"actor_tax_id, channel, detail FROM {t['pe']} WHERE {rows} {_EVENT_ORDER}"
-        )
-        run.cmd(
-            f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
-            f"FROM {t['pe']} WHERE {rows}"
-        )
     result.events_written = written
     result.events_known = total - written
     # Status-changing events (new or already recorded, as in the Loader: a rerun
@@ -225,4 +234,20 @@ def load_events(run: NativeRun) -> tuple[BatchResult, list[str]]:
         f"SELECT DISTINCT invoice_key FROM {t['pe']} WHERE n NOT IN (SELECT n FROM {t['xe']}) "
         "AND kind IN {status_kinds:Array(String)}"
     )
-    return result, [k for (k,) in keys]
+    return result, rows if written else "", [k for (k,) in keys]
+
+
+def write_events(command: Callable[[str], Any], events: str, rows: str) -> None:
+    """The rows of the parse table ``events`` that ``rows`` selects (from
+    :func:`check_events`) written to ``invoice_events`` (its views write the status
+    events and the lookup copy), their keys to the change log, by ``command`` (the
+    run's own connection, or the one that writes beside the next chunk's checks)."""
+    command(
+        "INSERT INTO invoice_events (invoice_key, event_time, event_id, kind, "
+        "actor_tax_id, channel, detail) SELECT invoice_key, event_time, ident, kind, "
+        f"actor_tax_id, channel, detail FROM {events} WHERE {rows} {_EVENT_ORDER}"
+    )
+    command(
+        f"INSERT INTO invoice_changes (invoice_key) SELECT DISTINCT invoice_key "
+        f"FROM {events} WHERE {rows}"
+    )
