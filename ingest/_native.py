@@ -63,6 +63,7 @@ from ingest._native_chunks import Chunk, events_only, read_chunks
 from ingest._parallel import validate_line
 from ingest._records import RowError
 from verify import STATUS_CHANGING_EVENTS, Invoice, InvoiceEvent
+from verify._store._rows import PreparedInvoice
 
 CHUNK_BYTES: Final = 48 * 1024 * 1024
 NATIVE_MIN_BYTES: Final = 4 * 1024 * 1024
@@ -91,6 +92,8 @@ SLOTS: Final = 3
 ahead of it. With two, the parse of k+1 and the load of k started together and the
 one done first waited for the other, every chunk; with a chunk more queued, each
 side goes on to its next chunk."""
+_PER_SLOT: Final = ("pi", "pe", "xi", "xe", "twi", "twe", "sm")
+"""The work tables of a chunk that its write reads (a slot's; the others are shared)."""
 _BYTES: Final = {"line": "bytes", "doc": "bytes", "old_doc": "bytes"}
 _ACTIVE: set[str] = set()
 """Tags of the runs in progress in this process (their work tables are not stale)."""
@@ -156,9 +159,8 @@ class NativeRun:
         self.t = {
             name: f"_ingest_{tag}_{name}"
             for name in (
-                *(f"{name}{slot}" for slot in range(SLOTS) for name in ("pi", "pe", "xe", "twe")),
-                "valid", "xi", "pyi", "pye", "di", "de",
-                "twi", "si0", "si1", "se0", "se1", "sm",
+                *(f"{name}{slot}" for slot in range(SLOTS) for name in _PER_SLOT),
+                "valid", "pyi", "pye", "di", "de", "si0", "si1", "se0", "se1",
             )
         }  # fmt: skip
         self._use_slot(0)
@@ -175,9 +177,9 @@ class NativeRun:
         """The Loader that writes a chunk of events only beside the next chunk's checks
         (:meth:`_write_beside`), on a connection of its own."""
         self.write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-write")
-        self.writing: tuple[Future[BatchResult], ChunkResult] | None = None
-        """The write of the last chunk of events only, while it may run, with the result
-        its Python-path events' counts go to (:meth:`drain`)."""
+        self.writing: tuple[Future[BatchResult], ChunkResult, str] | None = None
+        """The write of the last chunk of one kind, while it may run, with the result
+        its Python-path rows' counts go to and its kind (:meth:`drain`)."""
         self.slot_writes: list[Future[BatchResult] | None] = [None] * SLOTS
         """The write that reads each slot's tables: the slot's next parse waits for it."""
         self.window = {"i": 0, "e": 0}
@@ -189,16 +191,15 @@ class NativeRun:
             c(sql.PARSED_INVOICES_DDL.format(name=self.t[f"pi{slot}"]))
             c(sql.PARSED_EVENTS_DDL.format(name=self.t[f"pe{slot}"]))
         c(f"CREATE TABLE {self.t['valid']} (v String) ENGINE = Memory")
-        names = (
-            "xi",
-            "di",
-            "de",
-            "sm",
-            *(f"{n}{slot}" for slot in range(SLOTS) for n in ("xe", "twe")),
-        )
-        for name in names:
+        for slot in range(SLOTS):
+            for name in ("xi", "xe", "twe", "sm"):
+                c(f"CREATE TABLE {self.t[f'{name}{slot}']} (n UInt64) ENGINE = Memory")
+            c(
+                f"CREATE TABLE {self.t[f'twi{slot}']} (n UInt64, version UInt64, lag UInt8) "
+                "ENGINE = Memory"
+            )
+        for name in ("di", "de"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64) ENGINE = Memory")
-        c(f"CREATE TABLE {self.t['twi']} (n UInt64, version UInt64, lag UInt8) ENGINE = Memory")
         for name in ("pyi", "pye"):
             c(f"CREATE TABLE {self.t[name]} (n UInt64, ident String) ENGINE = Memory")
         for name in ("si0", "si1", "se0", "se1"):
@@ -206,9 +207,10 @@ class NativeRun:
 
     def _use_slot(self, slot: int) -> None:
         """Steps 2-5 read ``t["pi"]`` / ``t["pe"]``: the chunk's own parse tables, and
-        ``t["xe"]`` / ``t["twe"]``, its events' flagged rows and rows to write (the
-        chunk's own too: a chunk of events is written while the next one is checked)."""
-        for name in ("pi", "pe", "xe", "twe"):
+        its flagged rows, rows to write and rows the same as recorded (``xi``, ``xe``,
+        ``twi``, ``twe``, ``sm``: the chunk's own too, as a chunk is written while the
+        next one is checked)."""
+        for name in _PER_SLOT:
             self.t[name] = self.t[f"{name}{slot}"]
 
     def cmd(self, text: str, **params: Any) -> Any:
@@ -421,7 +423,17 @@ class NativeRun:
                 out.rejects.append((base + n + 1, err, text))
         out.rejects.sort(key=lambda r: r[0])
         # 5. load: invoices (SQL, then Python), events (SQL, then Python: status last)
-        if "i" in kinds:
+        if kinds == "i":
+            fold = native_load.fold(self)
+            loaded, statements = native_load.check_invoices(self)
+            out.loaded.add(loaded)
+            self._write_beside(
+                out,
+                slot,
+                lambda command: native_load.write(command, statements),
+                invoices=[*py["i"].values(), *fold],
+            )
+        elif "i" in kinds:
             fold = native_load.fold(self)
             out.loaded.add(native_load.load_invoices(self))
             out.loaded.add(self.loader.load_invoices([*py["i"].values(), *fold]))
@@ -432,7 +444,13 @@ class NativeRun:
                 ev.invoice_key for ev in py["e"].values() if ev.kind in STATUS_CHANGING_EVENTS
             ]
             out.refold = list(dict.fromkeys([*keys, *py_keys]))
-            self._write_beside(out, slot, where, list(py["e"].values()))
+            pe = self.t["pe"]
+
+            def sql_write(command: Callable[..., Any]) -> None:
+                if where:
+                    native_load.write_events(command, pe, where)
+
+            self._write_beside(out, slot, sql_write, events=list(py["e"].values()))
         elif "e" in kinds:
             loaded, keys = native_load.load_events(self)
             out.loaded.add(loaded)
@@ -445,47 +463,61 @@ class NativeRun:
         return out
 
     def _write_beside(
-        self, out: ChunkResult, slot: int, rows: str, events: list[InvoiceEvent]
+        self,
+        out: ChunkResult,
+        slot: int,
+        sql_write: Callable[[Callable[..., Any]], Any],
+        *,
+        invoices: list[Invoice | PreparedInvoice] | None = None,
+        events: list[InvoiceEvent] | None = None,
     ) -> None:
-        """Writes a checked chunk of events only on a connection of its own, in a
-        thread, while the main one checks the next chunk (the events' load was bound
-        by the main connection, the insert with its views ~60 % of it): SQL's rows
-        (``rows`` of the slot's tables), then the Python path's, as in line. One write
-        at a time, in chunk order: the one before this ends first. Reads and writes no
-        table of the run but the slot's (``xe``, ``twe``, ``pe``), which the slot's
-        next parse waits for. Whatever reads what the events change (a refold, a chunk
-        with invoices) waits for it (:meth:`drain`)."""
+        """Writes a checked chunk of one kind on a connection of its own, in a thread,
+        while the main one checks the next chunk (the events' load was bound by the
+        main connection, the insert with its views ~60 % of it; the invoices' lookup
+        copy insert is half of their main connection's): SQL's rows (``sql_write``,
+        given the command to run them with), then the Python path's, as in line. One
+        write at a time, in chunk order: the one before this ends first. Reads and
+        writes no table of the run but the slot's (``_PER_SLOT``), which the slot's next
+        parse waits for. Whatever reads what it writes waits for it (:meth:`drain`): a
+        refold, and a chunk with invoices after one of events (they fold over the
+        recorded status events); the next chunk's checks read no key of this one (a
+        duplicate within the file is rejected before)."""
         self.drain()
-        if not rows and not events:
-            return
         if self.writer is None:
             self.writer = Loader(self.loader.store.sibling())
-        writer, t = self.writer, self.t
-        pe = t["pe"]
+        writer = self.writer
 
-        def command(text: str) -> Any:
+        def command(text: str, **params: Any) -> Any:
             return writer.store.client.command(
-                text, parameters=self.params, settings=_WRITE_SETTINGS
+                text, parameters={**self.params, **params}, settings=_WRITE_SETTINGS
             )
 
         def write() -> BatchResult:
-            if rows:
-                native_load.write_events(command, pe, rows)
-            py_loaded, _, py_new = writer.write_events(events)
-            # the Python path's new flows to the change log now, as SQL's; the
-            # statuses with the batch (set_statuses logs what it changes)
-            writer.store.record_changes(py_new)
+            sql_write(command)
+            py_loaded = writer.load_invoices(invoices) if invoices else BatchResult()
+            if events:
+                loaded, _, py_new = writer.write_events(events)
+                py_loaded.add(loaded)
+                # the Python path's new flows to the change log now, as SQL's; the
+                # statuses with the batch (set_statuses logs what it changes)
+                writer.store.record_changes(py_new)
             return py_loaded  # counted by drain, in the main thread
 
         future = self.slot_writes[slot] = self.write_pool.submit(write)
-        self.writing = (future, out)
+        self.writing = (future, out, "i" if events is None else "e")
 
     def drain(self) -> None:
-        """Waits for the write of the last chunk of events (:meth:`_write_beside`);
-        raises its error."""
+        """Waits for the write of the last chunk (:meth:`_write_beside`); raises its
+        error."""
         if self.writing is not None:
-            (future, out), self.writing = self.writing, None
+            (future, out, _), self.writing = self.writing, None
             out.loaded.add(future.result())
+
+    @property
+    def writing_events(self) -> bool:
+        """Whether the write in flight (if any) is of events (a chunk with invoices
+        reads the status events it records)."""
+        return self.writing is not None and self.writing[2] == "e"
 
     def refold(self, keys: list[str]) -> int:
         """A batch's statuses refolded on the main connection, once the events it
@@ -628,15 +660,22 @@ def ingest_native(
 
     def finish(last: _Staged) -> None:
         nonlocal held
-        if last.parse.exception() is not None or last.kinds != "e":
-            flush()  # invoices read statuses and write versions: after every refold
+        failed = last.parse.exception() is not None
+        if failed or (
+            last.kinds != "e"
+            and (last.kinds != "i" or pending or folding is not None or run.writing_events)
+        ):
+            # invoices read statuses and write versions: after every refold, and
+            # after the events written before them (not beside another chunk's
+            # invoices: none of their keys is in that one)
+            flush()
         result = run.finish(last)  # a failed parse raises here, its file removed
         if held is not None:
             on_chunk(*held)  # a batch folding now counts in the chunk held next
             held = None
         pending.update(dict.fromkeys(result.refold))
         if pending or folding is not None or run.writing is not None:
-            held = (result, last.done)  # its events may be still writing
+            held = (result, last.done)  # its rows may be still writing
         else:
             on_chunk(result, last.done)
         while len(pending) >= REFOLD_KEYS:  # the last batch beside the next chunk

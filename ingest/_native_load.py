@@ -77,29 +77,57 @@ def fold(run: NativeRun) -> list[PreparedInvoice]:
     ]
 
 
-def _write(run: NativeRun, version: str, source: str, where: str, **params: Any) -> None:
+Statement = tuple[str, dict[str, Any]]
+"""A write and its query parameters, to run on the main connection or beside it."""
+
+
+def _write(version: str, source: str, where: str, **params: Any) -> list[Statement]:
     """The rows of ``source`` (the parse table, maybe joined) that ``where`` keeps, as
     new versions (``version``: an SQL expression) the way the store writes them
     (migration 7): each one's row of the lookup copy with its doc, then its row of
     ``invoices`` without it, so a kill between leaves ``invoices`` behind the copy,
     never ahead of it."""
-    run.cmd(
-        "INSERT INTO invoice_lookup (invoice_key, version, status, source_hash, payload) "
-        f"SELECT key, {version}, record_status, h, doc FROM {source} WHERE {where} "
-        f"{_INVOICE_ORDER}",
-        **params,
-    )
-    run.cmd(
-        "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, buyer_tax_id, "
-        "total, status, record_status, risk_level, source_hash, version) "
-        "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, record_status, "
-        f"record_status, risk_level, h, {version} FROM {source} WHERE {where} {_INVOICE_ORDER}",
-        **params,
-    )
+    return [
+        (
+            "INSERT INTO invoice_lookup (invoice_key, version, status, source_hash, payload) "
+            f"SELECT key, {version}, record_status, h, doc FROM {source} WHERE {where} "
+            f"{_INVOICE_ORDER}",
+            params,
+        ),
+        (
+            "INSERT INTO invoices (invoice_key, kind, issue_date, seller_tax_id, "
+            "buyer_tax_id, total, status, record_status, risk_level, source_hash, version) "
+            "SELECT key, kind, issue_date, seller_tax_id, buyer_tax_id, total, "
+            f"record_status, record_status, risk_level, h, {version} FROM {source} "
+            f"WHERE {where} {_INVOICE_ORDER}",
+            params,
+        ),
+    ]
 
 
 def load_invoices(run: NativeRun) -> BatchResult:
+    """The chunk's accepted invoices written (:func:`check_invoices`, then
+    :func:`write`)."""
+    result, statements = check_invoices(run)
+    write(run.cmd, statements)
+    return result
+
+
+def write(command: Callable[..., Any], statements: list[Statement]) -> None:
+    """The writes :func:`check_invoices` planned, in order, by ``command`` (the run's
+    own connection, or the one that writes beside the next chunk's checks)."""
+    for text, params in statements:
+        command(text, **params)
+
+
+def check_invoices(run: NativeRun) -> tuple[BatchResult, list[Statement]]:
+    """Step 5's reads for the chunk's accepted invoices: the counts, and the writes
+    that load them (on the chunk's slot's tables, their names written out). Writes
+    nothing but the run's tables: a chunk of invoices only is checked while the chunk
+    before it is written (ingest/_native.py); none of its keys is in that chunk (a
+    duplicate within the file is rejected before this)."""
     t, result = run.t, BatchResult()
+    statements: list[Statement] = []
     ok = f"SELECT n, key, h FROM {t['pi']} WHERE n NOT IN (SELECT n FROM {t['xi']})"
     now = time.time_ns() // 1000
     # Whether any of a sample of the chunk's keys is recorded: ``invoices`` holds no
@@ -116,8 +144,12 @@ def load_invoices(run: NativeRun) -> BatchResult:
     if not probe:  # a first load: every row is new (no join with a write list)
         written = total
         if written:
-            _write(run, "{now:UInt64}", t["pi"], f"n NOT IN (SELECT n FROM {t['xi']})", now=now)
-            run.cmd(f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM ({ok})")
+            statements += _write(
+                "{now:UInt64}", t["pi"], f"n NOT IN (SELECT n FROM {t['xi']})", now=now
+            )
+            statements.append(
+                (f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM ({ok})", {})
+            )
     else:
         # The current versions in ``invoices``, and the copy's newest beside them: a
         # key whose fingerprint differs, or whose version is missing from either (a
@@ -137,19 +169,22 @@ def load_invoices(run: NativeRun) -> BatchResult:
         same = _same_records(run)
         written = int(run.cmd(f"SELECT count() FROM {t['twi']}")) - same
         if written:
-            _write(
-                run,
+            statements += _write(
                 "w.version",
                 f"{t['pi']} AS p INNER JOIN {t['twi']} AS w ON p.n = w.n",
                 f"p.n NOT IN (SELECT n FROM {t['sm']})",
             )
-            run.cmd(
-                f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
-                f"WHERE n IN (SELECT n FROM {t['twi']}) AND n NOT IN (SELECT n FROM {t['sm']})"
+            statements.append(
+                (
+                    f"INSERT INTO invoice_changes (invoice_key) SELECT key FROM {t['pi']} "
+                    f"WHERE n IN (SELECT n FROM {t['twi']}) "
+                    f"AND n NOT IN (SELECT n FROM {t['sm']})",
+                    {},
+                )
             )
     result.invoices_written = written
     result.invoices_unchanged = total - written
-    return result
+    return result, statements
 
 
 def _same_records(run: NativeRun) -> int:

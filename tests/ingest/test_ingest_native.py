@@ -504,7 +504,8 @@ def _logged_refolds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str
     """Every refold of statuses (either connection) and every chunk's invoice load, in
     order: ``("refold", keys)``, ``("invoices", [])``."""
     log: list[tuple[str, list[str]]] = []
-    refold, load_invoices = Loader.refold, _native_load.load_invoices
+    refold = Loader.refold
+    load_invoices, check_invoices = _native_load.load_invoices, _native_load.check_invoices
 
     def logged_refold(loader, keys):
         if keys:
@@ -515,8 +516,13 @@ def _logged_refolds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str
         log.append(("invoices", []))
         return load_invoices(run)
 
+    def logged_check(run):  # a chunk of invoices only: its write goes beside the next
+        log.append(("invoices", []))
+        return check_invoices(run)
+
     monkeypatch.setattr(Loader, "refold", logged_refold)
     monkeypatch.setattr(_native_load, "load_invoices", logged_load)
+    monkeypatch.setattr(_native_load, "check_invoices", logged_check)
     return log
 
 
