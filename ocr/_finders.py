@@ -91,7 +91,7 @@ def finder_triples(g: np.ndarray) -> list[tuple[float, np.ndarray]]:
             if abs(lu - lv) > MAX_SIDE_DIFF * max(lu, lv):
                 continue
             cos = float(u @ v) / (lu * lv)
-            if abs(cos) > 0.17:
+            if abs(cos) > 0.2:
                 continue
             if u[0] * v[1] - u[1] * v[0] < 0:  # corner, right, below in reading order
                 pb, pc = pc, pb
