@@ -414,14 +414,18 @@ def test_a_strongly_tilted_sheet_s_code_is_read_in_its_own_window(photos, monkey
 
 
 def test_a_shaken_code_out_of_focus_is_solved_under_a_streak_and_a_defocus(photos):
-    """2 MP combined-3: a 6 px streak after a Gaussian defocus (sigma 0.57). The
-    streaks alone fit a longer streak at a wrong angle and their first solve reads
-    nothing (it read at the second refinement round, 1.4 s CPU, near the budget); a
-    defocus under the likeliest streaks fits better and its first solve reads."""
+    """2 MP combined-3: a 6 px streak after a Gaussian defocus (sigma 0.57). A defocus
+    under the likeliest streaks fits its known modules better than the streaks alone
+    and its solve gets fewer modules wrong. (With the streak drawn as a line without
+    width the streaks alone fitted 7 px at a wrong angle, 116 modules wrong, and the
+    defocused solve read at its fourth round, 20 wrong; with the streak spread over
+    the pixels around its line, ``_streaks.spread_streak_kernel``, they fit 6 px at
+    30 degrees, 42 wrong, the defocused solve 29 wrong and unread: the generator's
+    own kernel does not read it from the true corners either, and the photo reads
+    at ``fwd_blobs``, ~1.3 s CPU.)"""
     from ocr import _forward, _window_memo
-    from ocr._grid import draw
     from ocr._image import Picture
-    from ocr._readers import read_zxing_fast
+    from ocr.synth._probe import truth
 
     photo = photos(3, "combined")
     picture = Picture(photo.data, max_pixels=60_000_000)
@@ -429,19 +433,16 @@ def test_a_shaken_code_out_of_focus_is_solved_under_a_streak_and_a_defocus(photo
     sharp = _window_memo.first_streak(picture, 0, window)
     ((n, hmf), *_) = _forward.geometries(sharp, picture.memo["densest_quads"][0])
     gray = picture.full()
+    code = truth(3, "combined", "2mp").codes[0]
 
-    def reads(kernels: list) -> bool:
-        return any(
-            read_zxing_fast(draw(g)) == photo.payloads
-            for g in _forward.solve(gray, hmf, n, kernels)
-        )
+    def wrong(kernels: list) -> int:
+        return min(int((g != code).sum()) for g in _forward.solve(gray, hmf, n, kernels))
 
     (streak_fit, _, _, kernel), *_ = _forward.streaks(gray, hmf, n)
     (fit, (_, _, sigma), kernels), *_ = _forward.streaks_defocused(gray, hmf, n)
     assert sigma > 0
     assert fit < streak_fit
-    assert not reads([kernel])
-    assert reads(kernels)
+    assert wrong(kernels) < wrong([kernel])
 
 
 def test_an_unmirrored_window_outranks_blurred_text_in_the_mirrored_one(photos):
