@@ -204,7 +204,7 @@ def streaks(
         for length in LENGTHS
         for deg in (COARSE_ANGLES_DEG if length > 1 else (0.0,))
     ]
-    fits = _known_fits(gray, hmf, n, [[_kernel(*t)] for t in tried])
+    fits = known_fits(gray, hmf, n, [[_kernel(*t)] for t in tried])
     step = float(ANGLES_DEG[1] - ANGLES_DEG[0])
     near: list[tuple[float, float]] = []
     for _, i in fits[:COARSE_TOP]:
@@ -212,7 +212,7 @@ def streaks(
         for d in ((deg - step) % 180.0, (deg + step) % 180.0):
             if length > 1 and (length, d) not in near and (length, d) not in tried:
                 near.append((length, d))
-    more = _known_fits(gray, hmf, n, [[_kernel(*t)] for t in near])
+    more = known_fits(gray, hmf, n, [[_kernel(*t)] for t in near])
     found = [(r, *tried[i]) for r, i in fits] + [(r, *near[i]) for r, i in more]
     found.sort(key=lambda f: f[0])
     return [(r, length, deg, _kernel(length, deg)) for r, length, deg in found]
@@ -238,7 +238,7 @@ def streaks_defocused(
         for _, length, deg, _ in streaks(gray, hmf, n)[:STREAK_TOP]
         for sigma in STREAK_SIGMAS
     ]
-    fits = _known_fits(gray, hmf, n, [blur(*t) for t in tried])
+    fits = known_fits(gray, hmf, n, [blur(*t) for t in tried])
     return [(r, tried[i], blur(*tried[i])) for r, i in fits]
 
 
@@ -265,7 +265,7 @@ def defocus(
     and a Gaussian), best first, by the same known-module fit as ``streaks``: for
     codes out of focus rather than shaken (at 2 MP a disk of 1.5-2 px is a module)."""
     tried = [(s, r) for s in SIGMAS for r in RADII]
-    fits = _known_fits(gray, hmf, n, [defocus_kernels(*t) for t in tried])
+    fits = known_fits(gray, hmf, n, [defocus_kernels(*t) for t in tried])
     return [(r, *tried[i], defocus_kernels(*tried[i])) for r, i in fits]
 
 
@@ -298,7 +298,7 @@ def blurred(img: np.ndarray, kernel: np.ndarray, border: int | None = None) -> n
     return np.asarray(cv2.filter2D(img, -1, k, anchor=anchor, borderType=border))
 
 
-def _known_fits(
+def known_fits(
     gray: np.ndarray, hmf: np.ndarray, n: int, blurs: list[list[np.ndarray]], noise: float = 0.0
 ) -> list[tuple[float, int]]:
     """(residual, index into ``blurs``) best first: how well the code's known modules
@@ -368,14 +368,14 @@ def noise_sigma(gray: np.ndarray, step: int = 4) -> float:
 def less_noise(
     gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], noise: float
 ) -> float:
-    """The known modules' fit under ``kernels`` (``_known_fits``' relative RMS) with the
+    """The known modules' fit under ``kernels`` (``known_fits``' relative RMS) with the
     frame's own noise (``noise``, grey levels: ``noise_sigma``) taken out: what the
     geometry and blur leave unexplained. Under noise sigma 20-25 a right geometry
     fits no better than that noise over the ink's contrast: 2 MP tuning combined-2
     (noise 21 under a shadow, a 1.6-module streak, on the frame shrunk to 1.8 px a
     module) fits 0.130 at its finders' geometry, 0.051 with the noise out, and reads;
     combined-16 (noise 24) 0.100 and reads. inf when the code's box leaves the frame."""
-    fits = _known_fits(gray, hmf, n, [kernels], noise=noise)
+    fits = known_fits(gray, hmf, n, [kernels], noise=noise)
     return fits[0][0] if fits else float("inf")
 
 

@@ -32,9 +32,9 @@ def test_the_coarse_search_finds_the_streaks_the_whole_search_finds(cjk_font) ->
         ANGLES_DEG,
         LENGTHS,
         _kernel,
-        _known_fits,
         corners_of,
         homography,
+        known_fits,
         streaks,
     )
     from ocr.synth._probe import truth
@@ -52,7 +52,7 @@ def test_the_coarse_search_finds_the_streaks_the_whole_search_finds(cjk_font) ->
                 for length in LENGTHS
                 for deg in (ANGLES_DEG if length > 1 else (0.0,))
             ]
-            whole = _known_fits(gray, hmf, n, [[_kernel(*s)] for s in every])
+            whole = known_fits(gray, hmf, n, [[_kernel(*s)] for s in every])
             found = streaks(gray, hmf, n)
             assert len(found) < 0.6 * len(every)
             # the same three fits (a tie between kernels may come in another order)
