@@ -91,11 +91,11 @@ def finder_triples(g: np.ndarray) -> list[tuple[float, np.ndarray]]:
             if abs(lu - lv) > MAX_SIDE_DIFF * max(lu, lv):
                 continue
             cos = float(u @ v) / (lu * lv)
-            if abs(cos) > 0.2:
+            if abs(cos) > 0.3:  # 2 MP tuning combined-61's code: -0.258 in the frame
                 continue
             if u[0] * v[1] - u[1] * v[0] < 0:  # corner, right, below in reading order
                 pb, pc = pc, pb
-            quality = a[2] + b[2] + c[2] - 3 * abs(cos) - abs(lu - lv) / max(lu, lv)
+            quality = a[2] + b[2] + c[2] - 3 * min(abs(cos), 0.2) - abs(lu - lv) / max(lu, lv)
             triples.append((quality, np.array([pa, pb, pc], np.float32)))
     triples.sort(key=lambda t: -t[0])
     out: list[tuple[float, np.ndarray]] = []
