@@ -171,45 +171,9 @@ def solve_soft(
 ) -> list[np.ndarray]:
     """``_forward.solve_soft`` on the samples' module indices ``idx`` of ``box`` (its
     ``b``-pixel border the kernels' reach)."""
-    from ocr._grid_model import _known
-
     with _forward._blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
-        size = n + 2 * MARGIN
-        known, value = (v.ravel() for v in _known(n))
-        unknown = np.flatnonzero(~known)
         a_t, spans = design(idx, n, box, b, kernels)
-        a = a_t.T
-        gram = np.zeros((len(a_t), len(a_t)))
-        shape = (box[3] - 2 * b, box[2] - 2 * b)
-        gram[np.ix_(unknown, unknown)] = _forward._gram(a_t, spans, unknown, shape)
-
-        def times(v: np.ndarray) -> np.ndarray:
-            return (a @ v.astype(np.float32)).astype(np.float64)
-
-        y, plane = _forward._frame_and_plane(gray, box, b)
-        fixed = np.append(known, True)
-        m = np.where(fixed, np.append(value, 0.0), 0.5)
-        solved = m.copy()
-        grids = []
-        for _ in range(rounds):
-            coef, *_ = np.linalg.lstsq(np.column_stack([plane, times(m)]), y, rcond=None)
-            free = np.flatnonzero(~fixed)
-            beta = coef[3]
-            rest = y - plane @ coef[:3] - beta * times(np.where(fixed, m, 0.0))
-            normal = beta * beta * gram[np.ix_(free, free)]
-            reg = 1e-3 * np.trace(normal) / max(len(normal), 1)
-            normal[np.diag_indices_from(normal)] += reg
-            rhs = beta * (a.T @ rest.astype(np.float32)).astype(np.float64)[free] + reg * 0.5
-            m = m.copy()
-            m[free] = np.linalg.solve(normal, rhs)
-            solved[free] = m[free]
-            grids.append(solved[:-1].reshape(size, size)[MARGIN:-MARGIN, MARGIN:-MARGIN].copy())
-            conf = np.abs(m[free] - 0.5)
-            sure = free[conf >= np.quantile(conf, 0.5)]
-            m[sure] = (m[sure] > 0.5).astype(np.float64)
-            fixed = fixed.copy()
-            fixed[sure] = True
-        return grids
+        return _forward.solve_design(gray, a_t, spans, n, box=box, b=b, rounds=rounds)
 
 
 def from_centres(centres: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -511,14 +511,31 @@ def _gram(
 def _solve(
     gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray], rounds: int
 ) -> list[np.ndarray]:
+    b = max(max(k.shape) for k in kernels) // 2 + 2
+    box = _box(hmf, n, b)
+    a_t, spans = _design(hmf, n, box, b, kernels)
+    return solve_design(gray, a_t, spans, n, box=box, b=b, rounds=rounds)
+
+
+def solve_design(
+    gray: np.ndarray,
+    a_t: np.ndarray,
+    spans: np.ndarray,
+    n: int,
+    *,
+    box: tuple[int, int, int, int],
+    b: int,
+    rounds: int,
+) -> list[np.ndarray]:
+    """The module values of ``n`` modules a side under the design ``a_t`` (``_design``'s
+    module rows over ``box`` less its ``b``-pixel border; ``_bent``'s bent grid makes
+    its own): regularised least squares with the known modules fixed, then ``rounds``
+    rounds each fixing the surer half of the free modules to dark or light."""
     from ocr._grid_model import _known
 
     size = n + 2 * MARGIN
-    b = max(max(k.shape) for k in kernels) // 2 + 2
-    box = _box(hmf, n, b)
     known, value = (v.ravel() for v in _known(n))
     unknown = np.flatnonzero(~known)  # the only columns ever free
-    a_t, spans = _design(hmf, n, box, b, kernels)
     a = a_t.T  # (pixels, modules + 1), float32
     gram = np.zeros((len(a_t), len(a_t)))
     gram[np.ix_(unknown, unknown)] = _gram(a_t, spans, unknown, (box[3] - 2 * b, box[2] - 2 * b))
