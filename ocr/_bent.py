@@ -111,8 +111,6 @@ def design(
     idx: np.ndarray, n: int, box: tuple[int, int, int, int], b: int, kernels: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_forward._design`` from the samples' module indices ``idx`` (any map)."""
-    import cv2
-
     _, _, w, h = box
     size = n + 2 * MARGIN
     sub = idx.shape[1]
@@ -135,28 +133,18 @@ def design(
     hi_y[present] = np.maximum.reduceat(ys, starts)
     lo_x[present] = np.minimum.reduceat(xs, starts)
     hi_x[present] = np.maximum.reduceat(xs, starts)
-    out = np.zeros((size * size + 1, h - 2 * b, w - 2 * b), np.float32)
-    spans = np.zeros((size * size + 1, 4), int)
-    for m in range(size * size):
-        if hi_y[m] < 0:
-            continue
-        sy0, sx0 = max(lo_y[m] - reach, 0), max(lo_x[m] - reach, 0)
-        sy1, sx1 = min(hi_y[m] + reach + 1, h), min(hi_x[m] + reach + 1, w)
-        patch: np.ndarray = planes[m, sy0:sy1, sx0:sx1]
-        for k in kernels:
-            patch = cv2.filter2D(patch, -1, k, borderType=cv2.BORDER_CONSTANT)
-        ya, yb = max(sy0, b), min(sy1, h - b)
-        xa, xb = max(sx0, b), min(sx1, w - b)
-        if yb <= ya or xb <= xa:
-            continue
-        out[m, ya - b : yb - b, xa - b : xb - b] = patch[ya - sy0 : yb - sy0, xa - sx0 : xb - sx0]
-        spans[m] = (ya - b, yb - b, xa - b, xb - b)
-    paper: np.ndarray = planes[-1]
-    for k in kernels:
-        paper = cv2.filter2D(paper, -1, k, borderType=cv2.BORDER_CONSTANT)
-    out[-1] = paper[b:-b, b:-b]
-    spans[-1] = (0, h - 2 * b, 0, w - 2 * b)
-    return out.reshape(len(out), -1), spans
+    ok = hi_y[:-1] >= 0  # the modules with a sample in the box
+    bounds = np.zeros((size * size, 4), int)
+    bounds[ok] = np.stack(
+        [
+            np.maximum(lo_y[:-1] - reach, 0),
+            np.minimum(hi_y[:-1] + reach + 1, h),
+            np.maximum(lo_x[:-1] - reach, 0),
+            np.minimum(hi_x[:-1] + reach + 1, w),
+        ],
+        axis=1,
+    )[ok]
+    return _forward.blurred_footprints(planes, bounds, kernels, b)
 
 
 def solve_soft(

@@ -48,7 +48,7 @@ def bent_stage(p: Picture) -> Iterable[str]:
             continue
         window = memo.sheet_windows(p)[sheet][0]
         hmf, bend = _bent.grid_start(window, quads[sheet], hmf0, n)
-        found = _fits._defocus(p, frame, hmf0, n)
+        found = _fits.defocus_fits(p, frame, hmf0, n)
         if not found:
             continue
         kernels = found[0][3]

@@ -104,7 +104,7 @@ def too_blurred_to_fit(p: Picture, sheet: int) -> bool:
         solvable = _solve_frame(p, p.full(), hmf, n)
         if solvable is None:
             continue
-        found = _defocus(p, *solvable, n)
+        found = defocus_fits(p, *solvable, n)
         if found and (best is None or found[0][0] < best[0]):
             residual, sigma, radius, _ = found[0]
             best = (residual, math.hypot(sigma, radius / 2) / px)
@@ -143,7 +143,7 @@ def _geometries(
     )
 
 
-def _defocus(
+def defocus_fits(
     p: Picture, frame: np.ndarray, hmf: np.ndarray, n: int
 ) -> list[tuple[float, float, float, list[np.ndarray]]]:
     """``_forward.defocus``, made once per picture for a frame and geometry."""
@@ -208,7 +208,7 @@ def _solve_frame(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The frame a geometry's solve runs on and the module -> that frame homography,
     made once per picture (``fit``'s blur check and ``forward`` share it, and so the
-    blur fit ``_defocus`` keeps for it): ``gray`` itself; for a code over
+    blur fit ``defocus_fits`` keeps for it): ``gray`` itself; for a code over
     ``_forward.MAX_MODULE_PX`` a module or ``_forward.MAX_CELLS``, the frame shrunk
     (``_forward.shrunk``), else, for a small one, turned upright (``upright``); None
     when neither brings the solve within bounds."""
@@ -510,7 +510,7 @@ def _read_forward_on(
         found: list[tuple[float, tuple[float, ...] | None, list[np.ndarray]]]
         if defocused:
             start = (1.0, 0.0) if blob else None
-            found = [(r, start, k) for r, _, _, k in _defocus(p, frame, to_frame, n)]
+            found = [(r, start, k) for r, _, _, k in defocus_fits(p, frame, to_frame, n)]
         else:
             found = list(_streaks_defocused(p, frame, to_frame, n))
             if isotropic and found:

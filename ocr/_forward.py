@@ -455,29 +455,42 @@ def _design(
     hi = np.ceil(quad.max(axis=1)).astype(int) - np.array([x0, y0]) + reach + 1
     sx0, sy0 = np.clip(lo[:, 0], 0, w), np.clip(lo[:, 1], 0, h)
     sx1, sy1 = np.clip(hi[:, 0], 0, w), np.clip(hi[:, 1], 0, h)
+    bounds = np.stack([sy0, sy1, sx0, sx1], axis=1)
+    return blurred_footprints(planes, bounds, kernels, b)
+
+
+def blurred_footprints(
+    planes: np.ndarray, bounds: np.ndarray, kernels: list[np.ndarray], b: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_design``'s matrix and spans from each module's share of the box's pixels
+    (``planes``: modules + 1, h, w; the last the paper outside the code): each module
+    blurred by ``kernels`` on its own patch (``bounds``: y0, y1, x0, x1 in the box, its
+    pixels grown by the kernels' reach; empty where it covers none), the paper whole;
+    the box's ``b`` border cut off. Also ``_bent.design``'s, for a bent grid."""
+    import cv2
+
+    cells, h, w = planes.shape
     filters = [cut(k) for k in kernels]
-    out = np.zeros((size * size + 1, h - 2 * b, w - 2 * b), np.float32)
-    spans = np.zeros((size * size + 1, 4), int)
-    for m in range(size * size):
-        if sx1[m] <= sx0[m] or sy1[m] <= sy0[m]:
+    out = np.zeros((cells, h - 2 * b, w - 2 * b), np.float32)
+    spans = np.zeros((cells, 4), int)
+    for m, (sy0, sy1, sx0, sx1) in enumerate(bounds):
+        if sx1 <= sx0 or sy1 <= sy0:
             continue
-        patch: np.ndarray = planes[m, sy0[m] : sy1[m], sx0[m] : sx1[m]]
+        patch: np.ndarray = planes[m, sy0:sy1, sx0:sx1]
         for k, anchor in filters:  # the footprint blurred as the frame was
             patch = cv2.filter2D(patch, -1, k, anchor=anchor, borderType=cv2.BORDER_CONSTANT)
-        ya, yb = max(sy0[m], b), min(sy1[m], h - b)
-        xa, xb = max(sx0[m], b), min(sx1[m], w - b)
+        ya, yb = max(sy0, b), min(sy1, h - b)
+        xa, xb = max(sx0, b), min(sx1, w - b)
         if yb <= ya or xb <= xa:
             continue
-        out[m, ya - b : yb - b, xa - b : xb - b] = patch[
-            ya - sy0[m] : yb - sy0[m], xa - sx0[m] : xb - sx0[m]
-        ]
+        out[m, ya - b : yb - b, xa - b : xb - b] = patch[ya - sy0 : yb - sy0, xa - sx0 : xb - sx0]
         spans[m] = (ya - b, yb - b, xa - b, xb - b)
     paper: np.ndarray = planes[-1]  # the outside covers the box: blurred whole
     for k in kernels:
         paper = blurred(paper, k)
     out[-1] = paper[b:-b, b:-b]
     spans[-1] = (0, h - 2 * b, 0, w - 2 * b)
-    return out.reshape(len(out), -1), spans
+    return out.reshape(cells, -1), spans
 
 
 GRAM_TILE = 16
