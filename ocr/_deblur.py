@@ -61,24 +61,45 @@ class Wiener:
         self.spectrum = np.fft.rfft2(x)
 
     def apply(self, kernel: np.ndarray, nsr: float) -> np.ndarray:
-        kh, kw = kernel.shape
-        padded = np.zeros(self.size, np.float32)
-        padded[:kh, :kw] = kernel
-        padded = np.roll(padded, (-(kh // 2), -(kw // 2)), (0, 1))
-        fk = np.fft.rfft2(padded)
-        out = np.fft.irfft2(
-            self.spectrum * np.conj(fk) / (fk.real**2 + fk.imag**2 + nsr), s=self.size
-        )
+        return next(self.filtered(kernel, (nsr,)))
+
+    def filtered(self, kernel: np.ndarray, nsrs: tuple[float, ...]) -> Iterator[np.ndarray]:
+        """``apply(kernel, nsr)`` for each of ``nsrs`` (lazy), the kernel's spectrum and
+        the filter's numerator computed once: the same arrays, bit for bit."""
+        fk = kernel_spectrum(kernel, self.size)
+        num = self.spectrum * np.conj(fk)
+        power = fk.real**2 + fk.imag**2
         h, w = self.shape
         p = self.pad
-        return _stretch(out[p : p + h, p : p + w])
+        for nsr in nsrs:
+            out = np.fft.irfft2(num / (power + nsr), s=self.size)
+            yield _stretch(out[p : p + h, p : p + w])
+
+
+def kernel_spectrum(kernel: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """``np.fft.rfft2`` of ``kernel`` (float32) zero-padded to ``size`` and centred on the
+    origin (rolled by half its size), bit for bit: the row transforms of the all-zero
+    rows are zeros, so only the kernel's own rows (at the top and, wrapped, the bottom)
+    are transformed before the column pass (rfft2 is the row rfft, then the column
+    fft). Half the cost of the full transform on a 448 px window's 15 px streak."""
+    kh, kw = kernel.shape
+    rows, cols = size
+    padded = np.zeros((kh, cols), np.float32)
+    padded[:, :kw] = kernel
+    padded = np.roll(padded, -(kw // 2), 1)
+    spectrum = np.zeros((rows, cols // 2 + 1), np.complex64)
+    spectrum[np.arange(-(kh // 2), kh - kh // 2) % rows] = np.fft.rfft(padded, axis=1)
+    return np.fft.fft(spectrum, axis=0)
 
 
 def _stretch(x: np.ndarray) -> np.ndarray:
     """Float image to uint8 by its 1st-99th percentiles (ringing overshoots clipped)."""
     lo, hi = np.percentile(x, (1, 99))
     scale = 255.0 / max(float(hi - lo), 1e-3)
-    out: np.ndarray = np.clip((x - lo) * scale, 0, 255).astype(np.uint8)
+    y = np.subtract(x, lo)  # the same dtypes as ``np.clip((x - lo) * scale, 0, 255)``
+    y *= scale
+    np.clip(y, 0, 255, out=y)
+    out: np.ndarray = y.astype(np.uint8)
     return out
 
 
