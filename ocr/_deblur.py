@@ -92,9 +92,56 @@ def kernel_spectrum(kernel: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     return np.fft.fft(spectrum, axis=0)
 
 
+def percentiles(x: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """``np.percentile(x, qs)`` bit for bit (numpy's linear method on the same order
+    statistics), ten times cheaper on a deblurred window for percentiles near its ends:
+    each order statistic is selected among the values beyond a threshold taken from a
+    1/16 sample, which provably holds it (else the full selection); small or with NaNs:
+    ``np.percentile`` itself."""
+    flat = x.ravel()
+    n = flat.size
+    if n < 4096 or np.isnan(flat).any():
+        plain: np.ndarray = np.percentile(x, qs)
+        return plain
+    virtual = (n - 1) * np.true_divide(np.asarray(qs, np.float64), 100)
+    before = np.floor(virtual)
+    gamma = virtual - before
+    i = before.astype(np.intp)
+    ks = np.concatenate((i, np.minimum(i + 1, n - 1)))
+    values = np.array([_order_statistic(flat, int(k)) for k in ks], flat.dtype)
+    below, above = values[: len(qs)], values[len(qs) :]
+    diff = above - below
+    out: np.ndarray = np.add(below, diff * gamma)
+    np.subtract(above, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe")
+    return out
+
+
+def _order_statistic(flat: np.ndarray, k: int) -> np.floating:
+    """``np.partition(flat, k)[k]`` (no NaN in ``flat``): every value not beyond the
+    threshold lies on the other side of all that are, so the rank shifts by their
+    count."""
+    n = flat.size
+    sample = flat[::16]
+    m = sample.size
+    low = k < n // 2
+    margin = int(((k + 1) if low else (n - k)) * m / n * 1.5) + 8
+    j = min(m - 1, margin) if low else max(0, m - 1 - margin)
+    t = np.partition(sample, j)[j]
+    if low:
+        cand = flat[flat <= t]
+        if cand.size > k:
+            return np.partition(cand, k)[k]  # type: ignore[no-any-return]
+    else:
+        cand = flat[flat >= t]
+        off = n - cand.size
+        if k >= off:
+            return np.partition(cand, k - off)[k - off]  # type: ignore[no-any-return]
+    return np.partition(flat, k)[k]  # type: ignore[no-any-return]
+
+
 def _stretch(x: np.ndarray) -> np.ndarray:
     """Float image to uint8 by its 1st-99th percentiles (ringing overshoots clipped)."""
-    lo, hi = np.percentile(x, (1, 99))
+    lo, hi = percentiles(x, (1, 99))
     scale = 255.0 / max(float(hi - lo), 1e-3)
     y = np.subtract(x, lo)  # the same dtypes as ``np.clip((x - lo) * scale, 0, 255)``
     y *= scale

@@ -177,3 +177,24 @@ def test_refined_yields_the_plain_formulas_windows_on_a_streaked_code() -> None:
         np.array_equal(a, b)
         for a, b in zip(_streaks.refined(again), _plain_refined(again), strict=True)
     )
+
+
+def test_percentiles_by_thresholded_selection_are_numpys() -> None:
+    rng = np.random.default_rng(13)
+    for trial in range(200):
+        h, w = (int(v) for v in rng.integers(60, 400, 2))
+        x = (rng.normal(size=(h, w)) * 50).astype(np.float32 if trial % 2 else np.float64)
+        if trial % 4 == 0:  # many ties
+            x = np.round(x / 20).astype(x.dtype)
+        if trial % 7 == 0:  # sorted: the 1/16 sample is the worst threshold
+            x = np.sort(x, axis=None).reshape(h, w)
+        if trial % 11 == 0:
+            x[:] = 3.0
+        for qs in ((1, 99), (10, 90), (0, 100), (50, 50)):
+            plain = np.percentile(x, qs)
+            fast = _deblur.percentiles(x, qs)
+            assert fast.dtype == plain.dtype
+            assert np.array_equal(fast, plain)
+    x = rng.normal(size=(100, 100))
+    x[3, 3] = np.nan
+    assert np.isnan(_deblur.percentiles(x, (1, 99))).all()
