@@ -24,12 +24,13 @@ same engine, in a thread, one after the other, while chunk k goes through steps 
 tables rotate over three sets (SLOTS), so neither side waits for the other to end a
 chunk of about its own length. Everything after the parse stays in chunk order, so
 rejects, duplicates, versions and kill safety are as with one chunk at a time.
-The one exception: a chunk of events only is written (step 5's inserts) on a fourth
-connection while the main one checks the next chunk (``NativeRun._write_beside``;
-the events' load was bound by the main connection, its insert ~60 % of it): one
-write at a time, in chunk order, and what reads what it writes waits for it (a
-refold, a chunk with invoices, the end of the file), as does the next parse into
-its slot's tables.
+The one exception: a chunk of one kind (events only, or invoices only) is written
+(step 5's inserts) on a fourth connection while the main one checks the next chunk
+(``NativeRun._write_beside``; each phase's load was bound by the main connection,
+the events' insert ~60 % of it, the invoices' lookup copy half): one write at a
+time, in chunk order, and what reads what it writes waits for it (a refold, a chunk
+with invoices after events, the end of the file), as does the next parse into its
+slot's tables.
 
 Statuses are folded by the Loader (Python): for the invoices of a chunk whose keys
 already have recorded status events (ingest/_native_load.fold), and for the
@@ -174,7 +175,7 @@ class NativeRun:
         """The Loader that refolds a batch beside the next chunk of events (fold_beside)."""
         self.side_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-fold")
         self.writer: Loader | None = None
-        """The Loader that writes a chunk of events only beside the next chunk's checks
+        """The Loader that writes a chunk of one kind beside the next chunk's checks
         (:meth:`_write_beside`), on a connection of its own."""
         self.write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fapiao-write")
         self.writing: tuple[Future[BatchResult], ChunkResult, str] | None = None
@@ -361,7 +362,7 @@ class NativeRun:
     def _chunk(self, base: int, tmp: str, kinds: str, parsed: int, slot: int) -> ChunkResult:
         """``kinds``: which kinds of lines the chunk may hold ("i", "e", "ie");
         its ``parsed`` lines are parsed into ``t["pi"]`` / ``t["pe"]`` already (its
-        ``slot``'s tables). A chunk of events only is written beside the next chunk's
+        ``slot``'s tables). A chunk of one kind is written beside the next chunk's
         checks (:meth:`_write_beside`): its result is complete once :meth:`drain`
         returns."""
         t, out = self.t, ChunkResult(rows=parsed)
