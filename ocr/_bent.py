@@ -90,8 +90,10 @@ def _displacement(
     return dx, dy
 
 
-def _basis(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.stack([u**a * v**b for a, b in BEND_POWERS])
+def _basis(
+    u: np.ndarray, v: np.ndarray, powers: tuple[tuple[int, int], ...] = BEND_POWERS
+) -> np.ndarray:
+    return np.stack([u**a * v**b for a, b in powers])
 
 
 def module_index(mx: np.ndarray, my: np.ndarray, n: int) -> np.ndarray:
@@ -247,8 +249,7 @@ def _pixel_basis(
     x0, y0, w, h = box
     px, py = np.meshgrid(np.arange(w, dtype=np.float64) + x0, np.arange(h, dtype=np.float64) + y0)
     mx, my = bent_coords(hmf, n, np.zeros(0), px, py)
-    u, v = mx / n - 0.5, my / n - 0.5
-    return np.stack([u**a * v**b for a, b in powers])
+    return _basis(mx / n - 0.5, my / n - 0.5, powers)
 
 
 def refine(
