@@ -13,7 +13,7 @@ gradient along the streak); its length, and the disk's radius, are swept.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -103,13 +103,23 @@ def percentiles(x: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
     if n < 4096 or np.isnan(flat).any():
         plain: np.ndarray = np.percentile(x, qs)
         return plain
+    return linear_percentiles(
+        n, qs, lambda ks: np.array([_order_statistic(flat, int(k)) for k in ks], flat.dtype)
+    )
+
+
+def linear_percentiles(
+    n: int, qs: tuple[float, ...], order_statistics: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """The percentiles ``qs`` of ``n`` values as numpy's linear method interpolates
+    them (bit for bit), from ``order_statistics(ranks)``: the values at those ranks
+    (0-based) in sorted order, however they are found."""
     virtual = (n - 1) * np.true_divide(np.asarray(qs, np.float64), 100)
     before = np.floor(virtual)
     gamma = virtual - before
     i = before.astype(np.intp)
-    ks = np.concatenate((i, np.minimum(i + 1, n - 1)))
-    values = np.array([_order_statistic(flat, int(k)) for k in ks], flat.dtype)
-    below, above = values[: len(qs)], values[len(qs) :]
+    below = order_statistics(i)
+    above = order_statistics(np.minimum(i + 1, n - 1))
     diff = above - below
     out: np.ndarray = np.add(below, diff * gamma)
     np.subtract(above, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe")
