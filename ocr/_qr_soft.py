@@ -219,13 +219,20 @@ def _code_bits(codes: tuple[int, ...], nbits: int) -> np.ndarray:
 
 
 def correct_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:
-    """The data codewords of one RS block, or None: decoded with the 0, 4, 8, ...
-    (``ERASURE_STEP``) least confident codewords (``conf``, one a codeword) erased, the first decode
-    that leaves ``margin`` ECC codewords unused (2 e + f <= ecc - margin)."""
+    """The data codewords of one RS block, or None: ``corrected_block``'s without its ECC."""
+    got = corrected_block(block, conf, ecc, margin)
+    return None if got is None else got[:-ecc]
+
+
+def corrected_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:
+    """One RS block corrected (data and ECC codewords), or None: decoded with the 0, 4,
+    8, ... (``ERASURE_STEP``) least confident codewords (``conf``, one a codeword)
+    erased, the first decode that leaves ``margin`` ECC codewords unused
+    (2 e + f <= ecc - margin)."""
     order = [int(i) for i in np.argsort(conf, kind="stable")]
     tries = range(0, ecc - margin + 1, ERASURE_STEP)
     got = _rs.correct(block, ecc, order, tries, budget=ecc - margin)
-    return None if got is None else got[0][:-ecc]
+    return None if got is None else got[0]
 
 
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -335,14 +342,15 @@ ERASURE_STEP = 4
 """Erased codewords added between tries of a block (0, 4, 8, ...)."""
 
 
-def _orientations(values: np.ndarray, threshold: float) -> list[tuple[float, np.ndarray, int]]:
-    """(weighted format disagreement, grid, format (level bits << 3 | mask)) of the
-    grid and its mirror image under every format code, likeliest first."""
+def _orientations(values: np.ndarray, threshold: float) -> list[tuple[float, bool, int]]:
+    """(weighted format disagreement, mirrored, format (level bits << 3 | mask)) of the
+    grid and its mirror image (the transpose) under every format code, likeliest
+    first."""
     out = []
-    for grid in (values, values.T):
+    for mirrored, grid in ((False, values), (True, values.T)):
         dark, conf = grid > threshold, np.abs(grid - threshold)
         copies = list(format_positions(grid.shape[0]))
-        out += [(c, grid, i) for c, i in _weighted_nearest(dark, conf, copies, FORMATS)]
+        out += [(c, mirrored, i) for c, i in _weighted_nearest(dark, conf, copies, FORMATS)]
     out.sort(key=lambda o: o[0])
     return out
 
@@ -356,7 +364,10 @@ def _version_agrees(grid: np.ndarray, threshold: float, version: int) -> bool:
     return best + 7 == version
 
 
-def _read(grid: np.ndarray, threshold: float, fmt: int) -> str | None:
+def _blocks(grid: np.ndarray, threshold: float, fmt: int) -> list[tuple[np.ndarray, bytes | None]]:
+    """Per RS block of ``grid`` read under format ``fmt``: its codewords' indices in the
+    symbol's stream (``block_layout``) and the block corrected (``corrected_block``),
+    or None where it does not decode."""
     size = grid.shape[0]
     version = (size - 17) // 4
     dark, conf = grid > threshold, np.abs(grid - threshold)
@@ -366,13 +377,22 @@ def _read(grid: np.ndarray, threshold: float, fmt: int) -> str | None:
     bits = (dark ^ mask_pattern(mask, size))[rows, cols][: total * 8]
     words = np.packbits(bits.astype(np.uint8))
     word_conf = conf[rows, cols][: total * 8].reshape(total, 8).min(axis=1)
-    data = bytearray()
-    for index, ecc in block_layout(version, level):
-        got = correct_block(bytes(words[index]), word_conf[index], ecc)
-        if got is None:
-            return None
-        data += got
-    return parse_segments(bytes(data), version)
+    return [
+        (index, corrected_block(bytes(words[index]), word_conf[index], ecc))
+        for index, ecc in block_layout(version, level)
+    ]
+
+
+def _likely(values: np.ndarray, threshold: float, formats: int) -> Iterator[tuple[bool, int]]:
+    """(mirrored, format) of the ``formats`` likeliest readings of a well-shaped grid
+    whose version information (v >= 7) agrees with its size."""
+    size = values.shape[0]
+    version = (size - 17) // 4
+    if values.shape != (size, size) or (size - 17) % 4 or not 1 <= version <= 40:
+        return
+    for _, mirrored, fmt in _orientations(values, threshold)[:formats]:
+        if _version_agrees(values.T if mirrored else values, threshold, version):
+            yield mirrored, fmt
 
 
 def decode(values: np.ndarray, threshold: float = 0.5, *, formats: int = 2) -> str | None:
@@ -382,16 +402,51 @@ def decode(values: np.ndarray, threshold: float = 0.5, *, formats: int = 2) -> s
     (orientation, format code) pairs are tried, by the confidence-weighted
     disagreement of both format copies."""
     values = np.asarray(values, dtype=np.float64)
-    size = values.shape[0]
-    version = (size - 17) // 4
-    if values.shape != (size, size) or (size - 17) % 4 or not 1 <= version <= 40:
-        return None
-    for _, grid, fmt in _orientations(values, threshold)[:formats]:
-        if not _version_agrees(grid, threshold, version):
+    for mirrored, fmt in _likely(values, threshold, formats):
+        grid = values.T if mirrored else values
+        ecc = ecc_blocks((grid.shape[0] - 17) // 4, _LEVELS[fmt >> 3])[0]
+        data = bytearray()
+        for _, got in _blocks(grid, threshold, fmt):
+            if got is None:
+                break
+            data += got[:-ecc]
+        else:
+            text = parse_segments(bytes(data), (grid.shape[0] - 17) // 4)
+            if text:
+                return text
+    return None
+
+
+def decoded_modules(
+    values: np.ndarray, threshold: float = 0.5, *, formats: int = 2
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mask, dark), both (size, size) bool: the modules the code itself vouches for.
+    Those of every RS block that decodes (``corrected_block``, with ``MARGIN`` ECC
+    codewords to spare: its corrected bits, data and ECC) and the format bits, under
+    the first of the ``formats`` likeliest readings where a block decodes; None when
+    none does. The forward model (``_forward.solve_design``) fixes them: a module
+    wrong in a decoded block is then right, and its neighbours, which the blur mixes
+    with it, are solved against the true values."""
+    values = np.asarray(values, dtype=np.float64)
+    for mirrored, fmt in _likely(values, threshold, formats):
+        grid = values.T if mirrored else values
+        size = grid.shape[0]
+        rows, cols = data_order((size - 17) // 4)
+        flip = mask_pattern(fmt & 7, size)
+        mask, dark = np.zeros((size, size), bool), np.zeros((size, size), bool)
+        for index, got in _blocks(grid, threshold, fmt):
+            if got is None:
+                continue
+            at = (index[:, None] * 8 + np.arange(8)).ravel()
+            r, c = rows[at], cols[at]
+            mask[r, c] = True
+            dark[r, c] = np.unpackbits(np.frombuffer(got, np.uint8)).astype(bool) ^ flip[r, c]
+        if not mask.any():
             continue
-        text = _read(grid, threshold, fmt)
-        if text:
-            return text
+        for copy in format_positions(size):
+            for b, (row, col) in enumerate(copy):
+                mask[row, col], dark[row, col] = True, bool(FORMATS[fmt] >> b & 1)
+        return (mask.T, dark.T) if mirrored else (mask, dark)
     return None
 
 
