@@ -50,7 +50,10 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  solved under a streak after a defocus where the known modules fit
                  between ``forward``'s bound (0.08) and ``WIDE_RESIDUAL`` (0.11):
                  a shadow's edge across a small code (2 MP combined-30);
-16. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
+16. ``pairs``    around each symbol zxing saw, a code with two finders and its
+                 alignment pattern, its third finder drawn back (a sheet lying on
+                 its corner), read by zxing;
+16b. ``regions2`` the same crops read by pyzbar and OpenCV (Aruco): tens to
                  hundreds of ms;
 17. ``measured2`` ``measured``'s filters on textured blobs and the sheets' other
                  windows;
@@ -130,7 +133,7 @@ def _region_variants(p: Picture) -> list[list[np.ndarray]]:
     blobs), its crop's variants: made once, read by zxing first, by the others later."""
     if "region_variants" not in p.memo:
         g = p.work()
-        proposals = _regions.zxing_failures(g)
+        proposals = _zxing_failures(p)
         small = variants.resize_long(g, 1000)
         f = g.shape[1] / small.shape[1]
         proposals += [pts * f for pts in _regions.blobs(small)]
@@ -140,6 +143,52 @@ def _region_variants(p: Picture) -> list[list[np.ndarray]]:
         ]
     crops: list[list[np.ndarray]] = p.memo["region_variants"]  # type: ignore[assignment]
     return crops
+
+
+def _zxing_failures(p: Picture) -> list[np.ndarray]:
+    """``_regions.zxing_failures`` on the working image, made once (``regions`` crops
+    them, ``pairs`` looks for two finders there)."""
+    if "zxing_failures" not in p.memo:
+        p.memo["zxing_failures"] = _regions.zxing_failures(p.work())
+    found: list[np.ndarray] = p.memo["zxing_failures"]  # type: ignore[assignment]
+    return list(found)
+
+
+PAIR_WINDOW = 1.6
+"""The side of ``pairs``' window around a symbol zxing saw, a share of the symbol's
+extent (the symbol zxing outlines from a wrong third finder can be half the code)."""
+
+
+def _pairs(p: Picture) -> Iterable[str]:
+    """Codes with one finder hidden (``_finders.pair_geometries``: another sheet lies on
+    the code's top-left corner), around each symbol zxing saw but could not decode:
+    the code rectified, its finders drawn back (``_finders.painted``), read by zxing.
+    2 MP tuning multi-13's third code: its top-left finder lies under the sheet
+    beside it, so no finder triple, sheet or blob found it; zxing outlines two
+    symbols on it, and the affine map through its two finders and its alignment
+    pattern lies 0.2-0.9 px off its true corners. ~1 ms a geometry."""
+    import cv2
+
+    from ocr._finders import painted, pair_geometries
+
+    g = p.work()
+    out = 360
+    for quad in _zxing_failures(p):
+        if p.expired():
+            return
+        centre = quad.mean(axis=0)
+        f = out / (PAIR_WINDOW * max(float(np.ptp(quad, axis=0).max()), 1.0))
+        m = np.array([[f, 0, out / 2 - f * centre[0]], [0, f, out / 2 - f * centre[1]]])
+        window = cv2.warpAffine(
+            g, m, (out, out), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        ).astype(np.float32)
+        for n, h in pair_geometries(window):
+            if p.expired():
+                return
+            texts = readers.read_zxing_fast(painted(window, h, n))
+            if texts:
+                yield from texts
+                break
 
 
 def _regions_stage(p: Picture) -> Iterable[str]:
@@ -198,6 +247,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("fwd_streak", fits.forward_streak_stage),
     ("fwd_blobs", fits.forward_blobs_stage),
     ("fwd_wide", fits.forward_wide_stage),
+    ("pairs", _pairs),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),
     ("grid", fits.grid_stage),

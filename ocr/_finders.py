@@ -153,3 +153,106 @@ def refine_alignment(g: np.ndarray, tri: np.ndarray, n: int) -> np.ndarray:
     src = np.array([[3.5, 3.5], [n - 3.5, 3.5], [3.5, n - 3.5], [n - 6.5, n - 6.5]], np.float32)
     dst = np.vstack([tri, found[None]]).astype(np.float32)
     return cv2.getPerspectiveTransform(src, dst)
+
+
+PAIR_SIZES = (3.6, 4.4, 5.4, 6.6)
+"""Module sizes (window pixels) ``pair_geometries`` looks for finders at."""
+MIN_PAIR_ALIGNMENT = 0.35
+"""The alignment pattern's correlation from which ``pair_geometries`` takes a pair."""
+
+
+def pair_geometries(g: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Module coordinates -> window pixels for codes of which only two finders show,
+    the two that lie across a diagonal (the top-right and bottom-left: another sheet
+    lying on the code's top-left corner hides its finder): for every two finder peaks
+    at the distance of some version's diagonal (versions 2-10, which have one
+    alignment pattern), the code's top-left finder on either side of their line; a
+    geometry where the alignment pattern is found where that places it (correlation
+    ``MIN_PAIR_ALIGNMENT`` or more), as the affine map through the two finders and
+    it. Likeliest first (the alignment pattern's correlation)."""
+    import cv2
+
+    out: list[tuple[float, int, np.ndarray]] = []
+    align = pattern(5)
+    for s in PAIR_SIZES:
+        t = template(pattern(7), s, 0.35)
+        if t.shape[0] >= min(g.shape):
+            continue
+        score = cv2.matchTemplate(g, t, cv2.TM_CCOEFF_NORMED)
+        half = (t.shape[1] - 1) / 2
+        pts = [np.array([x + half, y + half]) for x, y, _ in _peaks(score, 6, 4 * s, 0.25)]
+        ta = template(align, s, 0.35)
+        ha = (ta.shape[0] - 1) / 2
+        for a, b in itertools.combinations(pts, 2):
+            d = float(np.hypot(*(b - a)))
+            mid, along = (a + b) / 2, (b - a) / d
+            perp = np.array([-along[1], along[0]])
+            for n in range(25, 58, 4):
+                if not 0.8 <= d / (np.sqrt(2) * (n - 7)) / s <= 1.25:
+                    continue
+                for side in (1.0, -1.0):
+                    corner = mid + side * perp * d / 2
+                    right, below = a, b
+                    u, v = right - corner, below - corner
+                    if u[0] * v[1] - u[1] * v[0] < 0:  # corner, right, below in reading order
+                        right, below = below, right
+                    tri = np.array([corner, right, below], np.float32)
+                    h = affine(tri, n)
+                    guess = to_image(h, np.array([n - 6.5, n - 6.5], np.float32))
+                    m = d / (np.sqrt(2) * (n - 7))
+                    reach = round(1.5 * m) + ta.shape[0] // 2 + 1
+                    x0, y0 = round(float(guess[0])) - reach, round(float(guess[1])) - reach
+                    if (
+                        x0 < 0
+                        or y0 < 0
+                        or x0 + 2 * reach > g.shape[1]
+                        or y0 + 2 * reach > g.shape[0]
+                    ):
+                        continue
+                    roi = g[y0 : y0 + 2 * reach, x0 : x0 + 2 * reach]
+                    found = _peaks(
+                        cv2.matchTemplate(roi, ta, cv2.TM_CCOEFF_NORMED), 1, 1, MIN_PAIR_ALIGNMENT
+                    )
+                    if not found:
+                        continue
+                    at = np.array([x0 + found[0][0] + ha, y0 + found[0][1] + ha], np.float32)
+                    src = np.array([[n - 3.5, 3.5], [3.5, n - 3.5], [n - 6.5, n - 6.5]], np.float32)
+                    dst = np.array([right, below, at], np.float32)
+                    mat = np.vstack([cv2.getAffineTransform(src, dst), [0, 0, 1]])
+                    out.append((found[0][2], n, mat))
+    out.sort(key=lambda c: -c[0])
+    return [(n, m) for _, n, m in out]
+
+
+PAINT_PX = 6
+"""Pixels a module in ``painted``'s drawing."""
+
+
+def painted(g: np.ndarray, h: np.ndarray, n: int) -> np.ndarray:
+    """The code ``h`` maps into ``g`` (module coordinates -> window pixels) rectified at
+    ``PAINT_PX`` a module with a quiet zone of four, its three finder patterns and
+    their light separators drawn over it: a finder another sheet covers is drawn
+    back (zxing locates a code by its three finders; the data modules are what it
+    reads)."""
+    import cv2
+
+    s, q = PAINT_PX, 4
+    side = (n + 2 * q) * s
+    to_window = h @ np.array([[1 / s, 0, -q + 0.5 / s], [0, 1 / s, -q + 0.5 / s], [0, 0, 1]])
+    out = cv2.warpPerspective(
+        g.astype(np.float32),
+        to_window,
+        (side, side),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    lo, hi = np.percentile(out, (5, 95))
+    drawn: np.ndarray = np.clip((out - lo) * 255.0 / max(hi - lo, 1.0), 0, 255).astype(np.uint8)
+    finder = np.full((8, 8), 255, np.uint8)
+    finder[:7, :7] = 255 * (1 - pattern(7)).astype(np.uint8)
+    block = np.kron(finder, np.ones((s, s), np.uint8))
+    for r, c in ((0, 0), (0, n - 7), (n - 7, 0)):
+        rows = slice((q + r - (r > 0)) * s, (q + r - (r > 0) + 8) * s)
+        cols = slice((q + c - (c > 0)) * s, (q + c - (c > 0) + 8) * s)
+        drawn[rows, cols] = block[:: -1 if r else 1, :: -1 if c else 1]
+    return drawn
