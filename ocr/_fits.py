@@ -528,14 +528,17 @@ def _read_forward_on(
     for _, n, hmf, frame, (streak, kernels) in sorted(likely, key=lambda c: c[0])[:1]:
         if p.expired():
             return []
-        grids = _forward.solve_soft(frame, hmf, n, kernels)
+        clean, to_clean = paper_outside(frame, hmf, n, kernels)
+        grids = _forward.solve_soft(clean, to_clean, n, kernels)
         # then the geometry and blur refined from the last grid's binary modules
         # (not out of focus: the finders on the window itself place the code within
         # ~0.1-0.2 px, and no refinement read one on the tuning split)
         more: Iterable[tuple[np.ndarray, list[np.ndarray]]] = (
             ()
             if streak is None
-            else _forward.refined(frame, hmf, n, grids[-1], streak, expired=p.expired, soft=True)
+            else _forward.refined(
+                clean, to_clean, n, grids[-1], streak, expired=p.expired, soft=True
+            )
         )
         for grid in itertools.chain(grids, (g for _, gs in more for g in gs)):
             texts = read_module_grid(grid)
@@ -544,6 +547,53 @@ def _read_forward_on(
         if sheet is not None and streak is None:
             unread_solves(p)[sheet] = (frame, hmf, n, grids[-1] > 0.5)
     return []
+
+
+PAPER_CROP_PAD = 24
+"""Frame pixels ``paper_outside`` keeps around the code's margin ring: more than the
+solve, the blur fit and the corner refinement reach past it (``_forward``: 13 at
+most)."""
+
+
+def paper_outside(
+    gray: np.ndarray, hmf: np.ndarray, n: int, kernels: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frame around a code (``PAPER_CROP_PAD`` past its margin ring) and the module ->
+    that crop homography, with every pixel farther outside the code than its margin
+    ring and the blur's reach set to the paper's level (the median of the ring): the
+    forward model draws nothing there but the light plane, so what lies there (the
+    desk past the edge of the sheet, another sheet's print) only misleads the solve.
+    The solve's box is upright, so a code turned 45 degrees near the sheet's edge has
+    the desk in the box's corners: 2 MP tuning multi-11's first code (1.58 px
+    modules, 10 px from the edge) solved at its finders' geometry and streak left
+    57-69 modules wrong, and with the desk there replaced by paper 0 at the second
+    round; its refinement's blur fit (relative residual 0.56 against 0.13) went
+    astray with it."""
+    import cv2
+
+    m = _forward.MARGIN
+    ring = np.array([[-m, -m], [n + m, -m], [n + m, n + m], [-m, n + m]], np.float64)
+    outer = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - PAPER_CROP_PAD, 0)
+    x1 = min(int(np.ceil(outer[:, 0].max())) + PAPER_CROP_PAD, gray.shape[1])
+    y1 = min(int(np.ceil(outer[:, 1].max())) + PAPER_CROP_PAD, gray.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return gray, hmf
+    crop = gray[y0:y1, x0:x1].copy()
+    to_crop = np.array([[1.0, 0, -x0], [0, 1, -y0], [0, 0, 1]]) @ hmf
+    inv = np.linalg.inv(to_crop)
+    yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float64)
+    den = inv[2, 0] * xx + inv[2, 1] * yy + inv[2, 2]
+    mx = (inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]) / den
+    my = (inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / den
+    out = np.maximum(np.maximum(-mx, mx - n), np.maximum(-my, my - n))  # modules outside
+    reach = sum(max(k.shape) // 2 for k in kernels) / _forward.module_px(to_crop, n)
+    in_ring = (out > 0.5) & (out < m)
+    far = out > m + reach
+    if in_ring.sum() < 20 or not far.any():
+        return gray, hmf
+    crop[far] = np.median(crop[in_ring])
+    return crop, to_crop
 
 
 def unread_solves(p: Picture) -> dict[int, tuple[np.ndarray, np.ndarray, int, np.ndarray]]:
