@@ -1,8 +1,9 @@
 """The soft-decision QR decoder (``ocr._qr_soft``): its ISO 18004 tables against the
 ``qrcode`` encoder, real codes of every version and level, invoice codes with more
 wrong codewords than Reed-Solomon corrects as errors (read when the wrong ones are
-the least sure, not by zxing on the drawn grid), random grids (no read), and a
-generated photo's code that only the erasures read."""
+the least sure, not by zxing on the drawn grid), random grids (no read), a
+generated photo's code that only the erasures read, and the modules the blocks that
+decode vouch for."""
 
 from __future__ import annotations
 
@@ -207,11 +208,10 @@ def test_the_grid_fit_soft_values_threshold_to_its_grid():
 
 
 def test_a_photo_code_only_the_erasures_read(cjk_font):
-    """2 MP multi-4's third code (1.35 px a module) solved by the forward model under
-    the generator's true geometry and blur: 30-70 wrong modules a round; zxing reads
-    none of the rounds up to the first the erasures read (round 3). Its blocks then
-    decode, so the solve fixes them (``_qr_soft.decoded_modules``): the next round is
-    the code itself."""
+    """2 MP lowres-14's code solved by the forward model under the generator's true
+    geometry and blur: its first round has ~35 modules wrong, which zxing does not
+    read and the erasures do. Its blocks then decode, so the solve fixes them
+    (``_qr_soft.decoded_modules``): the next round is the code itself."""
     import cv2
 
     from ocr._forward import solve, solve_soft
@@ -219,16 +219,16 @@ def test_a_photo_code_only_the_erasures_read(cjk_font):
     from ocr._readers import read_zxing_fast
     from ocr.synth._probe import truth
 
-    t = truth(4, "multi", "2mp")
+    t = truth(14, "lowres", "2mp")
     gray = np.asarray(cv2.imdecode(np.frombuffer(t.photo.data, np.uint8), cv2.IMREAD_GRAYSCALE))
-    code, hmf, text = t.codes[2], t.homographies[2], t.photo.payloads[2]
+    code, hmf, text = t.codes[0], t.homographies[0], t.photo.payloads[0]
     values = solve_soft(gray, hmf, code.shape[0], t.kernels)
     grids = solve(gray, hmf, code.shape[0], t.kernels)
     assert all(np.array_equal(v > 0.5, g) for v, g in zip(values, grids, strict=True))
-    first = [q.decode(v) for v in values].index(text)
-    assert all(30 <= (g != code).sum() <= 70 for g in grids[: first + 1])
-    assert all(read_zxing_fast(draw(g)) == [] for g in grids[: first + 1])
-    assert np.array_equal(grids[first + 1], code)
+    assert 25 <= (grids[0] != code).sum() <= 45
+    assert read_zxing_fast(draw(grids[0])) == []
+    assert q.decode(values[0]) == text
+    assert np.array_equal(grids[1], code)
 
 
 def _weighted_nearest_loop(dark, conf, copies, codes):
