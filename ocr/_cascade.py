@@ -270,7 +270,8 @@ class QrFindings:
     invoices: list[QrPayload] = field(default_factory=list)
     non_invoice: list[str] = field(default_factory=list)
     stage: str | None = None
-    """The stage that found the invoices (None when none was found)."""
+    """The stage that found the last new invoice (None when none was found): not a
+    later one that ran only to look for more sheets and found none."""
     timings: dict[str, float] = field(default_factory=dict)
     timed_out: bool = False
     """The budget ran out before every stage had been tried."""
@@ -312,11 +313,11 @@ def read_qr(
             found.timed_out = True
             break
         start = time.perf_counter()
-        for text in stage(picture):
-            found.add(text)
+        new = [found.add(text) for text in stage(picture)]
         found.timings[name] = time.perf_counter() - start
-        if found.invoices:
+        if any(new):
             found.stage = name
+        if found.invoices:
             if expected is None:  # only paid for when something was found
                 expected = count_sheets(picture)
             if len(found.invoices) >= expected:

@@ -126,6 +126,24 @@ def test_the_cheap_pass_still_reads_a_clear_code_with_no_budget():
     assert found.stage == "work"
 
 
+def test_the_stage_is_the_one_that_found_the_last_invoice(photos):
+    """A photo of three invoices with one read: the cascade goes on looking for the
+    others, and the stages after, which find nothing new (one yields the same code
+    again), do not take the credit."""
+    photo = photos(1, "multi")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    first = photo.payloads[0]
+    stages = [
+        ("first", lambda p: iter([first])),
+        ("again", lambda p: iter([first])),
+        ("none", lambda p: iter(())),
+    ]
+    found = read_qr(picture, stages=stages)
+    assert list(found.timings) == ["first", "again", "none"]  # it looked for the others
+    assert found.payloads == [first]
+    assert found.stage == "first"
+
+
 def test_ocr_without_time_left_is_ocr_timeout():
     with pytest.raises(DecodeError) as err:
         decode_bytes(_png(Image.new("L", (800, 600), 128)), qr_budget_s=0.0, ocr_budget_s=0.0)
