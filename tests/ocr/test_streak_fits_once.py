@@ -7,10 +7,10 @@ from __future__ import annotations
 
 def test_a_geometry_is_fitted_once_under_streaks(photos, monkeypatch) -> None:
     """``forward`` and then ``fwd_wide`` look at the same stripes-deconvolved window of a
-    directional sheet ``forward`` could not read (2 MP motion-26: 1.5 px modules under a
-    streak; ``fwd_wide`` looks again at 4 of the 8 geometries ``forward`` fitted): the streaks are fitted to
-    each geometry once a picture (``_fits._streaks_defocused``), not again by ``fwd_wide``
-    (~0.05 s each)."""
+    directional sheet ``forward`` could not read (2 MP motion-26: 1.31 px modules under a
+    streak; ``fwd_wide`` looks again at 4 of the 8 geometries ``forward`` fitted): the
+    streaks are fitted to each geometry once a picture (``_fits._streaks_defocused``), not
+    again by ``fwd_wide`` (~0.05 s each)."""
     from ocr import _fits, _forward, _window_memo
     from ocr._image import Picture
 
