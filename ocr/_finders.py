@@ -68,18 +68,25 @@ def _peaks(
     return out
 
 
-def finder_triples(g: np.ndarray) -> list[tuple[float, np.ndarray]]:
-    """(score, [corner, right, below] finder centres) candidates, best first."""
+def _finder_peaks(g: np.ndarray, s: float) -> list[tuple[float, float, float]]:
+    """(x, y, correlation) of the finder patterns of ``s`` px modules on ``g``: the
+    template's peaks (at most 6, ``4 s`` apart, correlation >= 0.25) at its centre;
+    none when the template does not fit in ``g``."""
     import cv2
 
+    t = template(pattern(7), s, 0.35)
+    if t.shape[0] >= min(g.shape):
+        return []
+    score = cv2.matchTemplate(g, t, cv2.TM_CCOEFF_NORMED)
+    half = (t.shape[1] - 1) / 2
+    return [(x + half, y + half, v) for x, y, v in _peaks(score, 6, 4 * s, 0.25)]
+
+
+def finder_triples(g: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """(score, [corner, right, below] finder centres) candidates, best first."""
     triples = []
     for s in MODULE_SIZES:
-        t = template(pattern(7), s, 0.35)
-        if t.shape[0] >= min(g.shape):
-            continue
-        score = cv2.matchTemplate(g, t, cv2.TM_CCOEFF_NORMED)
-        half = (t.shape[1] - 1) / 2
-        pts = [(x + half, y + half, v) for x, y, v in _peaks(score, 6, 4 * s, 0.25)]
+        pts = _finder_peaks(g, s)
         for a, b, c in itertools.permutations(pts, 3):
             if b[0] > c[0] and b[1] > c[1]:  # each unordered pair once per corner
                 continue
@@ -175,12 +182,10 @@ def pair_geometries(g: np.ndarray) -> list[tuple[int, np.ndarray]]:
     out: list[tuple[float, int, np.ndarray]] = []
     align = pattern(5)
     for s in PAIR_SIZES:
-        t = template(pattern(7), s, 0.35)
-        if t.shape[0] >= min(g.shape):
+        peaks = _finder_peaks(g, s)
+        if not peaks:
             continue
-        score = cv2.matchTemplate(g, t, cv2.TM_CCOEFF_NORMED)
-        half = (t.shape[1] - 1) / 2
-        pts = [np.array([x + half, y + half]) for x, y, _ in _peaks(score, 6, 4 * s, 0.25)]
+        pts = [np.array([x, y]) for x, y, _ in peaks]
         ta = template(align, s, 0.35)
         ha = (ta.shape[0] - 1) / 2
         for a, b in itertools.combinations(pts, 2):
