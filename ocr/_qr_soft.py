@@ -218,12 +218,6 @@ def _code_bits(codes: tuple[int, ...], nbits: int) -> np.ndarray:
     return np.array([[bool(code >> b & 1) for b in range(nbits)] for code in codes])
 
 
-def correct_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:
-    """The data codewords of one RS block, or None: ``corrected_block``'s without its ECC."""
-    got = corrected_block(block, conf, ecc, margin)
-    return None if got is None else got[:-ecc]
-
-
 def corrected_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:
     """One RS block corrected (data and ECC codewords), or None: decoded with the 0, 4,
     8, ... (``ERASURE_STEP``) least confident codewords (``conf``, one a codeword)

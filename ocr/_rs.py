@@ -6,7 +6,7 @@ the code's capacity too (``tests/ocr/test_rs_fast.py`` holds the two side by sid
 erased codewords set to 0, syndromes, Forney syndromes, its Berlekamp-Massey, a Chien
 search over the block's positions, Forney's magnitudes, the result's syndromes
 checked. ``correct`` tries growing erasure sets on one block, as
-``_qr_soft.correct_block`` does, for much less: the syndromes are one numpy lookup
+``_qr_soft.corrected_block`` does, for much less: the syndromes are one numpy lookup
 and reduction, made once a block (erasing a codeword only removes its term); the
 Forney syndromes grow with the erasure set (the first nsym - f do not depend on the
 erased values nor on the order the erasures are applied in); the Chien search is

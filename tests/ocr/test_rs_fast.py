@@ -2,8 +2,8 @@
 QR block size (versions 1-40, levels L/M/Q/H) with random errors and erasures up to
 and past the code's capacity, the same decision and the same bytes; past it, where
 reedsolo lands on a wrong codeword, that it is a codeword (syndromes by bitwise GF
-arithmetic) and ``_rs`` lands on the same one. Then ``_qr_soft.correct_block``
-against the loop of ``reedsolo`` decodes it replaced, on soft blocks."""
+arithmetic) and ``_rs`` lands on the same one. Then ``_qr_soft.corrected_block``
+(its data codewords) against the loop of ``reedsolo`` decodes it replaced, on soft blocks."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def _check(n: int, nsym: int, trials: int, seed: int) -> dict[str, int]:
             assert _is_codeword(fixed, nsym)
         else:
             counts["read"] += 1
-        # and with a budget, as correct_block asks: reedsolo's decode when within it
+        # and with a budget, as corrected_block asks: reedsolo's decode when within it
         for budget in (nsym, nsym - 2):
             within = 2 * _errors(errata, erase) + len(erase) <= budget
             got = _rs.decode(word, nsym, erase, budget)
@@ -131,7 +131,8 @@ def test_the_cases_reach_past_the_capacity():
 
 
 def _reedsolo_correct_block(block: bytes, conf: np.ndarray, ecc: int, margin: int) -> bytes | None:
-    """``correct_block`` as it was: a reedsolo decode a try."""
+    """``corrected_block``'s data codewords as it was first written: a reedsolo decode a
+    try."""
     order = [int(i) for i in np.argsort(conf, kind="stable")]
     for erased in range(0, ecc - margin + 1, q.ERASURE_STEP):
         erase = sorted(order[:erased])
@@ -159,4 +160,5 @@ def test_correct_block_is_the_reedsolo_loop_it_replaced(n, ecc):
             conf = np.round(conf * 4) / 4  # ties: the stable order decides
         for margin in (0, q.MARGIN):
             want = _reedsolo_correct_block(bytes(word), conf, ecc, margin)
-            assert q.correct_block(bytes(word), conf, ecc, margin) == want
+            got = q.corrected_block(bytes(word), conf, ecc, margin)
+            assert (None if got is None else got[:-ecc]) == want
