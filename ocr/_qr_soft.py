@@ -5,9 +5,10 @@ as a number, not a bit: a grey sample, a least-squares solution. zxing on the gr
 drawn clean sees only the hard decisions, so Reed-Solomon corrects only *errors*
 (2 e <= ecc codewords a block). Here the least confident codewords are marked as
 *erasures* (2 e + f <= ecc), which corrects up to twice as many of them when they are
-the wrong ones. Per block, increasing numbers of the least confident codewords are
-erased until the block decodes with ``MARGIN`` ecc codewords to spare (a decode that
-uses the last ones is as likely a wrong codeword as a right one).
+the wrong ones. Per block, increasing numbers of the least confident codewords (by
+the likelihood that all eight bits are right, ``word_reliability``) are erased until
+the block decodes with ``MARGIN`` ecc codewords to spare (a decode that uses the last
+ones is as likely a wrong codeword as a right one).
 
 The QR parts (ISO/IEC 18004): format information (BCH (15, 5), both copies, the
 nearest of the 32 codes weighted by confidence), version information (v >= 7),
@@ -219,8 +220,8 @@ def _code_bits(codes: tuple[int, ...], nbits: int) -> np.ndarray:
 
 
 def corrected_block(block: bytes, conf: np.ndarray, ecc: int, margin: int = MARGIN) -> bytes | None:
-    """One RS block corrected (data and ECC codewords), or None: decoded with the 0, 4,
-    8, ... (``ERASURE_STEP``) least confident codewords (``conf``, one a codeword)
+    """One RS block corrected (data and ECC codewords), or None: decoded with the 0, 2,
+    4, ... (``ERASURE_STEP``) least confident codewords (``conf``, one a codeword)
     erased, the first decode that leaves ``margin`` ECC codewords unused
     (2 e + f <= ecc - margin)."""
     order = [int(i) for i in np.argsort(conf, kind="stable")]
@@ -332,8 +333,32 @@ def _text(raw: bytes, charset: str | None) -> str:
     return raw.decode("latin-1")
 
 
-ERASURE_STEP = 4
-"""Erased codewords added between tries of a block (0, 4, 8, ...)."""
+ERASURE_STEP = 2
+"""Erased codewords added between tries of a block (0, 2, 4, ...): of the 204 blocks
+with wrong codewords in the truth solves of 2 MP tuning codes (``word_reliability``),
+4 brings 96 within reach, 2 and 1 both 98 (the least sure bit's ranking: 91 at each)."""
+
+NOISE_SHARE = 0.25
+"""``word_reliability``'s bit log-likelihood slope over 1 / the block's mean squared
+distance from 0 or 1: fitted on the truth solves of 2 MP tuning codes (0.25: 98 of
+their 204 blocks with wrong codewords within reach, 0.5: 94, 1: 95, 2: 92)."""
+
+
+def word_reliability(values: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Per codeword (``values``: codewords x 8 bits, > ``threshold`` dark), the log
+    of the probability that all its bits are right, higher = surer: each bit wrong
+    with probability 1 / (1 + exp(k |v - threshold|)), k = ``NOISE_SHARE`` / the
+    block's mean squared distance from the nearer of 0 and 1 (its noise variance: a
+    noisier block ranks more by the sum of its bits, a clean one by its least sure).
+    A codeword of several unsure bits ranks below one with a single, slightly less
+    sure bit. Of the 204 blocks with wrong codewords in the forward solves of 149 2 MP
+    tuning codes at their true geometry and blur (all rounds), the least sure bit
+    alone (the ranking before) brings 91 within reach of the erasures, this 98 (bits
+    wrong: 41 % at |v - 0.5| < 0.05, 11 % at 0.15-0.2, 1 % at 0.35-0.4)."""
+    noise = float(np.mean(np.minimum(np.abs(values), np.abs(values - 1.0)) ** 2))
+    k = NOISE_SHARE / max(noise, 1e-9)
+    out: np.ndarray = -np.logaddexp(0.0, -k * np.abs(values - threshold)).sum(axis=1)
+    return out
 
 
 def _orientations(values: np.ndarray, threshold: float) -> list[tuple[float, bool, int]]:
@@ -364,15 +389,18 @@ def _blocks(grid: np.ndarray, threshold: float, fmt: int) -> list[tuple[np.ndarr
     or None where it does not decode."""
     size = grid.shape[0]
     version = (size - 17) // 4
-    dark, conf = grid > threshold, np.abs(grid - threshold)
+    dark = grid > threshold
     level, mask = _LEVELS[fmt >> 3], fmt & 7
     rows, cols = data_order(version)
     total = raw_codewords(version)
     bits = (dark ^ mask_pattern(mask, size))[rows, cols][: total * 8]
     words = np.packbits(bits.astype(np.uint8))
-    word_conf = conf[rows, cols][: total * 8].reshape(total, 8).min(axis=1)
+    values = grid[rows, cols][: total * 8].reshape(total, 8)
     return [
-        (index, corrected_block(bytes(words[index]), word_conf[index], ecc))
+        (
+            index,
+            corrected_block(bytes(words[index]), word_reliability(values[index], threshold), ecc),
+        )
         for index, ecc in block_layout(version, level)
     ]
 
