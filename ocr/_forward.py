@@ -897,10 +897,16 @@ def fit_blur(
     return best, cost(best)
 
 
-REFINE_ROUNDS = 3
+REFINE_ROUNDS = 5
 """Rounds of blur fit, geometry refinement and solve after the first solve: 2 MP
-combined-3 reads at the second, motion-8 started 1.2 px off at the third (0.3 s a
-round)."""
+combined-3 reads at the second, motion-8 started 1.2 px off at the fourth. From a start
+0.8 px off the known modules fit the search's longest streak (9-10 px, ~5 true), and
+each round's blur fit, holding the last modules (solved under the last blur) fixed,
+moves it only 0.5-1 px: motion-3 and lowres-10 read at the fifth round. On 28 tuning
+photos started 0.5/0.8/1.2 px off (``ocr.synth._probe --off``) five rounds read 59 of
+102 starts, three 47, for ~1/5 more CPU (``STALLED`` ends most runs before the
+fourth); ~0.1 s a round in the cascade (``_misfit``), which reads the same tuning
+photos at 2 and 12 MP either way."""
 STALLED = 0.99
 """``refined`` stops when a round's blur and corners fit the frame no better than this
 share of the round before's (each from the solve before it): the corners barely
