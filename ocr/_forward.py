@@ -618,7 +618,9 @@ def solve_design(
         beta = coef[3]
         rest = y - plane @ coef[:3] - beta * times(np.where(fixed, m, 0.0))
         normal = beta * beta * gram[np.ix_(free, free)]
-        reg = 1e-3 * np.trace(normal) / max(len(normal), 1)
+        # no pixel under any free module (a bent grid's last modules outside its box)
+        # or no ink contrast: nothing to solve, and the values stay at 0.5, unsure
+        reg = 1e-3 * np.trace(normal) / max(len(normal), 1) or 1.0
         normal[np.diag_indices_from(normal)] += reg
         rhs = beta * (a.T @ rest.astype(np.float32)).astype(np.float64)[free] + reg * 0.5
         m = m.copy()
