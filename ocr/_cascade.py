@@ -73,6 +73,7 @@ together (it goes on while fewer invoices are read than the photo shows sheets:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ from ocr import _windows as windows
 from ocr._bent_stage import bent_stage
 from ocr._image import Picture
 from verify import PayloadError, QrPayload, parse_qr
+
+log = logging.getLogger("fapiao.ocr")
 
 Stage = Callable[[Picture], Iterable[str]]
 
@@ -275,6 +278,8 @@ class QrFindings:
     timings: dict[str, float] = field(default_factory=dict)
     timed_out: bool = False
     """The budget ran out before every stage had been tried."""
+    failed: list[str] = field(default_factory=list)
+    """Stages that raised (logged with their traceback); the cascade went on."""
 
     def add(self, text: str) -> bool:
         """Record one decoded text; True when it is a new invoice."""
@@ -313,9 +318,17 @@ def read_qr(
             found.timed_out = True
             break
         start = time.perf_counter()
-        new = [found.add(text) for text in stage(picture)]
+        new = False
+        try:
+            for text in stage(picture):
+                new = found.add(text) or new
+        except Exception:
+            # a numeric corner case in one heuristic stage (2 MP combined-150 once hit
+            # a singular solve) must not cost the photo what the others read or will
+            log.exception("QR stage %s failed; the cascade goes on", name)
+            found.failed.append(name)
         found.timings[name] = time.perf_counter() - start
-        if any(new):
+        if new:
             found.stage = name
         if found.invoices:
             if expected is None:  # only paid for when something was found

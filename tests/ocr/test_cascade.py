@@ -144,6 +144,28 @@ def test_the_stage_is_the_one_that_found_the_last_invoice(photos):
     assert found.stage == "first"
 
 
+def test_a_stage_that_raises_keeps_what_was_read_and_the_cascade_goes_on(photos, caplog):
+    """A stage that reads one invoice and then raises (a numeric corner case): the
+    invoice is kept and credited to it, the error logged with the stage's name, and
+    the next stages still run and read the others."""
+    photo = photos(1, "multi")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    first, *others = photo.payloads
+
+    def breaks(p: Picture):
+        yield first
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    stages = [("breaks", breaks), ("rest", lambda p: iter(others))]
+    with caplog.at_level("ERROR", logger="fapiao.ocr"):
+        found = read_qr(picture, stages=stages)
+    assert found.payloads == [first, *others]
+    assert found.failed == ["breaks"]
+    assert list(found.timings) == ["breaks", "rest"]
+    assert found.stage == "rest"
+    assert any("breaks" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
 def test_ocr_without_time_left_is_ocr_timeout():
     with pytest.raises(DecodeError) as err:
         decode_bytes(_png(Image.new("L", (800, 600), 128)), qr_budget_s=0.0, ocr_budget_s=0.0)
