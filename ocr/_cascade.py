@@ -333,6 +333,10 @@ def read_qr(
         if found.invoices:
             if expected is None:  # only paid for when something was found
                 expected = count_sheets(picture)
+            if len(found.invoices) > expected:
+                # more invoices read than sheets counted: the count is wrong (sheets
+                # merged into one blob); look on for one more
+                expected = len(found.invoices) + 1
             if len(found.invoices) >= expected:
                 break
     return found

@@ -166,6 +166,19 @@ def test_a_stage_that_raises_keeps_what_was_read_and_the_cascade_goes_on(photos,
     assert any("breaks" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+def test_more_invoices_read_than_sheets_counted_keeps_the_cascade_looking(photos):
+    """2 MP multi-175: three sheets whose outlines merge, counted as one; the first
+    pass reads two codes. More read than counted proves the count wrong, so the
+    cascade looks on and the next stage reads the third."""
+    from ocr._cascade import count_sheets
+
+    photo = photos(175, "multi")
+    assert count_sheets(Picture(photo.data, max_pixels=60_000_000)) < 3
+    found = read_qr(Picture(photo.data, max_pixels=60_000_000), budget_s=1.5)
+    assert sorted(found.payloads) == sorted(photo.payloads)
+    assert len(found.payloads) == 3
+
+
 def test_ocr_without_time_left_is_ocr_timeout():
     with pytest.raises(DecodeError) as err:
         decode_bytes(_png(Image.new("L", (800, 600), 128)), qr_budget_s=0.0, ocr_budget_s=0.0)
