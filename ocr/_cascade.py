@@ -68,7 +68,8 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
 It stops after the first stage that yields a payload parsing as an invoice; a
 stage returns every code it sees, so several invoices in one photo come out
 together (it goes on while fewer invoices are read than the photo shows sheets:
-``count_sheets``). Texts that are not invoice payloads are kept apart.
+``count_sheets``; once more are read than it counted, for one more). Texts that are
+not invoice payloads are kept apart. A stage that raises is logged and skipped.
 """
 
 from __future__ import annotations
