@@ -161,9 +161,9 @@ def solve_soft(
 ) -> list[np.ndarray]:
     """``_forward.solve_soft`` on the samples' module indices ``idx`` of ``box`` (its
     ``b``-pixel border the kernels' reach)."""
-    with _forward._blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
-        a_t, spans = design(idx, n, box, b, kernels)
-        return _forward.solve_design(gray, a_t, spans, n, box=box, b=b, rounds=rounds)
+    _forward.one_blas_thread()
+    a_t, spans = design(idx, n, box, b, kernels)
+    return _forward.solve_design(gray, a_t, spans, n, box=box, b=b, rounds=rounds)
 
 
 def from_centres(centres: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -263,8 +263,8 @@ def refine(
     iterations: int = 8,
 ) -> tuple[np.ndarray, float]:
     """``_refine`` on one BLAS thread (as ``_forward.solve``)."""
-    with _forward._blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
-        return _refine(gray, hmf, bend, n, grid, kernels=kernels, iterations=iterations)
+    _forward.one_blas_thread()
+    return _refine(gray, hmf, bend, n, grid, kernels=kernels, iterations=iterations)
 
 
 def _refine(

@@ -87,6 +87,7 @@ from ocr import _readers as readers
 from ocr import _variants as variants
 from ocr import _windows as windows
 from ocr._bent_stage import bent_stage
+from ocr._forward import one_blas_thread
 from ocr._image import Picture
 from verify import PayloadError, QrPayload, parse_qr
 
@@ -310,6 +311,7 @@ def read_qr(
     ``budget_s`` bounds the whole cascade: no stage starts after it is spent, and
     the heavy stages check it between attempts (overrun: one attempt, ~10-50 ms).
     """
+    one_blas_thread()  # the solves' and fits' BLAS in this thread, not beside it
     found = QrFindings()
     expected: int | None = None
     if budget_s is not None:

@@ -382,10 +382,29 @@ def less_noise(
 
 @functools.cache
 def _blas() -> object:
-    """The process's thread pools (found once: a few ms)."""
+    """The process's thread pools (found once: a few ms), OpenCV's own OpenBLAS among
+    them: loaded with ``cv2``, which the stages import lazily, after this runs."""
+    import cv2  # noqa: F401
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+def one_blas_thread() -> None:
+    """Limit BLAS to one thread, for the whole process; kept, not restored (~3 µs).
+
+    Decodes already run in a pool of threads (the API's executor; the benchmark's
+    workers, one core each), and BLAS threads beside each decoding thread only
+    oversubscribe the cores: 0.75 against 0.35 s a forward solve on a loaded box.
+    threadpoolctl's limit is process-wide, and only the first live thread that sets
+    it controls it (other threads' calls do nothing): entered and left around each
+    solve, it held only while that thread was inside a solve, and the other
+    workers' solves ran on every BLAS thread. Kept, every BLAS call of a decode
+    (the solves, ``_grid_deconv``'s least squares) runs in the thread that makes
+    it, the thread whose CPU time a benchmark's budget counts. Every cascade and
+    solve sets it again (a new controlling thread, something that raised it).
+    """
+    _blas().limit(limits=1, user_api="blas")  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=512)
@@ -400,8 +419,7 @@ def solve(
 ) -> list[np.ndarray]:
     """Each round's module grid (True = dark, no margin) for the code that ``hmf``
     maps into ``gray``, blurred by ``kernels`` (applied in order). On one BLAS
-    thread: decodes already run in a pool, and extra BLAS threads on a loaded box
-    cost the decoding thread more than they save (0.75 against 0.35 s a code)."""
+    thread (``one_blas_thread``)."""
     return [g > 0.5 for g in solve_soft(gray, hmf, n, kernels, rounds)]
 
 
@@ -412,8 +430,8 @@ def solve_soft(
     > 0.5 = dark; the known modules 0 or 1, a module the binary prior fixed keeps the
     value it was solved to in the round before), for ``_qr_soft``: how far a value is
     from 0.5 is how sure the solve is of it."""
-    with _blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
-        return _solve(gray, hmf, n, kernels, rounds)
+    one_blas_thread()
+    return _solve(gray, hmf, n, kernels, rounds)
 
 
 def _design(
