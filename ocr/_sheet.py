@@ -8,7 +8,7 @@ blurred for any detector to find it: that crop is then deblurred and read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -56,14 +56,9 @@ def count_apart(gray: np.ndarray) -> int:
     never counted a creased sheet as more than one."""
     import cv2
 
-    blur = cv2.GaussianBlur(gray, (0, 0), 2)
-    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     most = 0
-    for radius in (4, 8, 12):
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        contours, _ = cv2.findContours(
-            cv2.erode(bright, k), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-        )
+    for _, eroded in _eroded(gray):
+        contours, _ = cv2.findContours(eroded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         shaped = 0
         for c in contours:
             area = cv2.contourArea(c)
@@ -73,6 +68,65 @@ def count_apart(gray: np.ndarray) -> int:
             shaped += quad is not None and _invoice_shaped(quad, area)
         most = max(most, shaped)
     return most
+
+
+def _eroded(gray: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The bright paper (Otsu), and it eroded by 4, 8 and 12 px (``count_apart``)."""
+    import cv2
+
+    blur = cv2.GaussianBlur(gray, (0, 0), 2)
+    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    for radius in (4, 8, 12):
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        yield bright, cv2.erode(bright, k)
+
+
+def apart_sheets(gray: np.ndarray) -> list[np.ndarray]:
+    """Corners of the sheets that touching sheets' one blob holds: the paper eroded
+    apart (``_eroded``, the radius leaving the most invoice-shaped pieces), each
+    piece grown back over the paper by a watershed on the distance to the desk, so
+    that the neck between two sheets is split and each sheet gets its corners back
+    (grown back by the erosion's own disk, the corner holding the dark code stays
+    cut off: its margin is narrower than the disk). Two or more pieces only.
+
+    Two touching sheets are one bright blob, and the QR windows of its outline lie
+    at the blob's corners, not at the sheets' (2 MP tuning multi-160: the third code
+    in no window; multi-144: two of three)."""
+    import cv2
+
+    best: list[np.ndarray] = []
+    for bright, eroded in _eroded(gray):
+        n, labels = cv2.connectedComponents(eroded)
+        sizes = np.bincount(labels.ravel(), minlength=n)
+        pieces = [i for i in range(1, n) if sizes[i] >= APART_PIECE * gray.size]
+        if len(pieces) < 2:
+            continue
+        markers = np.where(bright > 0, 0, 1).astype(np.int32)  # 0: paper to share out
+        for label, i in enumerate(pieces, start=2):
+            markers[labels == i] = label
+        dist = cv2.distanceTransform(bright, cv2.DIST_L2, 3)
+        depth = np.clip(255 - 4 * dist, 0, 255).astype(np.uint8)
+        cv2.watershed(cv2.cvtColor(depth, cv2.COLOR_GRAY2BGR), markers)
+        quads = []
+        for label in range(2, len(pieces) + 2):
+            contours, _ = cv2.findContours(
+                (markers == label).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+            )
+            if not contours:
+                continue
+            hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+            area = cv2.contourArea(hull)
+            quad = _four_corners(hull)
+            if area >= MIN_UNIT * gray.size and quad is not None and _invoice_shaped(quad, area):
+                quads.append(quad)
+        if len(quads) > len(best):
+            best = quads
+    return best
+
+
+APART_PIECE = 0.03
+"""Smallest eroded piece (share of the frame) grown back into a sheet: half of
+``MIN_UNIT``, what 12 px of erosion leaves of the smallest sheets at 800 px."""
 
 
 MIN_UNIT = 0.06
@@ -90,14 +144,39 @@ def find_sheets(
     also a threshold halfway between Otsu's and the brightest pixels, and the level
     showing more invoice-shaped sheets wins (``_find``). ``by_edges`` adds the
     sheets only their edges show (a hard shadow: ``_with_edge_sheets``), then a
-    crumpled or desk-merged sheet's closed outline (``_outline``).
+    crumpled or desk-merged sheet's closed outline (``_outline``), then the sheets
+    that touching sheets' one blob holds (``_apart``).
     """
     found = _find(gray, max_sheets)
     if by_edges:
         edges = _edges(gray)
         found = _with_edge_sheets(edges, found)
         found = found + _outline(edges, found)
+        found = found + _apart(gray, found)
     return [quad for quad, shaped, _ in found if shaped or not invoice_shaped]
+
+
+def _apart(
+    gray: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
+) -> list[tuple[np.ndarray, bool, float]]:
+    """``apart_sheets`` not found already (by ``SAME_SHEET``): last, so the photos
+    the other sheets read are read as before."""
+    import cv2
+
+    extra: list[tuple[np.ndarray, bool, float]] = []
+    for quad in apart_sheets(gray):
+        area = float(cv2.contourArea(quad))
+        if not any(_same(quad, area, q) for q, _, _ in found + extra):
+            extra.append((quad, True, area))
+    return extra
+
+
+def _same(quad: np.ndarray, area: float, other: np.ndarray) -> bool:
+    """The two quadrilaterals overlap by more than ``SAME_SHEET`` of their union."""
+    import cv2
+
+    both = _common(quad, other)
+    return both > SAME_SHEET * (area + float(cv2.contourArea(other)) - both)
 
 
 INSIDE = 0.85

@@ -1,0 +1,93 @@
+"""Sheets whose corners touch are one bright blob: the QR windows of its outline lie
+at the blob's corners, not at the sheets'. ``_sheet.apart_sheets`` erodes the paper
+apart and grows each piece back by a watershed, corners and all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def _sheet_quad(cx: float, cy: float, width: float, degrees: float) -> np.ndarray:
+    """An invoice's corners (210 x 140 mm), ``width`` px wide, turned about its centre."""
+    a = np.radians(degrees)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [width / 2, width / 3]
+    return (half @ rot.T + [cx, cy]).astype(np.float32)
+
+
+def _desk_with(quads: list[np.ndarray]) -> np.ndarray:
+    """Grey desk, white sheets, each with a dark code 8 x 6 mm in from its first corner."""
+    import cv2
+
+    gray = np.full((600, 800), 90, np.uint8)
+    for quad in quads:
+        cv2.fillConvexPoly(gray, np.round(quad).astype(np.int32), 235)
+        m = cv2.getPerspectiveTransform(
+            np.array([[0, 0], [210, 0], [210, 140], [0, 140]], np.float32), quad
+        )
+        code = np.array([[[8, 6], [28, 6], [28, 26], [8, 26]]], np.float32)
+        corners = cv2.perspectiveTransform(code, m)[0]
+        cv2.fillConvexPoly(gray, np.round(corners).astype(np.int32), 40)
+    return gray
+
+
+def _codes_in_windows(sheets: list[np.ndarray], quads: list[np.ndarray]) -> int:
+    """How many of the sheets ``quads``' codes lie whole in a QR window of ``sheets``."""
+    import cv2
+
+    held = 0
+    for quad in quads:
+        m = cv2.getPerspectiveTransform(
+            np.array([[0, 0], [210, 0], [210, 140], [0, 140]], np.float32), quad
+        )
+        code = np.array([[[8, 6], [28, 6], [28, 26], [8, 26]]], np.float32)
+        corners = cv2.perspectiveTransform(code, m)[0]
+        held += any(
+            all(cv2.pointPolygonTest(window, (float(x), float(y)), False) >= 0 for x, y in corners)
+            for sheet in sheets
+            for window in _sheet_windows(sheet)
+        )
+    return held
+
+
+def _sheet_windows(sheet: np.ndarray) -> list[np.ndarray]:
+    from ocr import _sheet
+
+    return [w.astype(np.float32).reshape(-1, 1, 2) for w in _sheet.qr_windows(sheet)]
+
+
+def test_touching_sheets_are_found_apart_with_their_codes_corners():
+    """Two sheets turned 25° and 160° whose corners overlap: one blob at the
+    threshold, whose windows hold one of the codes. Found apart, each code lies whole in
+    a window of its own sheet (the corner where they touch is split between them)."""
+    from ocr import _sheet
+
+    sheets = [_sheet_quad(250, 250, 330, 25), _sheet_quad(592, 370, 330, 160)]
+    gray = _desk_with(sheets)
+    merged = _sheet.find_sheets(gray)
+    assert len(merged) == 1
+    assert _codes_in_windows(merged, sheets) == 1
+    assert len(_sheet.apart_sheets(gray)) == 2
+    assert _codes_in_windows(_sheet.find_sheets(gray, by_edges=True), sheets) == 2
+
+
+def test_one_sheet_is_not_split():
+    from ocr import _sheet
+
+    assert _sheet.apart_sheets(_desk_with([_sheet_quad(400, 300, 420, 10)])) == []
+
+
+def test_the_touching_sheets_code_reads_from_its_window(photos: Callable[..., Any]):
+    """2 MP tuning multi-160: the bottom sheet's corner touches the right one; their
+    blob's windows missed its code, so no stage read it (the cascade read the other
+    two and ran to its budget). Its own sheet's window now holds it: the ``sheets``
+    stage reads it."""
+    from ocr._image import Picture
+    from ocr._windows import sheets_stage
+
+    photo = photos(160, "multi")
+    read = set(sheets_stage(Picture(photo.data, max_pixels=60_000_000)))
+    assert photo.payloads[2] in read
