@@ -165,18 +165,17 @@ def _apart(
 
     extra: list[tuple[np.ndarray, bool, float]] = []
     for quad in apart_sheets(gray):
-        area = float(cv2.contourArea(quad))
-        if not any(_same(quad, area, q) for q, _, _ in found + extra):
-            extra.append((quad, True, area))
+        if not any(_same(quad, q) for q, _, _ in found + extra):
+            extra.append((quad, True, float(cv2.contourArea(quad))))
     return extra
 
 
-def _same(quad: np.ndarray, area: float, other: np.ndarray) -> bool:
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
     """The two quadrilaterals overlap by more than ``SAME_SHEET`` of their union."""
     import cv2
 
-    both = _common(quad, other)
-    return both > SAME_SHEET * (area + float(cv2.contourArea(other)) - both)
+    both = _common(a, b)
+    return both > SAME_SHEET * (cv2.contourArea(a) + cv2.contourArea(b) - both)
 
 
 INSIDE = 0.85
@@ -269,11 +268,6 @@ def _with_edge_sheets(
     two quadrilaterals overlap by more than ``SAME_SHEET`` of their union) is kept
     once.
     """
-    import cv2
-
-    def same(a: np.ndarray, b: np.ndarray) -> bool:
-        both = _common(a, b)
-        return both > SAME_SHEET * (cv2.contourArea(a) + cv2.contourArea(b) - both)
 
     def part(blob: tuple[np.ndarray, bool, float], sheet: tuple[np.ndarray, bool, float]) -> bool:
         """The blob is the lit part of the sheet (a shadow cuts the rest off)."""
@@ -283,7 +277,7 @@ def _with_edge_sheets(
     extra = [
         s
         for s in edge_sheets(edges)
-        if not any(same(s[0], b[0]) and not part(b, s) for b in shaped)
+        if not any(_same(s[0], b[0]) and not part(b, s) for b in shaped)
     ]
     extra = extra[:MAX_EDGE_SHEETS]
     if not extra:
