@@ -8,6 +8,7 @@ blurred for any detector to find it: that crop is then deblurred and read.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -29,7 +30,8 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
     paper into pieces, and a small piece that happens to be invoice-shaped next to
     larger ones counted one sheet as six on the tuning split (a photo already read
     then runs on to the budget); such pieces are not counted as sheets either. With
-    no whole sheet found, the paper eroded apart is counted (``count_apart``).
+    no whole sheet found, the paper eroded apart is counted (``count_apart``); a
+    blob of sheets lying over each other's edge, by its pieces (``cut_sheets``).
     """
     found = _find(gray, max_sheets)
     shaped = [area for _, is_shaped, area in found if is_shaped]
@@ -44,6 +46,8 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
             # two touching sheets can outline an invoice-shaped blob, 1.5 times or
             # more the other sheets of the photo (12 MP multi-62: counted 2 for 3)
             count = max(count, count_apart(gray))
+        if lying:  # or lying over each other's edge: the blob cut apart
+            count = max(count, len(whole) + len(cut_sheets(gray, unit)))
     else:  # no whole sheet to measure by: sheets whose corners touch come apart eroded
         count = max(count, count_apart(gray))
     return max(1, count)
@@ -129,6 +133,64 @@ APART_PIECE = 0.03
 ``MIN_UNIT``, what 12 px of erosion leaves of the smallest sheets at 800 px."""
 
 
+def cut_sheets(gray: np.ndarray, unit: float) -> list[np.ndarray]:
+    """Corners of the sheets in a blob of sheets lying over each other's edge, too
+    wide a contact for ``apart_sheets``' erosion: the blob is concave where one
+    sheet's edge crosses the other's, and a straight cut between two such corners
+    (the ``CUT_DEFECTS`` deepest) leaves invoice-shaped pieces (2 MP tuning multi-101:
+    a sheet over another's corner, an L-shaped blob, the third code in no window).
+    Only blobs not invoice-shaped and 1.5 times ``unit`` (the area of a whole sheet
+    found, px) or more, as ``count_invoices`` counts sheets lying on each other: a
+    crumpled sheet's crease bands make concave blobs too (2 MP tuning crumpled-40,
+    -56, -57 cut in two without that bound).
+    """
+    import cv2
+
+    h, w = gray.shape
+    _, bright = cv2.threshold(
+        cv2.GaussianBlur(gray, (0, 0), 2), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU
+    )
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out: list[np.ndarray] = []
+    for c in contours:
+        area = cv2.contourArea(c)
+        quad = _four_corners(cv2.convexHull(c))
+        if area < 1.5 * unit or (quad is not None and _invoice_shaped(quad, area)):
+            continue  # too small for two sheets, or one sheet
+        defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
+        if defects is None:
+            continue
+        deepest = sorted(defects.reshape(-1, 4).tolist(), key=lambda d: -d[3])[:CUT_DEFECTS]
+        points = [
+            (int(c[int(f)][0][0]), int(c[int(f)][0][1]))
+            for _, _, f, depth in deepest
+            if depth / 256 >= CUT_DEPTH * np.sqrt(area)  # fixed point, 8 bits
+        ]
+        for a, b in itertools.combinations(points, 2):
+            blob = np.zeros((h, w), np.uint8)
+            cv2.drawContours(blob, [c], -1, 255, cv2.FILLED)
+            cv2.line(blob, a, b, 0, 3)
+            pieces, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            quads = []
+            for piece in pieces:
+                hull = cv2.convexHull(piece)
+                size = cv2.contourArea(hull)
+                quad = _four_corners(hull) if size >= MIN_UNIT * h * w else None
+                if quad is not None and _invoice_shaped(quad, size):
+                    quads.append(quad)
+            if len(quads) >= 2:
+                out += quads
+                break
+    return out
+
+
+CUT_DEPTH = 0.05
+"""A concave corner ``cut_sheets`` cuts from is at least this deep (a share of the
+square root of the blob's area: ~20 px for two sheets at 800 px)."""
+CUT_DEFECTS = 4
+"""The deepest concave corners ``cut_sheets`` pairs up (six cuts at most a blob)."""
+
+
 MIN_UNIT = 0.06
 """Smallest invoice-shaped sheet (share of the frame) that measures touching sheets:
 the smallest sheets of the photo set are ~0.09 (a third of the frame's width)."""
@@ -159,12 +221,16 @@ def find_sheets(
 def _apart(
     gray: np.ndarray, found: list[tuple[np.ndarray, bool, float]]
 ) -> list[tuple[np.ndarray, bool, float]]:
-    """``apart_sheets`` not found already (by ``SAME_SHEET``): last, so the photos
-    the other sheets read are read as before."""
+    """``apart_sheets`` and ``cut_sheets`` (measured by the largest whole sheet
+    found) not found already (by ``SAME_SHEET``): last, so the photos the other
+    sheets read are read as before."""
     import cv2
 
     extra: list[tuple[np.ndarray, bool, float]] = []
-    for quad in apart_sheets(gray):
+    apart = apart_sheets(gray)
+    whole = [area for _, shaped, area in found if shaped and area >= MIN_UNIT * gray.size]
+    cut = cut_sheets(gray, max(whole)) if whole else []
+    for quad in apart + cut:
         if not any(_same(quad, q) for q, _, _ in found + extra):
             extra.append((quad, True, float(cv2.contourArea(quad))))
     return extra

@@ -18,11 +18,11 @@ def _sheet_quad(cx: float, cy: float, width: float, degrees: float) -> np.ndarra
     return (half @ rot.T + [cx, cy]).astype(np.float32)
 
 
-def _desk_with(quads: list[np.ndarray]) -> np.ndarray:
+def _desk_with(quads: list[np.ndarray], shape: tuple[int, int] = (600, 800)) -> np.ndarray:
     """Grey desk, white sheets, each with a dark code 8 x 6 mm in from its first corner."""
     import cv2
 
-    gray = np.full((600, 800), 90, np.uint8)
+    gray = np.full(shape, 90, np.uint8)
     for quad in quads:
         cv2.fillConvexPoly(gray, np.round(quad).astype(np.int32), 235)
         m = cv2.getPerspectiveTransform(
@@ -91,3 +91,44 @@ def test_the_touching_sheets_code_reads_from_its_window(photos: Callable[..., An
     photo = photos(160, "multi")
     read = set(sheets_stage(Picture(photo.data, max_pixels=60_000_000)))
     assert photo.payloads[2] in read
+
+
+def test_a_sheet_over_anothers_corner_is_cut_apart():
+    """A sheet lying over another's corner along its whole edge, a third sheet apart:
+    too wide a contact to erode apart, and one blob whose windows hold one of its
+    two codes. The blob is concave where the upper sheet's edge crosses the lower's:
+    cut there, all three codes lie in windows, and three invoices are counted (two
+    before: the blob is less than two whole sheets)."""
+    from ocr import _sheet
+
+    lower = _sheet_quad(555, 350, 330, 160)  # its code in the corner far from the cut
+    upper = _sheet_quad(250, 250, 330, 25)
+    apart = _sheet_quad(250, 680, 330, 0)
+    sheets = [lower, upper, apart]
+    gray = _desk_with(sheets, (800, 800))
+    assert _codes_in_windows(_sheet.find_sheets(gray), sheets) == 2
+    assert len(_sheet.cut_sheets(gray, 330 * 220)) == 2
+    assert _codes_in_windows(_sheet.find_sheets(gray, by_edges=True), sheets) == 3
+    assert _sheet.count_invoices(gray) == 3
+
+
+def test_a_lone_sheet_is_not_cut():
+    from ocr import _sheet
+
+    gray = _desk_with([_sheet_quad(400, 300, 420, 10)])
+    assert _sheet.cut_sheets(gray, 0.0) == []
+    assert _sheet.count_invoices(gray) == 1
+
+
+def test_three_sheets_one_over_anothers_corner_are_all_read(photos: Callable[..., Any]):
+    """2 MP tuning multi-101: the bottom sheet lies over the left one's corner (an
+    L-shaped blob), so two sheets were counted, two codes read at the first pass, and
+    the cascade stopped; the bottom sheet's code was in no window. Now three are
+    counted, and the bottom sheet's window is read."""
+    from ocr._cascade import count_sheets, read_qr
+    from ocr._image import Picture
+
+    photo = photos(101, "multi")
+    assert count_sheets(Picture(photo.data, max_pixels=60_000_000)) == 3
+    found = read_qr(Picture(photo.data, max_pixels=60_000_000))
+    assert sorted(found.payloads) == sorted(photo.payloads)
