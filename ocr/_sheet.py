@@ -74,12 +74,20 @@ def count_apart(gray: np.ndarray) -> int:
     return most
 
 
-def _eroded(gray: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The bright paper (Otsu), and it eroded by 4, 8 and 12 px (``count_apart``)."""
+def _paper(gray: np.ndarray) -> np.ndarray:
+    """The bright paper: Otsu's threshold of the image smoothed by 2 px."""
     import cv2
 
     blur = cv2.GaussianBlur(gray, (0, 0), 2)
     _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return bright
+
+
+def _eroded(gray: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The paper (``_paper``), and it eroded by 4, 8 and 12 px (``count_apart``)."""
+    import cv2
+
+    bright = _paper(gray)
     for radius in (4, 8, 12):
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         yield bright, cv2.erode(bright, k)
@@ -147,10 +155,7 @@ def cut_sheets(gray: np.ndarray, unit: float) -> list[np.ndarray]:
     import cv2
 
     h, w = gray.shape
-    _, bright = cv2.threshold(
-        cv2.GaussianBlur(gray, (0, 0), 2), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU
-    )
-    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(_paper(gray), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     out: list[np.ndarray] = []
     for c in contours:
         area = cv2.contourArea(c)
@@ -166,9 +171,10 @@ def cut_sheets(gray: np.ndarray, unit: float) -> list[np.ndarray]:
             for _, _, f, depth in deepest
             if depth / 256 >= CUT_DEPTH * np.sqrt(area)  # fixed point, 8 bits
         ]
+        whole = np.zeros((h, w), np.uint8)
+        cv2.drawContours(whole, [c], -1, 255, cv2.FILLED)
         for a, b in itertools.combinations(points, 2):
-            blob = np.zeros((h, w), np.uint8)
-            cv2.drawContours(blob, [c], -1, 255, cv2.FILLED)
+            blob = whole.copy()
             cv2.line(blob, a, b, 0, 3)
             pieces, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             quads = []
