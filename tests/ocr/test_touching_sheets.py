@@ -1,6 +1,7 @@
 """Sheets whose corners touch are one bright blob: the QR windows of its outline lie
 at the blob's corners, not at the sheets'. ``_sheet.apart_sheets`` erodes the paper
-apart and grows each piece back by a watershed, corners and all."""
+apart and grows each piece back by a watershed, corners and all; ``cut_sheets`` cuts a
+blob of sheets lying over each other's edge between its concave corners."""
 
 from __future__ import annotations
 
@@ -18,19 +19,26 @@ def _sheet_quad(cx: float, cy: float, width: float, degrees: float) -> np.ndarra
     return (half @ rot.T + [cx, cy]).astype(np.float32)
 
 
+def _code_corners(quad: np.ndarray) -> np.ndarray:
+    """The corners of the sheet's code: 20 mm, 8 x 6 mm in from its first corner."""
+    import cv2
+
+    m = cv2.getPerspectiveTransform(
+        np.array([[0, 0], [210, 0], [210, 140], [0, 140]], np.float32), quad
+    )
+    code = np.array([[[8, 6], [28, 6], [28, 26], [8, 26]]], np.float32)
+    corners: np.ndarray = cv2.perspectiveTransform(code, m)[0]
+    return corners
+
+
 def _desk_with(quads: list[np.ndarray], shape: tuple[int, int] = (600, 800)) -> np.ndarray:
-    """Grey desk, white sheets, each with a dark code 8 x 6 mm in from its first corner."""
+    """Grey desk, white sheets (later ones over earlier), each with its dark code."""
     import cv2
 
     gray = np.full(shape, 90, np.uint8)
     for quad in quads:
         cv2.fillConvexPoly(gray, np.round(quad).astype(np.int32), 235)
-        m = cv2.getPerspectiveTransform(
-            np.array([[0, 0], [210, 0], [210, 140], [0, 140]], np.float32), quad
-        )
-        code = np.array([[[8, 6], [28, 6], [28, 26], [8, 26]]], np.float32)
-        corners = cv2.perspectiveTransform(code, m)[0]
-        cv2.fillConvexPoly(gray, np.round(corners).astype(np.int32), 40)
+        cv2.fillConvexPoly(gray, np.round(_code_corners(quad)).astype(np.int32), 40)
     return gray
 
 
@@ -40,13 +48,11 @@ def _codes_in_windows(sheets: list[np.ndarray], quads: list[np.ndarray]) -> int:
 
     held = 0
     for quad in quads:
-        m = cv2.getPerspectiveTransform(
-            np.array([[0, 0], [210, 0], [210, 140], [0, 140]], np.float32), quad
-        )
-        code = np.array([[[8, 6], [28, 6], [28, 26], [8, 26]]], np.float32)
-        corners = cv2.perspectiveTransform(code, m)[0]
         held += any(
-            all(cv2.pointPolygonTest(window, (float(x), float(y)), False) >= 0 for x, y in corners)
+            all(
+                cv2.pointPolygonTest(window, (float(x), float(y)), False) >= 0
+                for x, y in _code_corners(quad)
+            )
             for sheet in sheets
             for window in _sheet_windows(sheet)
         )
