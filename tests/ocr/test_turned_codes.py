@@ -108,12 +108,14 @@ def test_fit_leaves_codes_a_lens_disk_spreads_over_half_a_module_to_forward(
 ) -> None:
     """``too_blurred_to_fit``: multi-72's three codes (a 1.4 px disk on 1.4-1.7 px
     modules) are left to ``forward``, which reads them; the small sharp codes ``fit``
-    reads (crumpled-4 at 1.59 px a module, combined-20 at 1.51) are fitted."""
+    reads (crumpled-4 at 1.59 px a module, combined-20 at 1.51) are fitted. multi-72's
+    three sheets come first; the fourth is the bright desk corner eroded apart from
+    the bottom sheet (``_sheet.apart_sheets``), no code in it to fit."""
     photo = photos(seed, category)
     picture = Picture(photo.data, max_pixels=60_000_000)
     sheets = range(len(_window_memo.sheet_windows(picture)))
     if blurred:
-        assert all(_fits.too_blurred_to_fit(picture, sheet) for sheet in sheets)
+        assert all(_fits.too_blurred_to_fit(picture, sheet) for sheet in sheets[:3])
         assert list(_fits.early_grid_stage(picture)) == []
         assert not _window_memo.fitted_sheets(picture)
     else:
