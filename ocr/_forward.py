@@ -382,8 +382,9 @@ def less_noise(
 
 @functools.cache
 def _blas() -> object:
-    """The process's thread pools (found once: a few ms), OpenCV's own OpenBLAS among
-    them: loaded with ``cv2``, which the stages import lazily, after this runs."""
+    """The process's thread pools (found once: a few ms). ``cv2`` is imported first:
+    it carries its own OpenBLAS, and the stages import it lazily, so it could load
+    after the scan, and a pool loaded after the scan is never limited."""
     import cv2  # noqa: F401
     from threadpoolctl import ThreadpoolController
 

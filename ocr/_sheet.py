@@ -159,9 +159,11 @@ def cut_sheets(gray: np.ndarray, unit: float) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     for c in contours:
         area = cv2.contourArea(c)
+        if area < 1.5 * unit:
+            continue  # too small for two sheets (and the specks: no hull for them)
         quad = _four_corners(cv2.convexHull(c))
-        if area < 1.5 * unit or (quad is not None and _invoice_shaped(quad, area)):
-            continue  # too small for two sheets, or one sheet
+        if quad is not None and _invoice_shaped(quad, area):
+            continue  # one sheet
         defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
         if defects is None:
             continue
