@@ -40,6 +40,9 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  on a bent grid (``_bent``: the grid fit's bends as the start,
                  then the bend refined from the solved modules): crumpled paper
                  out of focus (2 MP combined-44, -78);
+12c. ``fwd_refit`` the rest of ``forward``'s refinement of those out-of-focus solves,
+                 the lens disk and the corners refitted in turns (2 MP combined-148,
+                 -152: ~1.5 px modules under a disk of more than a module);
 13. ``fwd_streak`` each sheet still unread whose blur is not directional, solved
                  under a streak after all (the out-of-focus solve read nothing; a
                  streak of two modules in strong perspective can look isotropic),
@@ -249,6 +252,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("measured", windows.measured_stage),
     ("forward", fits.forward_stage),
     ("fwd_bent", bent_stage),
+    ("fwd_refit", fits.defocus_refits_stage),
     ("fwd_streak", fits.forward_streak_stage),
     ("fwd_blobs", fits.forward_blobs_stage),
     ("fwd_wide", fits.forward_wide_stage),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -292,7 +293,7 @@ def forward_stage(p: Picture) -> Iterable[str]:
         yield from _marked(
             p, sheet, read_forward(p, window, quads[sheet], defocused=True, sheet=sheet)
         )
-    yield from _defocus_refits(p)
+    yield from _defocus_refits(p, rounds=1)
     for sheet, window in memo.unread_streaked(p):  # a long streak on a large code
         sharp = memo.first_streak(p, sheet, window)
         if sharp is None:
@@ -397,6 +398,7 @@ def forward_wide_stage(p: Picture) -> Iterable[str]:
         if p.expired() or sheet in memo.read_sheets(p):
             continue
         yield from _marked(p, sheet, read_forward(p, window, quads[sheet], wide=True))
+
     for sheet, window in list(memo.unread_focused(p)):
         if p.expired() or sheet in memo.read_sheets(p):
             continue
@@ -684,18 +686,17 @@ def unread_solves(p: Picture) -> dict[int, tuple[np.ndarray, np.ndarray, int, np
     return cast("dict[int, tuple[np.ndarray, np.ndarray, int, np.ndarray]]", kept)
 
 
-REFIT_SIGMAS = (0.0, 0.3, 0.5, 0.7, 0.9)
-"""Gaussian defocus (frame pixels) tried by ``refit_defocus``."""
-REFIT_RADII = tuple(round(0.8 + 0.2 * i, 1) for i in range(9))
-"""Lens-disk radii (frame pixels, 0.8-2.4) tried by ``refit_defocus``."""
-
-
 def refit_defocus(
-    frame: np.ndarray, hmf: np.ndarray, n: int, grid: np.ndarray
-) -> list[np.ndarray] | None:
-    """The module values solved again (``_forward.solve_soft``) under the lens disk and
-    Gaussian under which the binary modules ``grid`` (all of them, held fixed) best
-    predict the frame; None when the code's box leaves the frame.
+    frame: np.ndarray,
+    hmf: np.ndarray,
+    n: int,
+    grid: np.ndarray,
+    expired: Callable[[], bool] = lambda: False,
+) -> Iterator[list[np.ndarray]]:
+    """Rounds of module grids (``_forward.solve_soft``'s) solved again under the lens
+    disk and Gaussian under which the binary modules ``grid`` best predict the frame,
+    and the corners those modules fit under it, in turns (``_forward.refined`` from a
+    disk): nothing when the code's box leaves the frame.
 
     ``_forward.defocus`` chooses the blur by the known modules alone, on a coarse
     grid (radii 0.5 px apart), and at 2 MP a disk of about a module leaves a code
@@ -703,36 +704,46 @@ def refit_defocus(
     generator's disk 1.4 px) fits sigma 0.5 and radius 1.5 there, 43 modules wrong
     after four rounds, unread; all the first solve's modules fit a disk of 1.6 px
     and no Gaussian, and the solve under it reads. multi-4's third code (1.35 px a
-    module) likewise. The geometry is kept: refining the corners too read the same
-    codes. ~45 renders and one solve, 0.15-0.25 s."""
-    best: tuple[float, list[np.ndarray]] | None = None
-    for sigma in REFIT_SIGMAS:
-        for radius in REFIT_RADII:
-            kernels = _forward.defocus_kernels(sigma, radius)
-            _, residual = _forward.refine(frame, hmf, n, grid, kernels, iterations=0)
-            if not np.isfinite(residual):
-                return None
-            if best is None or residual < best[0]:
-                best = (residual, kernels)
-    assert best is not None
-    return _forward.solve_soft(frame, hmf, n, best[1])
+    module) likewise. A code of ~1.5 px modules under a disk of more than a module
+    needs the corners within ~0.1-0.2 px and the disk within ~0.1 px at once: 2 MP
+    combined-148, -152, -177 (defocus and lowres; the true corners moved 0.5 px) read
+    after one to three rounds, none at the refitted blur alone. ~0.2 s a round; the
+    residual does not end them (152's second round, the one that reads, fits worse
+    than its first)."""
+    start = (1.0, 0.0, 0.0, _forward.MIN_RADIUS)
+    for _, grids in _forward.refined(
+        frame, hmf, n, grid, start, expired=expired, soft=True, stalled=math.inf
+    ):
+        yield grids
 
 
-def _defocus_refits(p: Picture) -> Iterable[str]:
-    """``refit_defocus`` on each sheet still unread whose out-of-focus solve
-    ``forward`` kept: after every sheet's first solve, so a code that will not read
-    does not hold up the others' (a photo of three invoices)."""
+def _defocus_refits(p: Picture, rounds: int) -> Iterable[str]:
+    """Up to ``rounds`` more rounds of ``refit_defocus`` on each sheet still unread
+    whose out-of-focus solve ``forward`` kept, each sheet's rounds resumed where the
+    last call left them: after every sheet's first solve, so a code that will not
+    read does not hold up the others' (a photo of three invoices), and its first
+    round only before ``fwd_bent`` (a crumpled sheet out of focus: the bent solve
+    reads it, and all of a flat one's rounds first cost 2 MP combined-25 its read
+    within the budget)."""
     read = memo.read_sheets(p)
+    going = cast("dict[int, Iterator[list[np.ndarray]]]", p.memo.setdefault("refits", {}))
     for sheet, (frame, hmf, n, grid) in list(unread_solves(p).items()):
         if p.expired():
             return
         if sheet in read:
             continue
-        for values in refit_defocus(frame, hmf, n, grid) or []:
-            texts = read_module_grid(values)
+        if sheet not in going:
+            going[sheet] = refit_defocus(frame, hmf, n, grid, p.expired)
+        for grids in itertools.islice(going[sheet], rounds):
+            texts = next((t for t in map(read_module_grid, grids) if t), [])
             if texts:
                 yield from _marked(p, sheet, texts)
                 break
+
+
+def defocus_refits_stage(p: Picture) -> Iterable[str]:
+    """The rest of ``refit_defocus``'s rounds on the sheets still unread."""
+    return _defocus_refits(p, _forward.REFINE_ROUNDS)
 
 
 UPRIGHT_PAD = 4 * (int(_forward.LENGTHS[-1]) + 3)

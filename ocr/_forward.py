@@ -247,13 +247,15 @@ SIGMAS = (0.0, 0.5, 0.8, 1.1, 1.5)
 """Gaussian defocus tried by ``defocus`` (frame pixels; 0: none)."""
 RADII = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0)
 """Lens-disk radii tried by ``defocus`` (frame pixels; 0: none)."""
+MIN_RADIUS = 0.75
+"""The smallest lens disk drawn (frame pixels): a smaller one is hardly a blur."""
 
 
 def defocus_kernels(sigma: float, radius: float) -> list[np.ndarray]:
     """A lens disk of ``radius`` then a Gaussian of ``sigma`` (frame pixels)."""
     from ocr._deblur import disk_kernel, gauss_kernel
 
-    out = [disk_kernel(radius)] if radius >= 0.75 else []
+    out = [disk_kernel(radius)] if radius >= MIN_RADIUS else []
     if sigma > 0.3:
         out.append(gauss_kernel(sigma))
     return out or [np.ones((1, 1), np.float32)]
@@ -856,24 +858,34 @@ def refine(
     return homography(corners, n), float(np.sqrt(cost / r.size)) / scale
 
 
-def blur(length: float, deg: float, sigma: float) -> list[np.ndarray]:
+def blur(length: float, deg: float, sigma: float, radius: float = 0.0) -> list[np.ndarray]:
     """The kernels of a streak of ``length`` frame pixels at ``deg`` after a Gaussian
-    defocus of ``sigma`` pixels (none below 0.3)."""
+    defocus of ``sigma`` pixels (none below 0.3) and a lens disk of ``radius`` (none
+    below 0.75: ``defocus_kernels``)."""
     import cv2
 
     out = [_kernel(round(length, 2), round(deg, 1) % 180.0)] if length > 1 else []
+    if radius >= MIN_RADIUS:
+        out += defocus_kernels(0.0, radius)
     if sigma > 0.3:
         g = cv2.getGaussianKernel(2 * math.ceil(3 * sigma) + 1, sigma).astype(np.float32)
         out.append(g @ g.T)
     return out or [np.ones((1, 1), np.float32)]
 
 
+Blur = tuple[float, float, float, float]
+"""(length, degrees, sigma, radius): ``blur``'s streak, Gaussian and lens disk."""
+
+
 def fit_blur(
-    gray: np.ndarray, hmf: np.ndarray, n: int, grid: np.ndarray, start: tuple[float, float, float]
-) -> tuple[tuple[float, float, float], float]:
-    """The (length, degrees, sigma) of ``blur`` near ``start`` under which the FIXED
-    binary modules ``grid`` best predict the frame (coordinate descent on the render's
-    relative RMS residual; the unblurred render is made once)."""
+    gray: np.ndarray, hmf: np.ndarray, n: int, grid: np.ndarray, start: Blur
+) -> tuple[Blur, float]:
+    """The ``Blur`` near ``start`` under which the FIXED binary modules ``grid`` best
+    predict the frame (coordinate descent on the render's relative RMS residual; the
+    unblurred render is made once). From a start with a lens disk, a grid of disks
+    and Gaussians first (``DISK_RADII``, ``DISK_SIGMAS``); from a streak, the streak
+    alone or after a Gaussian. The disk's radius is descended when the best first
+    has one (``RADIUS_STEP``)."""
     import cv2
 
     b = int(LENGTHS[-1]) // 2 + 8
@@ -887,9 +899,9 @@ def fit_blur(
     gy = cv2.Sobel(ink, -1, 0, 1, ksize=1, scale=0.5)
     frame, plane = _frame_and_plane(gray, box, b)
     scale = float(np.std(frame)) or 1.0
-    seen: dict[tuple[float, float, float], float] = {}
+    seen: dict[Blur, float] = {}
 
-    def cost(p: tuple[float, float, float]) -> float:
+    def cost(p: Blur) -> float:
         if p not in seen:
             preds = [ink, gx, gy]
             for k in blur(*p):
@@ -901,9 +913,14 @@ def fit_blur(
             seen[p] = float(np.sqrt(r @ r / r.size)) / scale
         return seen[p]
 
-    # a defocus under the streak: the descent cannot leave sigma 0 (no Gaussian below 0.3)
-    best = min([start] + [(start[0], start[1], s) for s in (0.4, 0.8)], key=cost)
-    steps = ((0.5, 0.0, 0.0), (0.0, 3.0, 0.0), (0.0, 0.0, 0.2))
+    if start[3]:  # a disk's radius and a Gaussian trade off: a grid of both first
+        firsts = [(start[0], start[1], s, r) for s in DISK_SIGMAS for r in DISK_RADII]
+    else:  # a defocus under the streak: the descent cannot leave sigma 0 (none below 0.3)
+        firsts = [start] + [(start[0], start[1], s, 0.0) for s in (0.4, 0.8)]
+    best = min(firsts, key=cost)
+    steps = [(0.5, 0.0, 0.0, 0.0), (0.0, 3.0, 0.0, 0.0), (0.0, 0.0, 0.2, 0.0)]
+    if best[3]:
+        steps.append((0.0, 0.0, 0.0, RADIUS_STEP))
     for _ in range(6):
         moved = False
         for step in steps:
@@ -911,11 +928,21 @@ def fit_blur(
                 p = tuple(round(v + sign * s, 2) for v, s in zip(best, step, strict=True))
                 if p[0] < 1 or p[0] > LENGTHS[-1] or p[2] < 0 or p[2] > 2.5:
                     continue
+                if best[3] and not MIN_RADIUS <= p[3] <= RADII[-1]:
+                    continue
                 if cost(p) < cost(best):  # type: ignore[arg-type]
                     best, moved = p, True  # type: ignore[assignment]
         if not moved:
             break
     return best, cost(best)
+
+
+RADIUS_STEP = 0.1
+"""``fit_blur``'s step in a lens disk's radius (frame pixels)."""
+DISK_SIGMAS = (0.0, 0.3, 0.5, 0.7, 0.9)
+DISK_RADII = tuple(round(0.8 + RADIUS_STEP * i, 1) for i in range(19))
+"""The Gaussians and lens-disk radii (frame pixels, 0.8-2.6) ``fit_blur`` tries first
+from a start with a disk."""
 
 
 REFINE_ROUNDS = 5
@@ -948,13 +975,15 @@ def refined(
     expired: Callable[[], bool],
     rounds: int = REFINE_ROUNDS,
     soft: bool = False,
+    stalled: float = STALLED,
 ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
     """(geometry, the module grids of ``solve`` there) on a geometry and blur refined in turns, each
     from the last round's binary modules (first ``grid``, from the geometry and
-    ``streak`` (length, degrees[, sigma]) found): the blur (``fit_blur``: the streak and a
-    defocus), then the corners (``refine``), then the modules. Stops when
+    ``streak`` (length, degrees[, sigma[, radius]]) found): the blur (``fit_blur``: the
+    streak and a defocus), then the corners (``refine``), then the modules. Stops when
     ``expired()``. With ``soft`` the grids are ``solve_soft``'s values."""
-    p = (float(streak[0]), float(streak[1]), float(streak[2]) if len(streak) > 2 else 0.0)
+    length, deg, sigma, radius = (float(v) for v in (*streak, 0.0, 0.0)[:4])
+    p: Blur = (length, deg, sigma, radius)
     grid = np.asarray(grid) > 0.5  # binary, from a soft grid too
     last = math.inf
     for _ in range(rounds):
@@ -964,7 +993,7 @@ def refined(
         hmf, residual = refine(gray, hmf, n, grid, blur(*p))
         if not math.isfinite(residual) or cells(hmf, n) > MAX_CELLS or expired():
             return
-        if residual > STALLED * last:
+        if residual > stalled * last:
             return  # the last round's modules fit no better: a solve would repeat it
         last = residual
         values = solve_soft(gray, hmf, n, blur(*p))

@@ -42,7 +42,7 @@ def test_the_corners_come_back_from_the_true_modules(motion8):
     start = _start(true, n, 1.0)
     assert _off(start, true, n).max() > 0.5
     _, length, deg, _ = streaks(gray, start, n)[0]
-    found, p = start, (length, deg, 0.0)
+    found, p = start, (length, deg, 0.0, 0.0)
     for _ in range(2):  # the blur (streak and defocus), then the corners, in turns
         p, _ = fit_blur(gray, found, n, code, p)
         found, residual = refine(gray, found, n, code, blur(*p))
