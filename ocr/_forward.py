@@ -884,8 +884,8 @@ def fit_blur(
     predict the frame (coordinate descent on the render's relative RMS residual; the
     unblurred render is made once). From a start with a lens disk, a grid of disks
     and Gaussians first (``DISK_RADII``, ``DISK_SIGMAS``); from a streak, the streak
-    alone or after a Gaussian. The disk's radius is descended when the best first
-    has one (``RADIUS_STEP``)."""
+    alone, after a Gaussian or after a disk (``STREAK_DISKS``). The disk's radius is
+    descended when the best first has one (``RADIUS_STEP``)."""
     import cv2
 
     b = int(LENGTHS[-1]) // 2 + 8
@@ -917,6 +917,7 @@ def fit_blur(
         firsts = [(start[0], start[1], s, r) for s in DISK_SIGMAS for r in DISK_RADII]
     else:  # a defocus under the streak: the descent cannot leave sigma 0 (none below 0.3)
         firsts = [start] + [(start[0], start[1], s, 0.0) for s in (0.4, 0.8)]
+        firsts += [(start[0], start[1], 0.0, r) for r in STREAK_DISKS]
     best = min(firsts, key=cost)
     steps = [(0.5, 0.0, 0.0, 0.0), (0.0, 3.0, 0.0, 0.0), (0.0, 0.0, 0.2, 0.0)]
     if best[3]:
@@ -943,6 +944,10 @@ DISK_SIGMAS = (0.0, 0.3, 0.5, 0.7, 0.9)
 DISK_RADII = tuple(round(0.8 + RADIUS_STEP * i, 1) for i in range(19))
 """The Gaussians and lens-disk radii (frame pixels, 0.8-2.6) ``fit_blur`` tries first
 from a start with a disk."""
+STREAK_DISKS = (1.2, 1.6, 2.0)
+"""Lens disks ``fit_blur`` tries under a streak, in place of its Gaussian: 2 MP tuning
+combined-135 (crumpled, lowres, JPEG quality 10) reads at ``fwd_streak`` under a
+disk, not under a Gaussian."""
 
 
 REFINE_ROUNDS = 5
