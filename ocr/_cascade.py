@@ -53,6 +53,9 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  solved under a streak after a defocus where the known modules fit
                  between ``forward``'s bound (0.08) and ``WIDE_RESIDUAL`` (0.11):
                  a shadow's edge across a small code (2 MP combined-30);
+15b. ``fwd_windows`` each sheet still unread, its other windows that look like a
+                 code, solved as ``forward`` solves the first (a shadow over the
+                 code's corner: the opposite corner's print is the denser);
 16. ``pairs``    around each symbol zxing saw, a code with two finders and its
                  alignment pattern, its third finder drawn back (a sheet lying on
                  its corner), read by zxing;
@@ -256,6 +259,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("fwd_streak", fits.forward_streak_stage),
     ("fwd_blobs", fits.forward_blobs_stage),
     ("fwd_wide", fits.forward_wide_stage),
+    ("fwd_windows", fits.forward_windows_stage),
     ("pairs", _pairs),
     ("regions2", _regions_others),
     ("measured2", windows.measured_more_stage),

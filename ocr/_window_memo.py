@@ -88,8 +88,15 @@ def sheet_windows(p: Picture) -> list[list[np.ndarray]]:
             for sheet in _sheet.find_sheets(small, by_edges=True)
         ]
         p.memo["windows"] = [[crop for crop, *_ in sheet] for sheet in ranked]
+        p.memo["window_quads"] = [[quad for _, quad, _ in sheet] for sheet in ranked]
         p.memo["densest_quads"] = [sheet[0][1] for sheet in ranked]
     return cast("list[list[np.ndarray]]", p.memo["windows"])
+
+
+def window_quads(p: Picture) -> list[list[np.ndarray]]:
+    """The frame corners of each sheet's windows, in ``sheet_windows``' order."""
+    sheet_windows(p)
+    return cast("list[list[np.ndarray]]", p.memo["window_quads"])
 
 
 def raw_densest(p: Picture, sheet: int) -> np.ndarray:

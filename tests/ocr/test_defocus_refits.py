@@ -1,5 +1,6 @@
 """Small codes under a lens disk of more than a module (``_fits.refit_defocus``: the
-disk, the Gaussian and the corners refitted in turns)."""
+disk, the Gaussian and the corners refitted in turns) and a code in a sheet's other
+window (``_fits.forward_windows_stage``)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,14 @@ def test_small_codes_under_a_disk_are_read_by_the_refits(
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
     assert result.stage in {"forward", "fwd_refit"}
+
+
+def test_a_code_in_the_sheets_second_window_is_solved(photos: Callable[..., Any]) -> None:
+    """2 MP combined-98: a shadow over the code's corner, noise 17. The opposite
+    corner's print is the denser window and looks like a code too, so it came first
+    and no stage read the photo; the code's window, solved as ``forward`` solves the
+    first, reads."""
+    photo = photos(98, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_windows"
