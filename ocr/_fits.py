@@ -577,14 +577,22 @@ def _read_forward_on(
         # then the geometry and blur refined from the last grid's binary modules
         # (not out of focus: the finders on the window itself place the code within
         # ~0.1-0.2 px, and no refinement read one on the tuning split)
-        more: Iterable[tuple[np.ndarray, list[np.ndarray]]] = (
-            ()
-            if streak is None
-            else _forward.refined(
-                clean, to_clean, n, grids[-1], streak, expired=p.expired, soft=True
+        starts = [] if streak is None else [streak]
+        if streak is not None and streak[0] >= _forward.LENGTHS[-1]:
+            # the longest streak tried takes up a geometry's misfit, and from it the
+            # length comes down ~1 px a round while the corners stay off: from half of
+            # it too (2 MP combined-112: 1.3 px modules, a 4 px streak, corners ~1 px
+            # off; from 10 px unread in five rounds, from 5 px read at the fourth)
+            starts.append((streak[0] / 2, streak[1]))
+        more = (
+            g
+            for start in starts
+            for _, gs in _forward.refined(
+                clean, to_clean, n, grids[-1], start, expired=p.expired, soft=True
             )
+            for g in gs
         )
-        for grid in itertools.chain(grids, (g for _, gs in more for g in gs)):
+        for grid in itertools.chain(grids, more):
             texts = read_module_grid(grid)
             if texts:
                 return texts

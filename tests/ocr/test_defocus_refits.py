@@ -1,6 +1,7 @@
-"""Small codes under a lens disk of more than a module (``_fits.refit_defocus``: the
-disk, the Gaussian and the corners refitted in turns) and a code in a sheet's other
-window (``_fits.forward_windows_stage``)."""
+"""The forward stages' later tries on small blurred codes: under a lens disk of more
+than a module (``_fits.refit_defocus``: the disk, the Gaussian and the corners
+refitted in turns), in a sheet's other window (``_fits.forward_windows_stage``), and
+under a streak fitted at the longest length tried (refined from half of it too)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,7 @@ def combined177(cjk_font):
 def test_the_disk_fitted_from_a_disk_start_is_the_lens_disk(combined177) -> None:
     """2 MP combined-177: the generator's lens disk is 1.93 px (and no Gaussian). From
     the code's true modules and geometry, ``fit_blur`` started with a disk finds it
-    within 0.15 px; started from a streak it draws no disk, as before disks were
-    fitted (the streak path keeps its Gaussian unless a disk fits better)."""
+    within 0.15 px, with no streak and at most a slight Gaussian."""
     from ocr._forward import MIN_RADIUS, fit_blur
 
     t, gray = combined177
@@ -82,3 +82,17 @@ def test_a_code_in_the_sheets_second_window_is_solved(photos: Callable[..., Any]
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
     assert result.stage == "fwd_windows"
+
+
+def test_a_streak_fitted_at_the_longest_length_is_refined_from_half_of_it(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP combined-112 (lowres, motion, perspective: 1.3 px modules, a 4 px streak):
+    the known modules fit the longest streak tried (10 px) with the corners ~1 px
+    off, and its refinement brings the length down a pixel a round with the corners
+    still off, unread. Refined again from half the length, it reads at ``forward``
+    (no stage read it before, with any budget)."""
+    photo = photos(112, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "forward"
