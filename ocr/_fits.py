@@ -398,6 +398,12 @@ def forward_wide_stage(p: Picture) -> Iterable[str]:
         if p.expired() or sheet in memo.read_sheets(p):
             continue
         yield from _marked(p, sheet, read_forward(p, window, quads[sheet], wide=True))
+    for sheet, window in list(memo.unread_focused(p)):
+        if p.expired() or sheet in memo.read_sheets(p):
+            continue
+        yield from _marked(
+            p, sheet, read_forward(p, window, quads[sheet], wide=True, defocused=True)
+        )
 
 
 def forward_windows_stage(p: Picture) -> Iterable[str]:
@@ -425,12 +431,6 @@ def forward_windows_stage(p: Picture) -> Iterable[str]:
             else:
                 texts = read_forward(p, window, quad, defocused=True)
             yield from _marked(p, sheet, texts)
-    for sheet, window in list(memo.unread_focused(p)):
-        if p.expired() or sheet in memo.read_sheets(p):
-            continue
-        yield from _marked(
-            p, sheet, read_forward(p, window, quads[sheet], wide=True, defocused=True)
-        )
 
 
 MIN_WIDE_FOCUSED_PX = 1.0
