@@ -137,7 +137,8 @@ def test_a_streak_that_looks_isotropic_is_solved_when_the_defocus_reads_nothing(
     """12 MP perspective-11: a 4.9 px streak on 2.1 px modules, the far edge shrunk
     44 %; its window is not directional (anisotropy under the streak bound), so
     ``forward`` solves it out of focus, which reads nothing; solved under a streak
-    (``fwd_streak``), it reads."""
+    (``fwd_streak``), it reads. In the cascade the out-of-focus solve's later refits
+    (``fwd_refit``: a lens disk and the corners refitted in rounds) read it first."""
     from ocr import _deblur
 
     photo = photos(11, "perspective", "12mp")
@@ -149,7 +150,7 @@ def test_a_streak_that_looks_isotropic_is_solved_when_the_defocus_reads_nothing(
     assert _fits.read_forward(picture, window, quad) == photo.payloads
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
-    assert result.stage == "fwd_streak"
+    assert result.stage == "fwd_refit"
 
 
 def test_a_bent_code_reads_from_the_affine_start_where_the_alignment_start_drifts(
