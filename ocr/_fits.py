@@ -575,8 +575,7 @@ def _read_forward_on(
         clean, to_clean = paper_outside(frame, hmf, n, kernels)
         grids = _forward.solve_soft(clean, to_clean, n, kernels)
         # then the geometry and blur refined from the last grid's binary modules
-        # (not out of focus: the finders on the window itself place the code within
-        # ~0.1-0.2 px, and no refinement read one on the tuning split)
+        # (out of focus later, ``_defocus_refits``: after every sheet's first solve)
         starts = [] if streak is None else [streak]
         if streak is not None and streak[0] >= _forward.LENGTHS[-1]:
             # the longest streak tried takes up a geometry's misfit, and from it the

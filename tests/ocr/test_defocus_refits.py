@@ -44,7 +44,7 @@ def test_the_disk_fitted_from_a_disk_start_is_the_lens_disk(combined177) -> None
 
 def test_refits_read_a_small_code_the_first_solves_left_unread(combined177) -> None:
     """From the true corners moved up to 0.5 px and the modules solved there under
-    the disk the known modules fit (100+ modules wrong, unread), the refits' rounds
+    the disk the known modules fit (89-116 modules wrong, unread), the refits' rounds
     bring the corners and the disk back and a round reads the code."""
     from ocr import _fits, _forward
 
