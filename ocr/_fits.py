@@ -426,8 +426,7 @@ def forward_windows_stage(p: Picture) -> Iterable[str]:
             if not _deblur.looks_like_code(window):
                 continue
             if _deblur.anisotropy(window) > memo.STREAK_ANISOTROPY:
-                sharp = next(_streaks.refined(window), None)
-                texts = read_forward(p, window if sharp is None else sharp, quad)
+                texts = read_forward(p, next(_streaks.refined(window), window), quad)
             else:
                 texts = read_forward(p, window, quad, defocused=True)
             yield from _marked(p, sheet, texts)
