@@ -38,3 +38,24 @@ def test_a_noisy_code_its_known_modules_fit_loosely_is_read_at_fwd_wide(
     picture = Picture(photo.data, max_pixels=60_000_000)
     _window_memo.sheet_windows(picture)
     assert list(_fits.forward_wide_stage(picture)) == []
+
+
+def test_a_code_over_the_cell_bound_at_full_size_is_solved_upright_or_shrunk(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP combined-290 (2.6 px modules, a 1.8 px lens disk, noise sigma 20 under a
+    hard shadow): with the noise out its finders' geometry fits 0.093 out of focus,
+    over ``forward``'s bound, so only ``fwd_wide`` can solve it. Turned 45 degrees in
+    the frame, its box at full size asks for more than ``MAX_CELLS``: ``fwd_wide``
+    skipped such a geometry, where ``forward`` solves it on the frame turned upright
+    or shrunk (``_fits._solve_frame``); solved so, it reads."""
+    photo = photos(290, "combined")
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    windows = _window_memo.sheet_windows(picture)
+    quad = picture.memo["densest_quads"][0]
+    n, hmf = _fits._geometries(picture, windows[0][0], quad)[0]
+    assert _forward.cells(hmf, n) > _forward.MAX_CELLS
+
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fwd_wide"

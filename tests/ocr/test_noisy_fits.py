@@ -75,9 +75,10 @@ def test_a_large_noisy_code_under_a_short_streak_is_read_with_the_noise_out(
     photo = photos(2, "combined")
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
-    # ``forward`` reads it first since its blurs are ranked with the noise out
-    # (``_fits._noise_ranked``); ``fwd_streak``'s large pass still reads it alone
-    assert result.stage == "forward"
+    # ``fit`` reads it first since it fits a noisy window smoothed too (``forward``
+    # before that, its blurs ranked with the noise out: ``_fits._noise_ranked``);
+    # ``fwd_streak``'s large pass still reads it alone
+    assert result.stage == "fit"
 
     picture = Picture(photo.data, max_pixels=60_000_000)
     assert len(_window_memo.sheet_windows(picture)) == 1
@@ -87,3 +88,27 @@ def test_a_large_noisy_code_under_a_short_streak_is_read_with_the_noise_out(
     picture = Picture(photo.data, max_pixels=60_000_000)
     _window_memo.sheet_windows(picture)
     assert list(_fits.forward_streak_stage(picture)) == []
+
+
+@pytest.mark.parametrize("seed", [312, 415])
+def test_a_noisy_code_is_read_by_the_grid_fit_of_its_smoothed_window(
+    photos: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """2 MP tuning combined-312 (crumpled) and -415: ~3 px modules under a hard shadow
+    and noise of sigma 18-23. The grid fit samples each module at its centre and
+    reads neither window as it is; smoothed (``_fits.smoothed``), each sample averages
+    the module's middle and ``fit`` reads both. A photo measured under ``NOISY`` is
+    fitted once, as before."""
+    photo = photos(seed, "combined")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert result.payloads == photo.payloads
+    assert result.stage == "fit"
+
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    _window_memo.sheet_windows(picture)
+    assert list(_fits.early_grid_stage(picture)) == photo.payloads
+
+    monkeypatch.setattr(_fits, "NOISY", float("inf"))
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    _window_memo.sheet_windows(picture)
+    assert list(_fits.early_grid_stage(picture)) == []
