@@ -31,7 +31,9 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
     larger ones counted one sheet as six on the tuning split (a photo already read
     then runs on to the budget); such pieces are not counted as sheets either. With
     no whole sheet found, the paper eroded apart is counted (``count_apart``); a
-    blob of sheets lying over each other's edge, by its pieces (``cut_sheets``).
+    blob of sheets lying over each other's edge, by its pieces (``cut_sheets``); with
+    none, or with one invoice-shaped blob 1.5 times another (two sheets in line),
+    by the alike sheets lying differently that its cuts leave (``cut_blobs``).
     """
     found = _find(gray, max_sheets)
     shaped = [area for _, is_shaped, area in found if is_shaped]
@@ -48,8 +50,11 @@ def count_invoices(gray: np.ndarray, *, max_sheets: int = 4) -> int:
             count = max(count, count_apart(gray))
         if lying:  # or lying over each other's edge: the blob cut apart
             count = max(count, len(whole) + len(cut_sheets(gray, unit)))
-    else:  # no whole sheet to measure by: sheets whose corners touch come apart eroded
-        count = max(count, count_apart(gray))
+        elif unit >= 1.5 * min(whole):  # touching too widely to erode apart
+            count = max(count, len(whole) + sum(len(p) - 1 for p in cut_blobs(gray, None)))
+    else:  # no whole sheet to measure by: sheets whose corners touch come apart
+        # eroded, or cut where they lie on each other's corners
+        count = max(count, count_apart(gray), len(cut_sheets(gray, None)))
     return max(1, count)
 
 
@@ -141,55 +146,122 @@ APART_PIECE = 0.03
 ``MIN_UNIT``, what 12 px of erosion leaves of the smallest sheets at 800 px."""
 
 
-def cut_sheets(gray: np.ndarray, unit: float) -> list[np.ndarray]:
+def cut_sheets(gray: np.ndarray, unit: float | None) -> list[np.ndarray]:
     """Corners of the sheets in a blob of sheets lying over each other's edge, too
-    wide a contact for ``apart_sheets``' erosion: the blob is concave where one
-    sheet's edge crosses the other's, and a straight cut between two such corners
-    (the ``CUT_DEFECTS`` deepest) leaves invoice-shaped pieces (2 MP tuning multi-101:
-    a sheet over another's corner, an L-shaped blob, the third code in no window).
-    Only blobs not invoice-shaped and 1.5 times ``unit`` (the area of a whole sheet
-    found, px) or more, as ``count_invoices`` counts sheets lying on each other: a
-    crumpled sheet's crease bands make concave blobs too (2 MP tuning crumpled-40,
-    -56, -57 cut in two without that bound).
-    """
+    wide a contact for ``apart_sheets``' erosion (``cut_blobs``' pieces)."""
+    return [quad for pieces in cut_blobs(gray, unit) for quad in pieces]
+
+
+def cut_blobs(gray: np.ndarray, unit: float | None) -> list[list[np.ndarray]]:
+    """Per blob of sheets lying over each other's edge, the corners of its sheets: the
+    blob is concave where one sheet's edge crosses the other's, and a straight cut
+    between two such corners (the ``CUT_DEFECTS`` deepest) leaves invoice-shaped
+    pieces (2 MP tuning multi-101: a sheet over another's corner, an L-shaped blob,
+    the third code in no window). Only blobs not invoice-shaped and 1.5 times
+    ``unit`` (the area of a whole sheet found, px) or more, as ``count_invoices``
+    counts sheets lying on each other: a crumpled sheet's crease bands make concave
+    blobs too (2 MP tuning crumpled-40, -56, -57 cut in two without that bound).
+
+    With no whole sheet to measure by (``unit`` None) every blob of twice
+    ``MIN_UNIT`` or more, invoice-shaped or not, is cut, but only into alike sheets
+    lying differently (``_distinct``), a piece that is two sheets itself cut once
+    more (three sheets in one blob): a creased sheet's pieces are not. Sheets whose
+    corners lie on each other make such blobs (2 MP tuning multi-326, -419: a bow
+    tie; multi-409: three sheets in one blob; multi-420: two sheets in line, an
+    invoice-shaped blob)."""
     import cv2
 
     h, w = gray.shape
+    smallest = 1.5 * unit if unit is not None else 2 * MIN_UNIT * h * w
     contours, _ = cv2.findContours(_paper(gray), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out: list[np.ndarray] = []
+    out = []
     for c in contours:
         area = cv2.contourArea(c)
-        if area < 1.5 * unit:
+        if area < smallest:
             continue  # too small for two sheets (and the specks: no hull for them)
         quad = _four_corners(cv2.convexHull(c))
-        if quad is not None and _invoice_shaped(quad, area):
+        if unit is not None and quad is not None and _invoice_shaped(quad, area):
             continue  # one sheet
-        defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
-        if defects is None:
-            continue
-        deepest = sorted(defects.reshape(-1, 4).tolist(), key=lambda d: -d[3])[:CUT_DEFECTS]
-        points = [
-            (int(c[int(f)][0][0]), int(c[int(f)][0][1]))
-            for _, _, f, depth in deepest
-            if depth / 256 >= CUT_DEPTH * np.sqrt(area)  # fixed point, 8 bits
-        ]
-        whole = np.zeros((h, w), np.uint8)
-        cv2.drawContours(whole, [c], -1, 255, cv2.FILLED)
-        for a, b in itertools.combinations(points, 2):
-            blob = whole.copy()
-            cv2.line(blob, a, b, 0, 3)
-            pieces, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            quads = []
-            for piece in pieces:
-                hull = cv2.convexHull(piece)
-                size = cv2.contourArea(hull)
-                quad = _four_corners(hull) if size >= MIN_UNIT * h * w else None
-                if quad is not None and _invoice_shaped(quad, size):
-                    quads.append(quad)
-            if len(quads) >= 2:
-                out += quads
-                break
+        pieces = _cut(c, (h, w), depth=1 if unit is None else 0, distinct=unit is None)
+        if pieces:
+            out.append(pieces)
     return out
+
+
+def _cut(c: np.ndarray, shape: tuple[int, int], *, depth: int, distinct: bool) -> list[np.ndarray]:
+    """The invoice-shaped pieces (two or more) of the first straight cut of contour
+    ``c`` between two of its deepest concave corners that leaves such pieces; a
+    shapeless piece of twice ``MIN_UNIT`` or more cut again while ``depth`` lasts;
+    with ``distinct``, only pieces that are ``_distinct``."""
+    import cv2
+
+    h, w = shape
+    area = cv2.contourArea(c)
+    defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
+    if defects is None:
+        return []
+    deepest = sorted(defects.reshape(-1, 4).tolist(), key=lambda d: -d[3])[:CUT_DEFECTS]
+    points = [
+        (int(c[int(f)][0][0]), int(c[int(f)][0][1]))
+        for _, _, f, depth_fixed in deepest
+        if depth_fixed / 256 >= CUT_DEPTH * np.sqrt(area)  # fixed point, 8 bits
+    ]
+    whole = np.zeros((h, w), np.uint8)
+    cv2.drawContours(whole, [c], -1, 255, cv2.FILLED)
+    for a, b in itertools.combinations(points, 2):
+        blob = whole.copy()
+        cv2.line(blob, a, b, 0, 3)
+        pieces, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        quads = []
+        for piece in pieces:
+            hull = cv2.convexHull(piece)
+            size = cv2.contourArea(hull)
+            quad = _four_corners(hull) if size >= MIN_UNIT * h * w else None
+            if quad is not None and _invoice_shaped(quad, size):
+                quads.append(quad)
+            elif depth and cv2.contourArea(piece) >= 2 * MIN_UNIT * h * w:
+                quads += _cut(piece, shape, depth=depth - 1, distinct=distinct)
+        if len(quads) >= 2 and (not distinct or _distinct(quads, h * w)):
+            return quads
+    return []
+
+
+def _distinct(quads: list[np.ndarray], frame_area: float) -> bool:
+    """Whole sheets of one photo lying differently: each at least ``DISTINCT_SHEET``
+    of the frame, its opposite sides within ``DISTINCT_SIDES`` of each other (a
+    sheet, not a crease band or the desk cut along with it), every two alike in size
+    (within ``DISTINCT_SIZE``) and turned ``DISTINCT_DEG`` or more apart (the halves
+    of one creased sheet lie alike)."""
+    import cv2
+
+    def angle(q: np.ndarray) -> float:
+        dx, dy = q[1] - q[0]  # a long edge (``_clockwise``)
+        return float(np.degrees(np.arctan2(dy, dx))) % 180
+
+    for q in quads:
+        sides = np.linalg.norm(q - np.roll(q, -1, axis=0), axis=1)
+        if cv2.contourArea(q) < DISTINCT_SHEET * frame_area:
+            return False
+        for a, b in ((sides[0], sides[2]), (sides[1], sides[3])):
+            if max(a, b) > DISTINCT_SIDES * min(a, b):
+                return False
+    for a, b in itertools.combinations(quads, 2):
+        turn = abs(angle(a) - angle(b))
+        sizes = sorted((cv2.contourArea(a), cv2.contourArea(b)))
+        if min(turn, 180 - turn) < DISTINCT_DEG or sizes[1] > DISTINCT_SIZE * sizes[0]:
+            return False
+    return True
+
+
+DISTINCT_SHEET = 0.08
+"""Smallest share of the frame a sheet cut from a blob with no whole sheet beside it
+may have (the multi photos' sheets: 0.11-0.13 at 800 px)."""
+DISTINCT_SIDES = 1.5
+"""Most a cut sheet's opposite sides may differ (ratio): perspective, not a crease."""
+DISTINCT_SIZE = 1.6
+"""Most two sheets cut from one blob may differ in area (ratio)."""
+DISTINCT_DEG = 10.0
+"""Least two sheets cut from one blob must be turned apart."""
 
 
 CUT_DEPTH = 0.05
@@ -237,7 +309,7 @@ def _apart(
     extra: list[tuple[np.ndarray, bool, float]] = []
     apart = apart_sheets(gray)
     whole = [area for _, shaped, area in found if shaped and area >= MIN_UNIT * gray.size]
-    cut = cut_sheets(gray, max(whole)) if whole else []
+    cut = cut_sheets(gray, max(whole) if whole else None)
     for quad in apart + cut:
         if not any(_same(quad, q) for q, _, _ in found + extra):
             extra.append((quad, True, float(cv2.contourArea(quad))))

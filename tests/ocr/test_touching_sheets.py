@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 
 def _sheet_quad(cx: float, cy: float, width: float, degrees: float) -> np.ndarray:
@@ -135,6 +136,70 @@ def test_three_sheets_one_over_anothers_corner_are_all_read(photos: Callable[...
     from ocr._image import Picture
 
     photo = photos(101, "multi")
+    assert count_sheets(Picture(photo.data, max_pixels=60_000_000)) == 3
+    found = read_qr(Picture(photo.data, max_pixels=60_000_000))
+    assert sorted(found.payloads) == sorted(photo.payloads)
+
+
+def test_sheets_whose_corners_lie_on_each_other_are_cut_apart():
+    """Two sheets turned 30° and 150°, one's corner over the other's (a bow tie): one
+    blob, not invoice-shaped, so no whole sheet measures it; too wide a contact to
+    erode apart. Cut between its two concave corners into two sheets lying
+    differently, both codes lie in windows and two invoices are counted (one before)."""
+    from ocr import _sheet
+
+    sheets = [_sheet_quad(230, 300, 330, 30), _sheet_quad(570, 300, 330, 150)]
+    gray = _desk_with(sheets)
+    assert len(_sheet.find_sheets(gray)) == 1
+    assert _sheet.apart_sheets(gray) == []
+    assert len(_sheet.cut_sheets(gray, None)) == 2
+    assert _codes_in_windows(_sheet.find_sheets(gray, by_edges=True), sheets) == 2
+    assert _sheet.count_invoices(gray) == 2
+
+
+@pytest.mark.parametrize("seed", [40, 56, 57])
+def test_a_creased_sheet_is_not_cut_without_a_whole_sheet(
+    photos: Callable[..., Any], seed: int
+) -> None:
+    """2 MP tuning crumpled-40, -56, -57: crease bands make the sheet's blob concave
+    and no piece is a whole sheet. Cut at its concave corners it leaves a sheet-sized
+    piece and a small one (or one with the desk), not two alike sheets: left whole,
+    one invoice counted."""
+    import cv2
+
+    from ocr import _sheet
+    from ocr._variants import resize_long
+
+    photo = photos(seed, "crumpled")
+    gray = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    small = resize_long(gray, 800)
+    assert _sheet.cut_sheets(small, None) == []
+    assert _sheet.count_invoices(small) == 1
+
+
+@pytest.mark.parametrize("seed", [326, 419])
+def test_two_sheets_in_a_bow_tie_are_both_read(photos: Callable[..., Any], seed: int):
+    """2 MP tuning multi-326, -419: two sheets whose corners lie on each other, one
+    blob at every threshold and erosion. Counted one and read nothing (326) or one
+    (419); cut apart, both sheets' windows are read."""
+    from ocr._cascade import count_sheets, read_qr
+    from ocr._image import Picture
+
+    photo = photos(seed, "multi")
+    assert count_sheets(Picture(photo.data, max_pixels=60_000_000)) == 2
+    found = read_qr(Picture(photo.data, max_pixels=60_000_000))
+    assert sorted(found.payloads) == sorted(photo.payloads)
+
+
+def test_two_sheets_in_line_are_counted_apart(photos: Callable[..., Any]):
+    """2 MP tuning multi-420: one sheet's corner lies on another's edge and the two
+    make an invoice-shaped blob, 2.9 times the third sheet. Two invoices were
+    counted, the cascade stopped at its first pass with two codes read; cut apart,
+    three are counted and the third code is read at the next pass."""
+    from ocr._cascade import count_sheets, read_qr
+    from ocr._image import Picture
+
+    photo = photos(420, "multi")
     assert count_sheets(Picture(photo.data, max_pixels=60_000_000)) == 3
     found = read_qr(Picture(photo.data, max_pixels=60_000_000))
     assert sorted(found.payloads) == sorted(photo.payloads)
