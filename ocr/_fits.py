@@ -801,15 +801,18 @@ def defocus_refits_stage(p: Picture) -> Iterable[str]:
 
 UPRIGHT_PAD = 4 * (int(_forward.LENGTHS[-1]) + 3)
 """Frame pixels kept around the code's box in ``upright``'s crop (``_forward.shrunk``'s
-pad: the solve, the blur fit and the corner refinement all reach past the code)."""
+pad: the solve, the blur fit and the corner refinement all reach past the code),
+the frame's border replicated where the crop leaves it."""
 
 
 def upright(gray: np.ndarray, hmf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The frame around the code turned so that the code's sides run along the pixel
     axes (a rotation, no scaling: a lens disk or a Gaussian is the same after it, a
     streak is measured on the turned frame), and the module -> turned-frame homography;
-    None when the code is not all in the frame or the turn does not bring its solve
-    under ``_forward.MAX_CELLS``.
+    None when the code and its quiet zone are not all in the frame or the turn does
+    not bring its solve under ``_forward.MAX_CELLS``. The crop may leave the frame
+    (``UPRIGHT_PAD``, its border replicated): a code ~50 px from the frame's edge was
+    never solved (2 MP tuning multi-234, its finders' geometry 0.24 px off, read so).
 
     ``_forward.cells`` counts the pixels of the code's upright bounding box: a code
     turned 30-60 degrees has up to twice the pixels of the same code upright, so a
@@ -825,7 +828,7 @@ def upright(gray: np.ndarray, hmf: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     m = _forward.MARGIN
     ring = np.array([[-m, -m], [n + m, -m], [n + m, n + m], [-m, n + m]], np.float64)
     outer = cv2.perspectiveTransform(ring[None], hmf.astype(np.float64))[0]
-    lo, hi = outer.min(0) - UPRIGHT_PAD, outer.max(0) + UPRIGHT_PAD
+    lo, hi = outer.min(0), outer.max(0)
     if lo.min() < 0 or hi[0] > gray.shape[1] or hi[1] > gray.shape[0]:
         return None
     centre = corners.mean(0)

@@ -135,3 +135,29 @@ def test_a_tiny_code_under_a_shadow_is_solved_out_of_focus_at_the_wide_bound(
     result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
     assert result.payloads == photo.payloads
     assert result.stage == "fwd_wide"
+
+
+def test_a_code_near_the_frames_edge_is_solved_turned_upright(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP tuning multi-234: one code (37 modules of 1.7 px under a 1.6 px lens disk,
+    turned ~30 degrees) lies ~50 px from the top of the frame, its finders' geometry
+    0.24 px off. Over ``MAX_CELLS`` at full size and too small to shrink, it is
+    solved turned upright, whose crop (``UPRIGHT_PAD``) left the frame: it was never
+    solved, and two of the three codes were read with any budget. The crop's border
+    replicated, it is solved and read."""
+    photo = photos(234, "multi")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert sorted(result.payloads) == sorted(photo.payloads)
+
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    full = picture.full()
+    near = [
+        (n, hmf)
+        for sheet, windows in enumerate(_window_memo.sheet_windows(picture))
+        for n, hmf in _fits._geometries(picture, windows[0], picture.memo["densest_quads"][sheet])
+        if _forward.cells(hmf, n) > _forward.MAX_CELLS
+        and not _forward._inside(full, _forward._box(hmf, n, _fits.UPRIGHT_PAD))
+    ]
+    assert near
+    assert all(_fits.upright(full, hmf, n) is not None for n, hmf in near)
