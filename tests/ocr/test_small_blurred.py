@@ -83,3 +83,29 @@ def test_a_finely_quantised_photo_keeps_its_frame(photos: Callable[..., Any]) ->
 def test_a_picture_that_is_not_a_jpeg_is_not_coarse() -> None:
     picture = Picture.from_array(np.full((64, 64), 200, np.uint8))
     assert not _window_memo.coarse_jpeg(picture)
+
+
+def test_a_streaked_code_is_solved_on_its_windows_own_finders(
+    photos: Callable[..., Any],
+) -> None:
+    """2 MP tuning multi-244: two sheets under a 5 px streak, the second code of 33
+    modules at 1.8 px. The stripes-deconvolved window's finders give codes of 41-45
+    modules ~29 px off, none solvable, and with any budget one of the two codes was
+    read; the raw window's finders give the right code within 0.35 px, and its solve
+    under the streak reads (``fwd_windows``, which tries a directional sheet's first
+    window unfiltered)."""
+    photo = photos(244, "multi")
+    result = decode_bytes(photo.data, allow_ocr=False, qr_budget_s=None)
+    assert sorted(result.payloads) == sorted(photo.payloads)
+    assert result.stage == "fwd_windows"
+
+    picture = Picture(photo.data, max_pixels=60_000_000)
+    only_raw = []  # read on the window's own finders, not on the deconvolved window's
+    for sheet, window in _window_memo.unread_streaked(picture):
+        quad = picture.memo["densest_quads"][sheet]
+        sharp = _window_memo.first_streak(picture, sheet, window)
+        assert sharp is not None
+        if not _fits.read_forward(picture, sharp, quad):
+            only_raw += _fits.read_forward(picture, window, quad)
+    assert only_raw
+    assert set(only_raw) <= set(photo.payloads)
