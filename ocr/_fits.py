@@ -494,10 +494,10 @@ def read_forward(
     ``WIDE_RESIDUAL`` (those the other calls left), of ``MIN_BLOB_MODULE_PX`` or
     more (``MIN_WIDE_FOCUSED_PX`` out of focus), on the frame ``_solve_frame`` brings
     within ``MAX_CELLS`` as for the others (2 MP combined-290, turned 45 degrees,
-    asks for more at full size and reads upright). With ``isotropic`` (a streak solved on a window
-    that is not directional), a geometry whose likeliest streak is longer than
-    ``MAX_ISOTROPIC_STREAK_MODULES`` is not solved. With ``defocused`` and ``sheet``, an
-    out-of-focus solve that reads nothing is kept for ``_defocus_refits``.
+    asks for more at full size and reads upright). With ``isotropic`` (a streak
+    solved on a window that is not directional), a geometry whose likeliest streak is
+    longer than ``MAX_ISOTROPIC_STREAK_MODULES`` is not solved. With ``defocused`` and
+    ``sheet``, an out-of-focus solve that reads nothing is kept for ``_defocus_refits``.
 
     The module values are solved on the frame's own pixels; on a coarse JPEG
     (``_window_memo.coarse_jpeg``) then, when that reads nothing, on the smoothed

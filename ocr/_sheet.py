@@ -162,13 +162,13 @@ def cut_blobs(gray: np.ndarray, unit: float | None) -> list[list[np.ndarray]]:
     counts sheets lying on each other: a crumpled sheet's crease bands make concave
     blobs too (2 MP tuning crumpled-40, -56, -57 cut in two without that bound).
 
-    With no whole sheet to measure by (``unit`` None) every blob of twice
-    ``MIN_UNIT`` or more, invoice-shaped or not, is cut, but only into alike sheets
-    lying differently (``_distinct``), a piece that is two sheets itself cut once
-    more (three sheets in one blob): a creased sheet's pieces are not. Sheets whose
-    corners lie on each other make such blobs (2 MP tuning multi-326, -419: a bow
-    tie; multi-409: three sheets in one blob; multi-420: two sheets in line, an
-    invoice-shaped blob)."""
+    With ``unit`` None (no whole sheet to measure by, or ``count_invoices``' largest
+    whole sheet 1.5 times another) every blob of twice ``MIN_UNIT`` or more,
+    invoice-shaped or not, is cut, but only into alike sheets lying differently
+    (``_distinct``), a piece that is two sheets itself cut once more (three sheets in
+    one blob): a creased sheet's pieces are not. Sheets whose corners lie on each
+    other make such blobs (2 MP tuning multi-326, -419: a bow tie; multi-409: three
+    sheets in one blob; multi-420: two sheets in line, an invoice-shaped blob)."""
     import cv2
 
     h, w = gray.shape
