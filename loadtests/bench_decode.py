@@ -3,8 +3,9 @@
     python -m loadtests.bench_decode [--quick] [--per-category N] [--cache DIR]
 
 Builds (and caches) synthetic phone photos of invoices with ``ocr.synth`` at 12 MP
-and 2 MP, for a tuning split (seeds 0..N-1, the one the cascade was tuned on)
-and a held-out split (seeds from 100000, never tuned on). For every photo it
+and 2 MP, for a tuning split (seeds 0..N-1, the one the cascade was tuned on;
+``--tune-from S``: seeds S..S+N-1, tuning photos never studied yet) and a held-out
+split (seeds from 100000, never tuned on). For every photo it
 times, on one pinned CPU core per worker process, ``ocr.decode_bytes`` (the
 cascade, OCR off; JPEG decoding included) and each library alone on the full
 grayscale image (zxing-cpp, pyzbar, OpenCV QRCodeDetectorAruco and
@@ -214,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         help="libraries timed alone besides the cascade (comma-separated; '' for none)",
     )
     parser.add_argument("--splits", default=",".join(SPLITS), help="tune, held-out or both")
+    parser.add_argument(
+        "--tune-from",
+        type=int,
+        default=SPLITS["tune"],
+        help="first seed of the tuning split (a later one: tuning photos nobody studied)",
+    )
     parser.add_argument("--categories", default="", help="only these (comma-separated)")
     parser.add_argument("--ocr", type=int, default=None, help="QR-less photos for the OCR figure")
     parser.add_argument(
@@ -252,12 +259,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"unknown {what}: {', '.join(sorted(unknown))} (known: {', '.join(known)})"
             )
-    splits = {s: SPLITS[s] for s in split_names}
+    splits = {s: args.tune_from if s == "tune" else SPLITS[s] for s in split_names}
     if font_path() is None:
         print("no CJK font (Debian fonts-noto-cjk): cannot render invoices")
         return 2
     version = args.synth_version or SYNTH_VERSION
     n = 3 if args.quick else args.per_category
+    if "tune" in splits and not 0 <= args.tune_from <= SPLITS["held-out"] - n:
+        parser.error(
+            f"--tune-from {args.tune_from}: tuning seeds must lie in 0..{SPLITS['held-out'] - 1}"
+            " (the held-out split starts there)"
+        )
     n_ocr = args.ocr if args.ocr is not None else (3 if args.quick else 12)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -297,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"bench_decode {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {n} photos per "
-        f"category and split; synth v{version}; cascade budget {args.budget_ms} ms; "
+        f"category and split (tuning seeds {args.tune_from}-{args.tune_from + n - 1}); "
+        f"synth v{version}; cascade budget {args.budget_ms} ms; "
         f"one core per worker; pyzbar {'on' if zbar_available() else 'OFF'}; "
         f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
     )

@@ -3,6 +3,7 @@ refuses names it does not know before it renders anything."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,40 @@ def test_unknown_names_are_a_usage_error(
     assert stop.value.code == 2
     assert named in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing rendered
+
+
+@pytest.mark.parametrize("first", ["-1", "99999"])
+def test_tuning_seeds_must_not_reach_the_held_out_split(
+    first: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--tune-from`` moves the tuning split to seeds nobody studied; it may not run
+    into the held-out seeds (from 100000), whatever ``--per-category`` adds."""
+    with pytest.raises(SystemExit) as stop:
+        main(
+            [
+                *("--tune-from", first, "--per-category", "2", "--splits", "tune"),
+                *("--cache", str(tmp_path)),
+            ]
+        )
+    assert stop.value.code == 2
+    assert "--tune-from" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing rendered
+
+
+def test_tuning_seeds_start_where_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cjk_font: object
+) -> None:
+    """The tuning photos measured are seeds ``--tune-from`` onwards, and the report says
+    which."""
+    out = tmp_path / "rows.jsonl"
+    code = main(
+        [
+            *("--tune-from", "777", "--per-category", "1", "--splits", "tune", "--sizes", "2mp"),
+            *("--categories", "clean", "--libraries", "", "--ocr", "0", "--workers", "1"),
+            *("--cache", str(tmp_path / "cache"), "--json", str(out)),
+        ]
+    )
+    assert code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["split"], r["seed"], r["category"]) for r in rows] == [("tune", 777, "clean")]
+    assert "tuning seeds 777-777" in capsys.readouterr().out
