@@ -53,9 +53,11 @@ Order (by measured cost and yield on the tuning split, see docs/ocr.md):
                  solved under a streak after a defocus where the known modules fit
                  between ``forward``'s bound (0.08) and ``WIDE_RESIDUAL`` (0.11):
                  a shadow's edge across a small code (2 MP combined-30);
-15b. ``fwd_windows`` each sheet still unread, its other windows that look like a
-                 code, solved as ``forward`` solves the first (a shadow over the
-                 code's corner: the opposite corner's print is the denser);
+15b. ``fwd_windows`` each directional sheet still unread, its first window solved
+                 on its own finders (the streak filter's ringing can move them);
+                 then each sheet's other windows that look like a code, solved as
+                 ``forward`` solves the first (a shadow over the code's corner: the
+                 opposite corner's print is the denser);
 16. ``pairs``    around each symbol zxing saw, a code with two finders and its
                  alignment pattern, its third finder drawn back (a sheet lying on
                  its corner), read by zxing;

@@ -179,9 +179,10 @@ def cut_blobs(gray: np.ndarray, unit: float | None) -> list[list[np.ndarray]]:
         area = cv2.contourArea(c)
         if area < smallest:
             continue  # too small for two sheets (and the specks: no hull for them)
-        quad = _four_corners(cv2.convexHull(c))
-        if unit is not None and quad is not None and _invoice_shaped(quad, area):
-            continue  # one sheet
+        if unit is not None:
+            quad = _four_corners(cv2.convexHull(c))
+            if quad is not None and _invoice_shaped(quad, area):
+                continue  # one sheet
         pieces = _cut(c, (h, w), depth=1 if unit is None else 0, distinct=unit is None)
         if pieces:
             out.append(pieces)
